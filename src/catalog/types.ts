@@ -1,0 +1,86 @@
+export type Execution = 'ASYNCHRONOUS' | 'REALTIME';
+
+export type ParameterType = 'STRING' | 'INTEGER' | 'NUMBER' | 'BOOLEAN' | 'DATE' | 'DATETIME' | 'LIST' | 'JSON';
+
+export type HandlerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface ParameterDefinition {
+  slug: string;
+  name: string;
+  type: ParameterType;
+  optional?: boolean;
+  description?: string;
+  /** For STRING: the only values accepted; for LIST: the values its items may take. */
+  allowedValues?: readonly string[];
+  /** Values a key must be granted; listed under the action's `permissions`. */
+  permissioned?: boolean;
+  /** Bounds for INTEGER and NUMBER. */
+  min?: number;
+  max?: number;
+  /** Applied when an optional parameter is absent. */
+  default?: unknown;
+}
+
+export interface HandlerAccount {
+  id: number;
+  service: string;
+  username: string;
+}
+
+export interface HandlerContext<Params = Record<string, unknown>> {
+  taskId: number;
+  attempt: number;
+  params: Params;
+  account: HandlerAccount | null;
+  /** Fires on cancellation, on timeout and on shutdown; the run is over once it has fired. */
+  signal: AbortSignal;
+  log(level: HandlerLogLevel, message: string): void;
+  /** A fraction between 0 and 1. */
+  progress(fraction: number): void;
+  publish(name: string, data: unknown, contentType?: string): void;
+}
+
+/** What a handler returns, when not undefined, is published as the result named `result`. */
+export type Handler<Params = Record<string, unknown>> = (context: HandlerContext<Params>) => unknown;
+
+export interface ActionDefinition<Params = Record<string, unknown>> {
+  slug: string;
+  name: string;
+  description?: string;
+  execution: readonly Execution[];
+  parameters: readonly ParameterDefinition[];
+  requiresAccount?: boolean;
+  /** Time limit of one attempt; a submit may override it. */
+  timeoutSeconds?: number;
+  /** Attempts when a submit does not say. */
+  maxAttempts?: number;
+  handler: Handler<Params>;
+}
+
+export interface ServiceDefinition {
+  slug: string;
+  name: string;
+  description?: string;
+  actions: readonly ActionDefinition<any>[];
+}
+
+/** Thrown by a handler to fail its task with a code of its choosing. */
+export class TaskFailure extends Error {
+  override name = 'TaskFailure';
+  constructor(
+    readonly code: string,
+    message: string,
+    /** False when another attempt cannot help. */
+    readonly retryable = true,
+  ) {
+    super(message);
+  }
+}
+
+export function defineAction<Params = Record<string, unknown>>(action: ActionDefinition<Params>): ActionDefinition<Params> {
+  return action;
+}
+
+export function defineService(service: ServiceDefinition): ServiceDefinition {
+  return service;
+}

@@ -1,0 +1,52 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const portNumber = z.coerce.number().int().min(0).max(65535);
+
+const environmentSchema = z.object({
+  PORT: portNumber.default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  TASKPORT_DB: z.string().min(1).default('./data/taskport.db'),
+  TASKPORT_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(8),
+  TASKPORT_BOOTSTRAP_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  TASKPORT_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(1000),
+  TASKPORT_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
+  TASKPORT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  databasePath: string;
+  concurrency: number;
+  bootstrapToken: string | undefined;
+  retryBaseMs: number;
+  shutdownGraceMs: number;
+  logLevel: z.infer<typeof environmentSchema>['TASKPORT_LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(
+    Object.entries(environment).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = environmentSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const env = parsed.data;
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    databasePath: env.TASKPORT_DB === ':memory:' ? ':memory:' : resolve(env.TASKPORT_DB),
+    concurrency: env.TASKPORT_CONCURRENCY,
+    bootstrapToken: env.TASKPORT_BOOTSTRAP_TOKEN,
+    retryBaseMs: env.TASKPORT_RETRY_BASE_MS,
+    shutdownGraceMs: env.TASKPORT_SHUTDOWN_GRACE_MS,
+    logLevel: env.TASKPORT_LOG_LEVEL,
+  };
+}

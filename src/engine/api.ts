@@ -1,0 +1,76 @@
+import type { Catalog } from '../catalog/index.js';
+import type { PubSub } from './events.js';
+import type {
+  Account,
+  Actor,
+  ApiKey,
+  LogLevel,
+  Organisation,
+  Page,
+  PageRequest,
+  RetrievalProtocol,
+  Role,
+  SubmitTaskInput,
+  Task,
+  TaskFilter,
+  TaskLog,
+  TaskResult,
+  TaskResultPayload,
+  TaskStatus,
+} from './types.js';
+
+export const MAX_BATCH_SUBMIT = 1000;
+export const MAX_STATUS_IDS = 10_000;
+
+export interface Viewer {
+  key: ApiKey;
+  organisation: Organisation;
+}
+
+/**
+ * What the API layers (GraphQL, HTTP) may ask of the engine. Expected failures are thrown as the
+ * classes of `errors.ts`; anything else is a bug.
+ */
+export interface TaskEngine {
+  readonly catalog: Catalog;
+  readonly events: PubSub;
+
+  /** The key's viewer, or null for an unknown or revoked token. */
+  authenticate(token: string): Promise<Viewer | null>;
+  createApiKey(actor: Actor, input: { name: string; role: Role }): Promise<{ apiKey: ApiKey; token: string }>;
+  revokeApiKey(actor: Actor, keyId: number): Promise<ApiKey>;
+  listApiKeys(actor: Actor): Promise<ApiKey[]>;
+  getApiKeys(actor: Actor, ids: readonly number[]): Promise<(ApiKey | null)[]>;
+  getOrganisation(actor: Actor): Promise<Organisation>;
+  setRetrievalProtocol(actor: Actor, protocol: RetrievalProtocol): Promise<Organisation>;
+
+  registerAccount(actor: Actor, input: { service: string; username: string }): Promise<Account>;
+  deregisterAccount(actor: Actor, input: { service: string; username: string }): Promise<Account>;
+  listAccounts(actor: Actor, service: string | null, page: PageRequest): Promise<Page<Account>>;
+  /** Deregistered accounts too: tasks keep naming the account they ran against. */
+  getAccounts(actor: Actor, ids: readonly number[]): Promise<(Account | null)[]>;
+
+  submitTask(actor: Actor, input: SubmitTaskInput): Promise<Task>;
+  /** All or nothing, in one transaction; every task gets the same poll. */
+  submitTasks(actor: Actor, inputs: readonly SubmitTaskInput[]): Promise<{ tasks: Task[]; poll: string }>;
+  /** PENDING/SUSPENDED end at once; PROCESSING gets its AbortSignal fired and ends CANCELLED. */
+  cancelTask(actor: Actor, taskId: number): Promise<Task>;
+  /** In the order asked; null for unknown ids and other organisations' ids. */
+  getTasks(actor: Actor, ids: readonly number[]): Promise<(Task | null)[]>;
+  /** Newest first. */
+  listTasks(actor: Actor, filter: TaskFilter, page: PageRequest): Promise<Page<Task>>;
+  /** One entry per id, in order; null ids (malformed) come back not found. */
+  taskStatuses(actor: Actor, ids: readonly (number | null)[]): Promise<TaskStatus[]>;
+  /** 0-based positions of the PENDING tasks among the ids; others are absent. */
+  queuePositions(taskIds: readonly number[]): Promise<Map<number, number>>;
+  /** Oldest first. The task must already have been authorised by the caller. */
+  taskLogs(taskId: number, minLevel: LogLevel | null, page: PageRequest): Promise<Page<TaskLog>>;
+  taskResults(taskIds: readonly number[]): Promise<Map<number, TaskResult[]>>;
+  getResults(actor: Actor, ids: readonly number[]): Promise<(TaskResult | null)[]>;
+  /** Ids of the tasks each task depends on. */
+  dependencies(taskIds: readonly number[]): Promise<Map<number, number[]>>;
+  /** One-time: the payloads, which are then dropped. */
+  retrieveResults(actor: Actor, taskId: number): Promise<TaskResultPayload[]>;
+  /** A CHANNEL delivery: the first caller gets the payload, later ones get null. */
+  consumeResult(resultId: number): Promise<TaskResultPayload | null>;
+}

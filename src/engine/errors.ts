@@ -1,0 +1,72 @@
+export const ERROR_CODES = Object.freeze([
+  'INVALID_SERVICE',
+  'INVALID_ACTION',
+  'MISSING_PARAM',
+  'INVALID_PARAMETER_VALUE',
+  'INVALID',
+  'NO_SUCH_ACCOUNT',
+  'ALREADY_EXISTS',
+  'NOT_FOUND',
+  'NOT_CANCELLABLE',
+  'LIMIT_EXCEEDED',
+  'ALREADY_RETRIEVED',
+  'NOT_COMPLETED',
+] as const);
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export type ValidationCode =
+  | 'INVALID_SERVICE'
+  | 'INVALID_ACTION'
+  | 'MISSING_PARAM'
+  | 'INVALID_PARAMETER_VALUE'
+  | 'INVALID'
+  | 'NO_SUCH_ACCOUNT';
+
+/** Base of every expected failure: the API layer maps each subclass to a typed error. */
+export abstract class DomainError extends Error {
+  abstract readonly code: ErrorCode;
+}
+
+export class ValidationError extends DomainError {
+  override name = 'ValidationError';
+  constructor(
+    readonly code: ValidationCode,
+    message: string,
+    readonly field: string | null = null,
+    /** For a batch: the position of the input at fault. */
+    readonly index: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  override name = 'NotFoundError';
+  readonly code = 'NOT_FOUND' as const;
+}
+
+export class ConflictError extends DomainError {
+  override name = 'ConflictError';
+  constructor(
+    readonly code: 'ALREADY_EXISTS' | 'NOT_CANCELLABLE' | 'ALREADY_RETRIEVED' | 'NOT_COMPLETED',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class LimitExceededError extends DomainError {
+  override name = 'LimitExceededError';
+  readonly code = 'LIMIT_EXCEEDED' as const;
+  constructor(
+    message: string,
+    readonly limit: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A key without the role an operation needs. */
+export class ForbiddenError extends Error {
+  override name = 'ForbiddenError';
+}

@@ -1,0 +1,136 @@
+import type { TaskLog, TaskState } from './types.js';
+
+export type TaskEventKind = 'CREATED' | 'STATE_CHANGED' | 'PROGRESS' | 'LOG' | 'RESULT' | 'QUEUE_POSITION';
+
+/** One change to one task. Small and id-based, so that a cross-process bus can carry it. */
+export interface TaskChange {
+  kind: TaskEventKind;
+  taskId: number;
+  organisationId: number;
+  at: Date;
+  state?: TaskState;
+  progress?: number;
+  log?: TaskLog;
+  resultId?: number;
+}
+
+export interface QueueAdvanced {
+  service: string;
+  type: string;
+}
+
+export interface KeyRevoked {
+  keyId: number;
+}
+
+/**
+ * Every channel, keyed by what a listener names when it subscribes: a task id, an organisation
+ * id, a queue (`service/type`) or a key id. A typo in a channel name does not compile.
+ */
+export interface EventMap {
+  task: TaskChange;
+  organisation: TaskChange;
+  queue: QueueAdvanced;
+  keyRevoked: KeyRevoked;
+}
+
+export type Listener<T> = (event: T) => void;
+
+/** The one seam events flow through; in-process today, a shared bus once there are several processes. */
+export interface PubSub {
+  publish<C extends keyof EventMap>(channel: C, key: string | number, event: EventMap[C]): void;
+  /** Returns the function that stops listening. */
+  listen<C extends keyof EventMap>(channel: C, key: string | number, listener: Listener<EventMap[C]>): () => void;
+  listenerCount(): number;
+}
+
+export class InProcessPubSub implements PubSub {
+  readonly #listeners = new Map<string, Set<Listener<never>>>();
+
+  publish<C extends keyof EventMap>(channel: C, key: string | number, event: EventMap[C]): void {
+    const listeners = this.#listeners.get(`${channel}:${key}`);
+    if (!listeners) return;
+    for (const listener of [...listeners]) (listener as Listener<EventMap[C]>)(event);
+  }
+
+  listen<C extends keyof EventMap>(channel: C, key: string | number, listener: Listener<EventMap[C]>): () => void {
+    const topic = `${channel}:${key}`;
+    let listeners = this.#listeners.get(topic);
+    if (!listeners) {
+      listeners = new Set();
+      this.#listeners.set(topic, listeners);
+    }
+    listeners.add(listener as Listener<never>);
+    return () => {
+      listeners.delete(listener as Listener<never>);
+      if (listeners.size === 0) this.#listeners.delete(topic);
+    };
+  }
+
+  listenerCount(): number {
+    let count = 0;
+    for (const listeners of this.#listeners.values()) count += listeners.size;
+    return count;
+  }
+}
+
+/**
+ * A push-to-pull bridge: listeners push, a subscription pulls with `for await`. Closing it (or
+ * the consumer returning early) runs the cleanup that detaches the listeners.
+ */
+export class EventStream<T> implements AsyncIterableIterator<T> {
+  readonly #buffer: T[] = [];
+  #waiting: ((result: IteratorResult<T>) => void) | null = null;
+  #closed = false;
+  readonly #cleanups: (() => void)[] = [];
+
+  onClose(cleanup: () => void): void {
+    if (this.#closed) cleanup();
+    else this.#cleanups.push(cleanup);
+  }
+
+  push(value: T): void {
+    if (this.#closed) return;
+    if (this.#waiting) {
+      const resolve = this.#waiting;
+      this.#waiting = null;
+      resolve({ value, done: false });
+    } else {
+      this.#buffer.push(value);
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const cleanup of this.#cleanups.splice(0)) cleanup();
+    if (this.#waiting) {
+      const resolve = this.#waiting;
+      this.#waiting = null;
+      resolve({ value: undefined, done: true });
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    const value = this.#buffer.shift();
+    if (value !== undefined) return Promise.resolve({ value, done: false });
+    if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => {
+      this.#waiting = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.#buffer.length = 0;
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}

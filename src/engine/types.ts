@@ -1,0 +1,178 @@
+export const TASK_STATES = Object.freeze([
+  'PENDING',
+  'SUSPENDED',
+  'PROCESSING',
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+] as const);
+export type TaskState = (typeof TASK_STATES)[number];
+
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+export const isTerminal = (state: TaskState): boolean => TERMINAL_STATES.has(state);
+
+export type QueueStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
+export function queueStatusOf(state: TaskState): QueueStatus {
+  if (state === 'PENDING' || state === 'SUSPENDED') return 'IN_QUEUE';
+  if (state === 'PROCESSING') return 'IN_PROGRESS';
+  return 'COMPLETED';
+}
+
+export type RetrievalProtocol = 'STORE' | 'CHANNEL';
+export type Role = 'ADMIN' | 'MEMBER';
+
+export const LOG_LEVELS = Object.freeze(['DEBUG', 'INFO', 'WARN', 'ERROR'] as const);
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Who is asking: every engine call that reads or writes tenant data takes one. */
+export interface Actor {
+  organisationId: number;
+  keyId: number;
+  role: Role;
+}
+
+export interface Organisation {
+  id: number;
+  name: string;
+  retrievalProtocol: RetrievalProtocol;
+  dateCreated: Date;
+}
+
+export interface ApiKey {
+  id: number;
+  organisationId: number;
+  name: string;
+  role: Role;
+  revoked: boolean;
+  dateCreated: Date;
+}
+
+export interface Account {
+  id: number;
+  organisationId: number;
+  service: string;
+  username: string;
+  dateCreated: Date;
+  dateDeregistered: Date | null;
+}
+
+export interface TaskError {
+  code: string;
+  message: string;
+}
+
+export interface Task {
+  id: number;
+  organisationId: number;
+  keyId: number;
+  user: string | null;
+  sourceId: number | null;
+  sourceType: string | null;
+  session: string | null;
+  poll: string | null;
+  service: string;
+  type: string;
+  target: string | null;
+  params: Record<string, unknown>;
+  state: TaskState;
+  priority: number;
+  attempts: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  progress: number | null;
+  error: TaskError | null;
+  retrievalProtocol: RetrievalProtocol;
+  resultRetrieved: boolean;
+  cancelRequested: boolean;
+  idempotencyKey: string | null;
+  runAt: Date | null;
+  dateCreated: Date;
+  dateStarted: Date | null;
+  dateCompleted: Date | null;
+}
+
+export interface TaskLog {
+  id: number;
+  taskId: number;
+  level: LogLevel;
+  message: string;
+  source: string;
+  timestamp: Date;
+}
+
+export interface TaskResult {
+  id: number;
+  taskId: number;
+  name: string;
+  contentType: string;
+  size: number;
+  retrieved: boolean;
+  dateCreated: Date;
+}
+
+export interface TaskResultPayload {
+  result: TaskResult;
+  data: unknown;
+}
+
+export interface TaskStatus {
+  id: number;
+  found: boolean;
+  state: TaskState | null;
+  queuePosition: number | null;
+  resultRetrieved: boolean | null;
+  retrievalProtocol: RetrievalProtocol | null;
+  error: TaskError | null;
+}
+
+export interface DateRange {
+  gt?: Date | null;
+  gte?: Date | null;
+  lt?: Date | null;
+  lte?: Date | null;
+}
+
+export interface TaskFilter {
+  keyId?: number | null;
+  user?: string | null;
+  sourceId?: number | null;
+  session?: string | null;
+  poll?: string | null;
+  sourceType?: string | null;
+  service?: string | null;
+  type?: string | null;
+  state?: TaskState[] | null;
+  dateCreated?: DateRange | null;
+  dateStarted?: DateRange | null;
+  dateCompleted?: DateRange | null;
+}
+
+/** Keyset page over ids, which grow with time: "newest first" is "id descending". */
+export interface PageRequest {
+  first: number;
+  /** Return the items that come after this id in the listing's order. */
+  afterId?: number | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  hasNextPage: boolean;
+}
+
+export interface SubmitTaskInput {
+  service: string;
+  action: string;
+  account?: string | null;
+  params?: unknown;
+  priority?: number | null;
+  runAt?: Date | null;
+  /** Task ids the new task waits for. */
+  dependsOn?: number[] | null;
+  idempotencyKey?: string | null;
+  maxAttempts?: number | null;
+  timeoutSeconds?: number | null;
+  user?: string | null;
+  session?: string | null;
+  poll?: string | null;
+  target?: string | null;
+}

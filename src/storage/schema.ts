@@ -1,0 +1,173 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+// Timestamps are epoch milliseconds: they sort and compare as integers in every index.
+
+export const organisations = sqliteTable('organisations', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull().default('STORE'),
+  dateCreated: integer('date_created').notNull(),
+});
+
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    name: text('name').notNull(),
+    role: text('role', { enum: ['ADMIN', 'MEMBER'] }).notNull(),
+    tokenHash: text('token_hash').notNull().unique(),
+    revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
+    dateCreated: integer('date_created').notNull(),
+    dateRevoked: integer('date_revoked'),
+  },
+  (table) => [index('api_keys_organisation').on(table.organisationId, table.id)],
+);
+
+export const accounts = sqliteTable(
+  'accounts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    service: text('service').notNull(),
+    username: text('username').notNull(),
+    dateCreated: integer('date_created').notNull(),
+    // Deregistered accounts are kept so that the tasks that ran against them still name their source.
+    dateDeregistered: integer('date_deregistered'),
+  },
+  (table) => [
+    uniqueIndex('accounts_active_unique')
+      .on(table.organisationId, table.service, table.username)
+      .where(sql`date_deregistered IS NULL`),
+    index('accounts_organisation').on(table.organisationId, table.service, table.id),
+  ],
+);
+
+export const tasks = sqliteTable(
+  'tasks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    keyId: integer('key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    user: text('user'),
+    sourceId: integer('source_id').references(() => accounts.id),
+    sourceType: text('source_type'),
+    session: text('session'),
+    poll: text('poll'),
+    service: text('service').notNull(),
+    type: text('type').notNull(),
+    target: text('target'),
+    params: text('params').notNull(),
+    state: text('state', {
+      enum: ['PENDING', 'SUSPENDED', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
+    }).notNull(),
+    priority: integer('priority').notNull().default(0),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    timeoutMs: integer('timeout_ms').notNull(),
+    progress: real('progress'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull(),
+    resultRetrieved: integer('result_retrieved', { mode: 'boolean' }).notNull().default(false),
+    cancelRequested: integer('cancel_requested', { mode: 'boolean' }).notNull().default(false),
+    idempotencyKey: text('idempotency_key'),
+    runAt: integer('run_at'),
+    // When the claim may take it: runAt, or later after a failed attempt's backoff.
+    availableAt: integer('available_at').notNull(),
+    dateCreated: integer('date_created').notNull(),
+    dateStarted: integer('date_started'),
+    dateCompleted: integer('date_completed'),
+  },
+  (table) => [
+    index('tasks_claim')
+      .on(sql`${table.priority} DESC`, table.id)
+      .where(sql`state = 'PENDING'`),
+    index('tasks_queue_position')
+      .on(table.service, table.type, sql`${table.priority} DESC`, table.id)
+      .where(sql`state = 'PENDING'`),
+    index('tasks_processing').on(table.id).where(sql`state = 'PROCESSING'`),
+    uniqueIndex('tasks_idempotency')
+      .on(table.organisationId, table.idempotencyKey)
+      .where(sql`idempotency_key IS NOT NULL`),
+    index('tasks_by_organisation').on(table.organisationId, table.id),
+    index('tasks_by_key').on(table.organisationId, table.keyId, table.id),
+    index('tasks_by_user').on(table.organisationId, table.user, table.id).where(sql`user IS NOT NULL`),
+    index('tasks_by_source').on(table.organisationId, table.sourceId, table.id).where(sql`source_id IS NOT NULL`),
+    index('tasks_by_source_type')
+      .on(table.organisationId, table.sourceType, table.id)
+      .where(sql`source_type IS NOT NULL`),
+    index('tasks_by_session').on(table.organisationId, table.session, table.id).where(sql`session IS NOT NULL`),
+    index('tasks_by_poll').on(table.organisationId, table.poll, table.id).where(sql`poll IS NOT NULL`),
+    index('tasks_by_service_type').on(table.organisationId, table.service, table.type, table.id),
+    index('tasks_by_type').on(table.organisationId, table.type, table.id),
+    index('tasks_by_state').on(table.organisationId, table.state, table.id),
+    index('tasks_by_date_created').on(table.organisationId, table.dateCreated),
+    index('tasks_by_date_started')
+      .on(table.organisationId, table.dateStarted)
+      .where(sql`date_started IS NOT NULL`),
+    index('tasks_by_date_completed')
+      .on(table.organisationId, table.dateCompleted)
+      .where(sql`date_completed IS NOT NULL`),
+  ],
+);
+
+export const taskDependencies = sqliteTable(
+  'task_dependencies',
+  {
+    taskId: integer('task_id')
+      .notNull()
+      .references(() => tasks.id),
+    dependsOnId: integer('depends_on_id')
+      .notNull()
+      .references(() => tasks.id),
+  },
+  (table) => [
+    primaryKey({ columns: [table.taskId, table.dependsOnId] }),
+    index('task_dependencies_reverse').on(table.dependsOnId),
+  ],
+);
+
+export const taskLogs = sqliteTable(
+  'task_logs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    taskId: integer('task_id')
+      .notNull()
+      .references(() => tasks.id),
+    // 0 DEBUG, 1 INFO, 2 WARN, 3 ERROR: numeric so that minLevel is a range condition.
+    level: integer('level').notNull(),
+    message: text('message').notNull(),
+    source: text('source').notNull(),
+    timestamp: integer('timestamp').notNull(),
+  },
+  (table) => [index('task_logs_by_task').on(table.taskId, table.level, table.id)],
+);
+
+export const taskResults = sqliteTable(
+  'task_results',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    taskId: integer('task_id')
+      .notNull()
+      .references(() => tasks.id),
+    name: text('name').notNull(),
+    contentType: text('content_type').notNull(),
+    size: integer('size').notNull(),
+    // JSON text; null once the payload has been delivered or retrieved.
+    data: text('data'),
+    retrieved: integer('retrieved', { mode: 'boolean' }).notNull().default(false),
+    dateCreated: integer('date_created').notNull(),
+    dateRetrieved: integer('date_retrieved'),
+  },
+  (table) => [index('task_results_by_task').on(table.taskId, table.id)],
+);
