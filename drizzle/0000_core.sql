@@ -103,6 +103,7 @@ CREATE TABLE `tasks` (
 --> statement-breakpoint
 CREATE INDEX `tasks_claim` ON `tasks` ("priority" DESC,`id`) WHERE state = 'PENDING';--> statement-breakpoint
 CREATE INDEX `tasks_queue_position` ON `tasks` (`service`,`type`,"priority" DESC,`id`) WHERE state = 'PENDING';--> statement-breakpoint
+CREATE INDEX `tasks_due` ON `tasks` (`available_at`) WHERE state = 'PENDING';--> statement-breakpoint
 CREATE INDEX `tasks_processing` ON `tasks` (`id`) WHERE state = 'PROCESSING';--> statement-breakpoint
 CREATE UNIQUE INDEX `tasks_idempotency` ON `tasks` (`organisation_id`,`idempotency_key`) WHERE idempotency_key IS NOT NULL;--> statement-breakpoint
 CREATE INDEX `tasks_by_organisation` ON `tasks` (`organisation_id`,`id`);--> statement-breakpoint

@@ -95,6 +95,9 @@ export const tasks = sqliteTable(
     index('tasks_queue_position')
       .on(table.service, table.type, sql`${table.priority} DESC`, table.id)
       .where(sql`state = 'PENDING'`),
+    index('tasks_due')
+      .on(table.availableAt)
+      .where(sql`state = 'PENDING'`),
     index('tasks_processing').on(table.id).where(sql`state = 'PROCESSING'`),
     uniqueIndex('tasks_idempotency')
       .on(table.organisationId, table.idempotencyKey)

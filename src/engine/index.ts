@@ -1,0 +1,363 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Catalog } from '../catalog/index.js';
+import type { Storage } from '../storage/index.js';
+import { MAX_BATCH_SUBMIT, MAX_STATUS_IDS, type TaskEngine, type Viewer } from './api.js';
+import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, ValidationError } from './errors.js';
+import { InProcessPubSub, type PubSub } from './events.js';
+import { silentLogger, type EngineLogger } from './logger.js';
+import { publishChanges } from './publish.js';
+import { prepareSubmission } from './submission.js';
+import type {
+  Account,
+  Actor,
+  ApiKey,
+  LogLevel,
+  Organisation,
+  Page,
+  PageRequest,
+  RetrievalProtocol,
+  Role,
+  SubmitTaskInput,
+  Task,
+  TaskFilter,
+  TaskLog,
+  TaskResult,
+  TaskResultPayload,
+  TaskStatus,
+} from './types.js';
+import { Worker } from './worker.js';
+
+export * from './api.js';
+export * from './errors.js';
+export * from './events.js';
+export type * from './types.js';
+export type { EngineLogger } from './logger.js';
+
+export interface EngineOptions {
+  storage: Storage;
+  catalog: Catalog;
+  events?: PubSub;
+  logger?: EngineLogger;
+  /** Tasks run at once by this process's worker. */
+  concurrency?: number;
+  /** First retry delay; doubles with each attempt. */
+  retryBaseMs?: number;
+}
+
+const TOKEN_PREFIX = 'tp_';
+const MAX_NAME_LENGTH = 200;
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function newToken(): string {
+  return TOKEN_PREFIX + randomBytes(24).toString('base64url');
+}
+
+function inOrder<T extends { id: number }>(ids: readonly number[], items: T[]): (T | null)[] {
+  const byId = new Map(items.map((item) => [item.id, item]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+function requireAdmin(actor: Actor): void {
+  if (actor.role !== 'ADMIN') throw new ForbiddenError('This operation needs an ADMIN key.');
+}
+
+export class Engine implements TaskEngine {
+  readonly catalog: Catalog;
+  readonly events: PubSub;
+  readonly #storage: Storage;
+  readonly #logger: EngineLogger;
+  readonly #worker: Worker;
+
+  constructor(options: EngineOptions) {
+    this.catalog = options.catalog;
+    this.events = options.events ?? new InProcessPubSub();
+    this.#storage = options.storage;
+    this.#logger = options.logger ?? silentLogger;
+    this.#worker = new Worker({
+      queue: options.storage.queue,
+      records: options.storage.records,
+      catalog: options.catalog,
+      events: this.events,
+      logger: this.#logger,
+      concurrency: options.concurrency ?? 8,
+      retryBaseMs: options.retryBaseMs ?? 1000,
+    });
+  }
+
+  get #queue() {
+    return this.#storage.queue;
+  }
+
+  get #records() {
+    return this.#storage.records;
+  }
+
+  /** Requeues what a previous process left running, then starts the worker. */
+  async start(): Promise<void> {
+    const recovered = await this.#queue.recoverAbandoned(Date.now());
+    if (recovered.length > 0) {
+      this.#logger.warn({ tasks: recovered.length }, 'recovered tasks left PROCESSING by a previous run');
+      publishChanges(this.events, recovered, 'STATE_CHANGED');
+    }
+    this.#worker.start();
+  }
+
+  /** Stops claiming; running tasks get `graceMs` to finish, the rest go back to the queue. */
+  async stop(graceMs: number): Promise<void> {
+    await this.#worker.stop(graceMs);
+  }
+
+  get runningTasks(): number {
+    return this.#worker.running;
+  }
+
+  // ------------------------------------------------------------ keys and organisations
+
+  /**
+   * Creates a key outside of any request (CLI, first start), creating the organisation if new.
+   * `token` lets an operator choose it; otherwise one is generated.
+   */
+  async provisionApiKey(input: {
+    organisation: string;
+    role: Role;
+    name: string;
+    token?: string;
+  }): Promise<{ apiKey: ApiKey; token: string; organisation: Organisation }> {
+    const organisation = await this.#records.findOrCreateOrganisation(input.organisation, Date.now());
+    const token = input.token ?? newToken();
+    const apiKey = await this.#records.createApiKey(
+      { organisationId: organisation.id, name: input.name, role: input.role, tokenHash: hashToken(token) },
+      Date.now(),
+    );
+    return { apiKey, token, organisation };
+  }
+
+  /** On a database without keys: an ADMIN key of organisation `default`. Returns its token when it made one. */
+  async bootstrap(token: string | undefined): Promise<{ token: string; generated: boolean } | null> {
+    if ((await this.#records.countApiKeys()) > 0) return null;
+    const created = await this.provisionApiKey({ organisation: 'default', role: 'ADMIN', name: 'bootstrap', token });
+    return { token: created.token, generated: token === undefined };
+  }
+
+  async authenticate(token: string): Promise<Viewer | null> {
+    if (token.length === 0) return null;
+    return this.#records.findActiveKey(hashToken(token));
+  }
+
+  async createApiKey(actor: Actor, input: { name: string; role: Role }): Promise<{ apiKey: ApiKey; token: string }> {
+    requireAdmin(actor);
+    const name = input.name.trim();
+    if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
+      throw new ValidationError('INVALID', `name must be 1 to ${MAX_NAME_LENGTH} characters`, 'name');
+    }
+    const token = newToken();
+    const apiKey = await this.#records.createApiKey(
+      { organisationId: actor.organisationId, name, role: input.role, tokenHash: hashToken(token) },
+      Date.now(),
+    );
+    return { apiKey, token };
+  }
+
+  async revokeApiKey(actor: Actor, keyId: number): Promise<ApiKey> {
+    requireAdmin(actor);
+    const apiKey = await this.#records.revokeApiKey(actor.organisationId, keyId, Date.now());
+    if (!apiKey) throw new NotFoundError(`no API key ${keyId}`);
+    this.events.publish('keyRevoked', apiKey.id, { keyId: apiKey.id });
+    return apiKey;
+  }
+
+  async listApiKeys(actor: Actor): Promise<ApiKey[]> {
+    requireAdmin(actor);
+    return this.#records.listApiKeys(actor.organisationId);
+  }
+
+  async getApiKeys(actor: Actor, ids: readonly number[]): Promise<(ApiKey | null)[]> {
+    return inOrder(ids, await this.#records.getApiKeys(actor.organisationId, ids));
+  }
+
+  async getOrganisation(actor: Actor): Promise<Organisation> {
+    const organisation = await this.#records.getOrganisation(actor.organisationId);
+    if (!organisation) throw new NotFoundError('the organisation of this key no longer exists');
+    return organisation;
+  }
+
+  async setRetrievalProtocol(actor: Actor, protocol: RetrievalProtocol): Promise<Organisation> {
+    requireAdmin(actor);
+    const organisation = await this.#records.setRetrievalProtocol(actor.organisationId, protocol);
+    if (!organisation) throw new NotFoundError('the organisation of this key no longer exists');
+    return organisation;
+  }
+
+  // ------------------------------------------------------------ accounts
+
+  #checkAccountInput(input: { service: string; username: string }): void {
+    if (!this.catalog.service(input.service)) {
+      throw new ValidationError('INVALID_SERVICE', `no service ${input.service}`, 'service');
+    }
+    const username = input.username;
+    if (username.trim().length === 0 || username.length > MAX_NAME_LENGTH) {
+      throw new ValidationError('INVALID', `username must be 1 to ${MAX_NAME_LENGTH} characters`, 'username');
+    }
+  }
+
+  async registerAccount(actor: Actor, input: { service: string; username: string }): Promise<Account> {
+    this.#checkAccountInput(input);
+    const account = await this.#records.registerAccount(actor.organisationId, input.service, input.username, Date.now());
+    if (!account) {
+      throw new ConflictError('ALREADY_EXISTS', `account ${input.username} is already registered for ${input.service}`);
+    }
+    return account;
+  }
+
+  async deregisterAccount(actor: Actor, input: { service: string; username: string }): Promise<Account> {
+    this.#checkAccountInput(input);
+    const account = await this.#records.deregisterAccount(
+      actor.organisationId,
+      input.service,
+      input.username,
+      Date.now(),
+    );
+    if (!account) throw new NotFoundError(`no account ${input.username} is registered for ${input.service}`);
+    return account;
+  }
+
+  async listAccounts(actor: Actor, service: string | null, page: PageRequest): Promise<Page<Account>> {
+    return this.#records.listAccounts(actor.organisationId, service, page);
+  }
+
+  async getAccounts(actor: Actor, ids: readonly number[]): Promise<(Account | null)[]> {
+    return inOrder(ids, await this.#records.getAccounts(actor.organisationId, ids));
+  }
+
+  // ------------------------------------------------------------ tasks
+
+  async submitTask(actor: Actor, input: SubmitTaskInput): Promise<Task> {
+    const organisation = await this.getOrganisation(actor);
+    const prepared = await prepareSubmission(this.catalog, this.#records, actor, organisation, input, null);
+    const [task] = await this.#enqueue([prepared]);
+    return task!;
+  }
+
+  async submitTasks(actor: Actor, inputs: readonly SubmitTaskInput[]): Promise<{ tasks: Task[]; poll: string }> {
+    if (inputs.length > MAX_BATCH_SUBMIT) {
+      throw new LimitExceededError(`at most ${MAX_BATCH_SUBMIT} tasks per batch; got ${inputs.length}`, MAX_BATCH_SUBMIT);
+    }
+    if (inputs.length === 0) throw new ValidationError('INVALID', 'a batch needs at least one task', 'inputs');
+    const polls = new Set(inputs.map((input) => input.poll).filter((poll) => poll !== null && poll !== undefined));
+    if (polls.size > 1) throw new ValidationError('INVALID', 'the tasks of a batch share one poll', 'poll');
+    const poll = [...polls][0] ?? `poll_${randomBytes(12).toString('base64url')}`;
+    const organisation = await this.getOrganisation(actor);
+    const prepared = [];
+    for (const [index, input] of inputs.entries()) {
+      prepared.push(await prepareSubmission(this.catalog, this.#records, actor, organisation, { ...input, poll }, index));
+    }
+    return { tasks: await this.#enqueue(prepared), poll };
+  }
+
+  async #enqueue(prepared: Parameters<Storage['queue']['enqueue']>[0]): Promise<Task[]> {
+    const result = await this.#queue.enqueue(prepared, Date.now());
+    if (!result.ok) throw new NotFoundError(`dependsOn: no task ${result.missingDependency}`);
+    const created = result.tasks.filter((entry) => entry.created).map((entry) => entry.task);
+    publishChanges(this.events, created, 'CREATED');
+    if (created.some((task) => task.state === 'PENDING')) this.#worker.wake();
+    return result.tasks.map((entry) => entry.task);
+  }
+
+  async cancelTask(actor: Actor, taskId: number): Promise<Task> {
+    const result = await this.#queue.cancel(actor.organisationId, taskId, Date.now());
+    switch (result.outcome) {
+      case 'not-found':
+        throw new NotFoundError(`no task ${taskId}`);
+      case 'terminal':
+        throw new ConflictError('NOT_CANCELLABLE', `the task has already ended ${result.task.state}`);
+      case 'requested':
+        this.#worker.requestCancel(taskId);
+        return result.task;
+      case 'cancelled':
+        publishChanges(this.events, result.changed, 'STATE_CHANGED');
+        return result.changed[0]!;
+    }
+  }
+
+  async getTasks(actor: Actor, ids: readonly number[]): Promise<(Task | null)[]> {
+    return inOrder(ids, await this.#records.getTasks(actor.organisationId, ids));
+  }
+
+  async listTasks(actor: Actor, filter: TaskFilter, page: PageRequest): Promise<Page<Task>> {
+    return this.#records.listTasks(actor.organisationId, filter, page);
+  }
+
+  async taskStatuses(actor: Actor, ids: readonly (number | null)[]): Promise<TaskStatus[]> {
+    if (ids.length > MAX_STATUS_IDS) {
+      throw new LimitExceededError(`at most ${MAX_STATUS_IDS} ids per request; got ${ids.length}`, MAX_STATUS_IDS);
+    }
+    const wanted = [...new Set(ids.filter((id): id is number => id !== null))];
+    const rows = await this.#queue.statuses(actor.organisationId, wanted);
+    const pending = [...rows.values()].filter((row) => row.state === 'PENDING').map((row) => row.id);
+    const positions = await this.#queue.queuePositions(pending);
+    return ids.map((id) => {
+      const row = id === null ? undefined : rows.get(id);
+      if (!row) {
+        return {
+          id: id ?? 0,
+          found: false,
+          state: null,
+          queuePosition: null,
+          resultRetrieved: null,
+          retrievalProtocol: null,
+          error: null,
+        };
+      }
+      return { ...row, found: true, queuePosition: positions.get(row.id) ?? null };
+    });
+  }
+
+  async queuePositions(taskIds: readonly number[]): Promise<Map<number, number>> {
+    return this.#queue.queuePositions(taskIds);
+  }
+
+  async taskLogs(taskId: number, minLevel: LogLevel | null, page: PageRequest): Promise<Page<TaskLog>> {
+    return this.#records.taskLogs(taskId, minLevel, page);
+  }
+
+  async taskResults(taskIds: readonly number[]): Promise<Map<number, TaskResult[]>> {
+    const byTask = new Map<number, TaskResult[]>(taskIds.map((id) => [id, []]));
+    for (const result of await this.#records.taskResults(taskIds)) byTask.get(result.taskId)?.push(result);
+    return byTask;
+  }
+
+  async getResults(actor: Actor, ids: readonly number[]): Promise<(TaskResult | null)[]> {
+    return inOrder(ids, await this.#records.getResults(actor.organisationId, ids));
+  }
+
+  async dependencies(taskIds: readonly number[]): Promise<Map<number, number[]>> {
+    const byTask = new Map<number, number[]>(taskIds.map((id) => [id, []]));
+    for (const edge of await this.#records.dependencies(taskIds)) byTask.get(edge.taskId)?.push(edge.dependsOnId);
+    return byTask;
+  }
+
+  async retrieveResults(actor: Actor, taskId: number): Promise<TaskResultPayload[]> {
+    const retrieved = await this.#records.retrieveResults(actor.organisationId, taskId, Date.now());
+    switch (retrieved.outcome) {
+      case 'not-found':
+        throw new NotFoundError(`no task ${taskId}`);
+      case 'already-retrieved':
+        throw new ConflictError('ALREADY_RETRIEVED', 'the results of this task have already been retrieved');
+      case 'not-completed':
+        throw new ConflictError('NOT_COMPLETED', 'the task has not finished yet');
+      case 'retrieved':
+        return retrieved.payloads;
+    }
+  }
+
+  async consumeResult(resultId: number): Promise<TaskResultPayload | null> {
+    return this.#records.consumeResult(resultId, Date.now());
+  }
+}
+
+export function createEngine(options: EngineOptions): Engine {
+  return new Engine(options);
+}

@@ -1,0 +1,99 @@
+import type { Catalog } from '../catalog/index.js';
+import type { NewTask, RecordStore } from '../storage/index.js';
+import { ValidationError } from './errors.js';
+import type { Actor, Organisation, SubmitTaskInput } from './types.js';
+
+export const DEFAULT_MAX_ATTEMPTS = 3;
+export const DEFAULT_TIMEOUT_SECONDS = 300;
+const MAX_ATTEMPTS = 100;
+const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
+const MAX_PRIORITY = 1_000_000;
+const MAX_TAG_LENGTH = 256;
+const MAX_DEPENDENCIES = 100;
+
+/**
+ * Turns one submission into a row for the queue, or throws the ValidationError that names the
+ * field at fault. `index` is the position in a batch, so a batch error says which input failed.
+ */
+export async function prepareSubmission(
+  catalog: Catalog,
+  records: RecordStore,
+  actor: Actor,
+  organisation: Organisation,
+  input: SubmitTaskInput,
+  index: number | null,
+): Promise<NewTask> {
+  const invalid = (code: ValidationError['code'], field: string, message: string) =>
+    new ValidationError(code, index === null ? message : `inputs[${index}]: ${message}`, field, index);
+
+  const service = catalog.service(input.service);
+  if (!service) throw invalid('INVALID_SERVICE', 'service', `no service ${input.service}`);
+  const action = catalog.action(input.service, input.action);
+  if (!action) throw invalid('INVALID_ACTION', 'action', `service ${input.service} has no action ${input.action}`);
+  if (!action.execution.includes('ASYNCHRONOUS')) {
+    throw invalid('INVALID_ACTION', 'action', `${input.service}.${input.action} cannot be queued`);
+  }
+  const checked = catalog.checkParams(action, input.params);
+  if (!checked.ok) throw invalid(checked.issue.code, checked.issue.field, checked.issue.message);
+
+  let sourceId: number | null = null;
+  let sourceType: string | null = null;
+  if (input.account !== null && input.account !== undefined) {
+    const account = await records.findActiveAccount(actor.organisationId, input.service, input.account);
+    if (!account) {
+      throw invalid('NO_SUCH_ACCOUNT', 'account', `no account ${input.account} is registered for ${input.service}`);
+    }
+    sourceId = account.id;
+    sourceType = account.service;
+  } else if (action.requiresAccount) {
+    throw invalid('MISSING_PARAM', 'account', `${input.service}.${input.action} runs against an account`);
+  }
+
+  const integerIn = (field: string, value: number | null | undefined, min: number, max: number) => {
+    if (value === null || value === undefined) return null;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw invalid('INVALID', field, `${field} must be an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+  const tag = (field: string, value: string | null | undefined) => {
+    if (value === null || value === undefined) return null;
+    if (value.length === 0 || value.length > MAX_TAG_LENGTH) {
+      throw invalid('INVALID', field, `${field} must be 1 to ${MAX_TAG_LENGTH} characters`);
+    }
+    return value;
+  };
+  const priority = integerIn('priority', input.priority, -MAX_PRIORITY, MAX_PRIORITY) ?? 0;
+  const maxAttempts =
+    integerIn('maxAttempts', input.maxAttempts, 1, MAX_ATTEMPTS) ?? action.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const timeoutSeconds =
+    integerIn('timeoutSeconds', input.timeoutSeconds, 1, MAX_TIMEOUT_SECONDS) ??
+    action.timeoutSeconds ??
+    DEFAULT_TIMEOUT_SECONDS;
+  if (input.runAt && Number.isNaN(input.runAt.getTime())) throw invalid('INVALID', 'runAt', 'runAt is not a date');
+  const dependsOn = [...new Set(input.dependsOn ?? [])];
+  if (dependsOn.length > MAX_DEPENDENCIES) {
+    throw invalid('INVALID', 'dependsOn', `a task may depend on at most ${MAX_DEPENDENCIES} tasks`);
+  }
+
+  return {
+    organisationId: actor.organisationId,
+    keyId: actor.keyId,
+    user: tag('user', input.user),
+    sourceId,
+    sourceType,
+    session: tag('session', input.session),
+    poll: tag('poll', input.poll),
+    service: input.service,
+    type: input.action,
+    target: tag('target', input.target),
+    params: checked.params,
+    priority,
+    maxAttempts,
+    timeoutMs: timeoutSeconds * 1000,
+    retrievalProtocol: organisation.retrievalProtocol,
+    idempotencyKey: tag('idempotencyKey', input.idempotencyKey),
+    runAt: input.runAt ? input.runAt.getTime() : null,
+    dependsOn,
+  };
+}

@@ -1,0 +1,339 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TaskFailure, type Catalog, type HandlerAccount, type HandlerContext } from '../catalog/index.js';
+import type { AttemptOutcome, QueueStore, RecordStore, WorkBatch, WorkReport } from '../storage/index.js';
+import type { PubSub } from './events.js';
+import type { EngineLogger } from './logger.js';
+import { publishChanges } from './publish.js';
+import type { LogLevel, Task, TaskError } from './types.js';
+
+export interface WorkerOptions {
+  queue: QueueStore;
+  records: RecordStore;
+  catalog: Catalog;
+  events: PubSub;
+  logger: EngineLogger;
+  concurrency: number;
+  retryBaseMs: number;
+}
+
+/** Why a run's AbortSignal fired; the reason decides how the attempt ends. */
+export class RunAborted extends Error {
+  override name = 'RunAborted';
+  constructor(readonly reason: 'CANCELLED' | 'TIMEOUT' | 'SHUTDOWN') {
+    super(`run aborted: ${reason}`);
+  }
+}
+
+type Failure = TaskError & { retryable: boolean; cancelled?: boolean; shutdown?: boolean };
+
+interface Run {
+  task: Task;
+  controller: AbortController;
+  settled: boolean;
+  timer: NodeJS.Timeout;
+}
+
+const MAX_RETRY_DELAY_MS = 15 * 60_000;
+const MAX_IDLE_WAIT_MS = 60_000;
+const MAX_RESULT_BYTES = 16 * 1024 * 1024;
+const ENGINE_LOG_SOURCE = 'taskport';
+const HANDLER_LOG_SOURCE = 'handler';
+
+function emptyBatch(): WorkBatch {
+  return { logs: [], results: [], progress: [], outcomes: [] };
+}
+
+/**
+ * Claims due tasks into a fixed number of slots and runs their handlers. It shares the process
+ * with the API, so each step is small: one claim transaction and one write transaction per turn
+ * of the event loop, with a setImmediate between turns so that requests are served in between.
+ */
+export class Worker {
+  readonly #options: WorkerOptions;
+  readonly #runs = new Map<number, Run>();
+  /** Organisation of each task with work not yet flushed, to address the events of that work. */
+  readonly #organisationOf = new Map<number, number>();
+  #batch: WorkBatch = emptyBatch();
+  readonly #progress = new Map<number, { attempt: number; progress: number }>();
+  #turnScheduled = false;
+  #turning = false;
+  #turnAgain = false;
+  #stopping = false;
+  #started = false;
+  #dueTimer: NodeJS.Timeout | null = null;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+  }
+
+  get running(): number {
+    return this.#runs.size;
+  }
+
+  start(): void {
+    this.#started = true;
+    this.wake();
+  }
+
+  /** Something may have become due: look for work on the next turn. */
+  wake(): void {
+    if (!this.#started || this.#stopping || this.#turnScheduled) return;
+    this.#turnScheduled = true;
+    setImmediate(() => void this.#turn());
+  }
+
+  requestCancel(taskId: number): void {
+    this.#runs.get(taskId)?.controller.abort(new RunAborted('CANCELLED'));
+  }
+
+  /** Stops claiming, gives running tasks `graceMs` to finish, then hands the rest back to the queue. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    if (this.#dueTimer) clearTimeout(this.#dueTimer);
+    const deadline = Date.now() + graceMs;
+    while (this.#runs.size > 0 && Date.now() < deadline) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
+        sleep(Math.max(0, deadline - Date.now())),
+      ]);
+    }
+    for (const run of this.#runs.values()) run.controller.abort(new RunAborted('SHUTDOWN'));
+    while (this.#turning) await sleep(1);
+    await this.#flush(0);
+  }
+
+  async #turn(): Promise<void> {
+    this.#turnScheduled = false;
+    if (this.#turning) {
+      this.#turnAgain = true;
+      return;
+    }
+    this.#turning = true;
+    try {
+      const free = this.#stopping ? 0 : this.#options.concurrency - this.#runs.size;
+      const report = await this.#flush(free);
+      if (free > 0) await this.#start(report?.claimed ?? [], free);
+    } catch (error) {
+      this.#options.logger.error({ err: error }, 'worker turn failed');
+      this.#turnAgain = true;
+    } finally {
+      this.#turning = false;
+      if (this.#turnAgain) {
+        this.#turnAgain = false;
+        this.wake();
+      }
+    }
+  }
+
+  async #start(claimed: Task[], free: number): Promise<void> {
+    if (claimed.length > 0) {
+      const accounts = await this.#accountsOf(claimed);
+      for (const task of claimed) this.#run(task, task.sourceId === null ? null : accounts.get(task.sourceId) ?? null);
+    }
+    if (claimed.length === free) {
+      this.#turnAgain = true;
+    } else {
+      await this.#armDueTimer();
+    }
+  }
+
+  async #accountsOf(tasks: Task[]): Promise<Map<number, HandlerAccount>> {
+    const byOrganisation = new Map<number, number[]>();
+    for (const task of tasks) {
+      if (task.sourceId === null) continue;
+      const ids = byOrganisation.get(task.organisationId) ?? [];
+      ids.push(task.sourceId);
+      byOrganisation.set(task.organisationId, ids);
+    }
+    const accounts = new Map<number, HandlerAccount>();
+    for (const [organisationId, ids] of byOrganisation) {
+      for (const account of await this.#options.records.getAccounts(organisationId, ids)) {
+        accounts.set(account.id, { id: account.id, service: account.service, username: account.username });
+      }
+    }
+    return accounts;
+  }
+
+  async #armDueTimer(): Promise<void> {
+    if (this.#dueTimer) clearTimeout(this.#dueTimer);
+    this.#dueTimer = null;
+    const dueAt = await this.#options.queue.nextDueAt();
+    if (dueAt === null || this.#stopping) return;
+    const wait = Math.min(Math.max(dueAt - Date.now(), 0), MAX_IDLE_WAIT_MS);
+    this.#dueTimer = setTimeout(() => {
+      this.#dueTimer = null;
+      this.wake();
+    }, wait);
+    this.#dueTimer.unref();
+  }
+
+  #run(task: Task, account: HandlerAccount | null): void {
+    const action = this.#options.catalog.action(task.service, task.type);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new RunAborted('TIMEOUT')), task.timeoutMs);
+    const run: Run = { task, controller, settled: false, timer };
+    this.#runs.set(task.id, run);
+    if (!action) {
+      this.#settle(run, {
+        code: 'UNKNOWN_ACTION',
+        message: `No handler for ${task.service}.${task.type} in this server's catalog.`,
+        retryable: false,
+      });
+      return;
+    }
+    const context = this.#handlerContext(run, account);
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    Promise.race([Promise.resolve().then(() => action.handler(context)), aborted]).then(
+      (value) => {
+        if (run.settled) return;
+        if (value !== undefined) context.publish('result', value);
+        this.#settle(run, null);
+      },
+      (error: unknown) => this.#settle(run, this.#describeFailure(task, error)),
+    );
+  }
+
+  #handlerContext(run: Run, account: HandlerAccount | null): HandlerContext {
+    const { task } = run;
+    const attempt = task.attempts;
+    const log = (level: LogLevel, message: string, source = HANDLER_LOG_SOURCE) => {
+      if (run.settled) return;
+      this.#batch.logs.push({ taskId: task.id, level, message: String(message), source, timestamp: Date.now() });
+      this.wake();
+    };
+    return {
+      taskId: task.id,
+      attempt,
+      params: task.params,
+      account,
+      signal: run.controller.signal,
+      log: (level, message) => log(level, message),
+      progress: (fraction) => {
+        if (run.settled || !Number.isFinite(fraction)) return;
+        this.#progress.set(task.id, { attempt, progress: Math.min(1, Math.max(0, fraction)) });
+        this.wake();
+      },
+      publish: (name, data, contentType = 'application/json') => {
+        if (run.settled) return;
+        if (typeof name !== 'string' || name.length === 0) throw new TypeError('a result needs a name');
+        const text = JSON.stringify(data ?? null);
+        if (Buffer.byteLength(text) > MAX_RESULT_BYTES) {
+          throw new RangeError(`result ${name} is larger than ${MAX_RESULT_BYTES} bytes`);
+        }
+        this.#batch.results.push({ taskId: task.id, name, contentType, data: text, timestamp: Date.now() });
+        this.wake();
+      },
+    };
+  }
+
+  #describeFailure(task: Task, error: unknown): Failure {
+    if (error instanceof RunAborted) {
+      switch (error.reason) {
+        case 'CANCELLED':
+          return { code: 'CANCELLED', message: 'Cancelled on request.', retryable: false, cancelled: true };
+        case 'TIMEOUT':
+          return {
+            code: 'TIMEOUT',
+            message: `The attempt ran past its time limit of ${task.timeoutMs / 1000} s.`,
+            retryable: true,
+          };
+        case 'SHUTDOWN':
+          return { code: 'SHUTDOWN', message: 'The server stopped during the attempt.', retryable: true, shutdown: true };
+      }
+    }
+    if (error instanceof TaskFailure) return { code: error.code, message: error.message, retryable: error.retryable };
+    const message = error instanceof Error ? error.message : String(error);
+    return { code: 'HANDLER_ERROR', message, retryable: true };
+  }
+
+  #settle(run: Run, failure: Failure | null): void {
+    if (run.settled) return;
+    const { task } = run;
+    const lease = { taskId: task.id, attempt: task.attempts };
+    let outcome: AttemptOutcome;
+    if (failure === null) {
+      outcome = { ...lease, state: 'SUCCEEDED' };
+    } else if (failure.shutdown) {
+      outcome = { ...lease, state: 'RELEASED' };
+    } else if (failure.cancelled) {
+      outcome = { ...lease, state: 'CANCELLED', error: failure };
+    } else if (failure.retryable && task.attempts < task.maxAttempts) {
+      const retryAt = Date.now() + this.#retryDelay(task.attempts);
+      outcome = { ...lease, state: 'PENDING', error: failure, retryAt };
+      const seconds = ((retryAt - Date.now()) / 1000).toFixed(1);
+      this.#batch.logs.push({
+        taskId: task.id,
+        level: 'WARN',
+        message: `attempt ${task.attempts} of ${task.maxAttempts} failed (${failure.code}): ${failure.message}; retrying in ${seconds} s`,
+        source: ENGINE_LOG_SOURCE,
+        timestamp: Date.now(),
+      });
+    } else {
+      outcome = { ...lease, state: 'FAILED', error: { code: failure.code, message: failure.message } };
+    }
+    if (failure?.code === 'TIMEOUT' && !failure.shutdown) {
+      this.#batch.logs.push({ taskId: task.id, level: 'ERROR', message: failure.message, source: ENGINE_LOG_SOURCE, timestamp: Date.now() });
+    }
+    // From here on the handler's log, progress and publish calls are ignored.
+    run.settled = true;
+    clearTimeout(run.timer);
+    this.#runs.delete(task.id);
+    this.#batch.outcomes.push(outcome);
+    if (this.#runs.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.wake();
+  }
+
+  /** Exponential, with jitter so that tasks that failed together do not retry together. */
+  #retryDelay(attempt: number): number {
+    const ceiling = Math.min(this.#options.retryBaseMs * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS);
+    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  }
+
+  /** Writes what the handlers produced and claims up to `claimLimit` tasks, in one transaction. */
+  async #flush(claimLimit: number): Promise<WorkReport | null> {
+    if (this.#progress.size > 0) {
+      for (const [taskId, update] of this.#progress) this.#batch.progress.push({ taskId, ...update });
+      this.#progress.clear();
+    }
+    const batch = this.#batch;
+    const written = batch.logs.length + batch.results.length + batch.progress.length + batch.outcomes.length;
+    if (written === 0 && claimLimit === 0) return null;
+    this.#batch = emptyBatch();
+    const report = await this.#options.queue.work(batch, claimLimit, Date.now());
+    for (const task of report.claimed) this.#organisationOf.set(task.id, task.organisationId);
+    this.#announce(report);
+    for (const outcome of batch.outcomes) {
+      if (!this.#runs.has(outcome.taskId)) this.#organisationOf.delete(outcome.taskId);
+    }
+    return report;
+  }
+
+  #announce(report: WorkReport): void {
+    const { events } = this.#options;
+    const organisationOf = this.#organisationOf;
+    const at = new Date();
+    for (const progressed of report.progressed) {
+      const change = { kind: 'PROGRESS' as const, taskId: progressed.taskId, organisationId: progressed.organisationId, at, progress: progressed.progress };
+      events.publish('task', change.taskId, change);
+      events.publish('organisation', change.organisationId, change);
+    }
+    for (const log of report.logs) {
+      const organisationId = organisationOf.get(log.taskId);
+      if (organisationId === undefined) continue;
+      const change = { kind: 'LOG' as const, taskId: log.taskId, organisationId, at: log.timestamp, log };
+      events.publish('task', log.taskId, change);
+      events.publish('organisation', organisationId, change);
+    }
+    for (const result of report.results) {
+      const organisationId = organisationOf.get(result.taskId);
+      if (organisationId === undefined) continue;
+      const change = { kind: 'RESULT' as const, taskId: result.taskId, organisationId, at: result.dateCreated, resultId: result.id };
+      events.publish('task', result.taskId, change);
+      events.publish('organisation', organisationId, change);
+    }
+    publishChanges(events, [...report.changed, ...report.claimed], 'STATE_CHANGED');
+  }
+}

@@ -1,0 +1,82 @@
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import * as schema from './schema.js';
+
+export type Drizzle = BetterSQLite3Database<typeof schema>;
+
+export interface SqliteDatabase {
+  sqlite: Database.Database;
+  db: Drizzle;
+  close(): void;
+}
+
+const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+export function openDatabase(path: string): SqliteDatabase {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new Database(path);
+  sqlite.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('cache_size = -65536');
+  sqlite.pragma('temp_store = MEMORY');
+  const checkpointer = path === ':memory:' ? null : startCheckpointer(path);
+  // Only a backstop: the checkpointer thread keeps the WAL far below this.
+  sqlite.pragma(`wal_autocheckpoint = ${checkpointer ? 100_000 : 1000}`);
+  const db = drizzle(sqlite, { schema });
+  return {
+    sqlite,
+    db,
+    close: () => {
+      checkpointer?.postMessage('stop');
+      if (sqlite.open) {
+        sqlite.pragma('optimize');
+        sqlite.close();
+      }
+    },
+  };
+}
+
+const CHECKPOINT_INTERVAL_MS = 500;
+
+const checkpointerSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 5000');
+const checkpoint = (mode) => { try { db.pragma('wal_checkpoint(' + mode + ')'); } catch {} };
+const timer = setInterval(() => checkpoint('PASSIVE'), workerData.intervalMs);
+parentPort.on('message', () => {
+  clearInterval(timer);
+  checkpoint('PASSIVE');
+  db.close();
+  parentPort.close();
+});
+`;
+
+/**
+ * Copies the WAL back into the database from a thread of its own. Left to SQLite, a checkpoint
+ * runs inside whichever commit crosses the threshold, fsync included, and stalls the event loop
+ * that serves requests and runs the worker.
+ */
+function startCheckpointer(path: string): Worker {
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(checkpointerSource, {
+    eval: true,
+    workerData: { path, driver, intervalMs: CHECKPOINT_INTERVAL_MS },
+  });
+  worker.unref();
+  return worker;
+}
+
+export function runMigrations(database: SqliteDatabase): void {
+  migrate(database.db, { migrationsFolder });
+}

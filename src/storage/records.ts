@@ -1,0 +1,409 @@
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type Placeholder, type SQL } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import type {
+  Account,
+  ApiKey,
+  DateRange,
+  LogLevel,
+  Organisation,
+  Page,
+  PageRequest,
+  RetrievalProtocol,
+  Role,
+  Task,
+  TaskFilter,
+  TaskLog,
+  TaskResult,
+  TaskResultPayload,
+} from '../engine/types.js';
+import type { Drizzle, SqliteDatabase } from './db.js';
+import { levelNumber, toAccount, toApiKey, toOrganisation, toTask, toTaskLog, toTaskResult } from './rows.js';
+import { accounts, apiKeys, organisations, taskDependencies, taskLogs, taskResults, tasks } from './schema.js';
+
+export type RetrieveOutcome =
+  | { outcome: 'retrieved'; payloads: TaskResultPayload[] }
+  | { outcome: 'already-retrieved' }
+  | { outcome: 'not-completed' }
+  | { outcome: 'not-found' };
+
+/** Everything that is not the queue's life cycle: tenants, keys, accounts, reads of tasks. */
+export interface RecordStore {
+  findOrCreateOrganisation(name: string, now: number): Promise<Organisation>;
+  getOrganisation(id: number): Promise<Organisation | null>;
+  setRetrievalProtocol(id: number, protocol: RetrievalProtocol): Promise<Organisation | null>;
+  countApiKeys(): Promise<number>;
+  createApiKey(input: { organisationId: number; name: string; role: Role; tokenHash: string }, now: number): Promise<ApiKey>;
+  /** The key and its organisation, when the key exists and is not revoked. */
+  findActiveKey(tokenHash: string): Promise<{ key: ApiKey; organisation: Organisation } | null>;
+  revokeApiKey(organisationId: number, keyId: number, now: number): Promise<ApiKey | null>;
+  listApiKeys(organisationId: number): Promise<ApiKey[]>;
+  getApiKeys(organisationId: number, ids: readonly number[]): Promise<ApiKey[]>;
+
+  /** Null when an active account of that service and username already exists. */
+  registerAccount(organisationId: number, service: string, username: string, now: number): Promise<Account | null>;
+  deregisterAccount(organisationId: number, service: string, username: string, now: number): Promise<Account | null>;
+  findActiveAccount(organisationId: number, service: string, username: string): Promise<Account | null>;
+  listAccounts(organisationId: number, service: string | null, page: PageRequest): Promise<Page<Account>>;
+  getAccounts(organisationId: number, ids: readonly number[]): Promise<Account[]>;
+
+  getTasks(organisationId: number, ids: readonly number[]): Promise<Task[]>;
+  listTasks(organisationId: number, filter: TaskFilter, page: PageRequest): Promise<Page<Task>>;
+  taskLogs(taskId: number, minLevel: LogLevel | null, page: PageRequest): Promise<Page<TaskLog>>;
+  taskResults(taskIds: readonly number[]): Promise<TaskResult[]>;
+  getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]>;
+  dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]>;
+  retrieveResults(organisationId: number, taskId: number, now: number): Promise<RetrieveOutcome>;
+  consumeResult(resultId: number, now: number): Promise<TaskResultPayload | null>;
+}
+
+function page<T extends { id: number }>(rows: T[], first: number): Page<T> {
+  return { items: rows.slice(0, first), hasNextPage: rows.length > first };
+}
+
+function rangeConditions(column: SQLiteColumn, range: DateRange | null | undefined): SQL[] {
+  if (!range) return [];
+  const conditions: SQL[] = [];
+  if (range.gt) conditions.push(gt(column, range.gt.getTime()));
+  if (range.gte) conditions.push(gte(column, range.gte.getTime()));
+  if (range.lt) conditions.push(lt(column, range.lt.getTime()));
+  if (range.lte) conditions.push(lte(column, range.lte.getTime()));
+  return conditions;
+}
+
+const TERMINAL_STATES_SQL = sql`('SUCCEEDED', 'FAILED', 'CANCELLED')`;
+
+export class SqliteRecordStore implements RecordStore {
+  readonly #db: Drizzle;
+  readonly #database: SqliteDatabase;
+
+  readonly #findActiveKeyStatement;
+  readonly #getOrganisationStatement;
+  readonly #findActiveAccountStatement;
+
+  constructor(database: SqliteDatabase) {
+    this.#database = database;
+    this.#db = database.db;
+    // Runs on every request: prepared once.
+    this.#findActiveKeyStatement = this.#db
+      .select()
+      .from(apiKeys)
+      .innerJoin(organisations, eq(organisations.id, apiKeys.organisationId))
+      .where(and(eq(apiKeys.tokenHash, sql.placeholder('tokenHash')), eq(apiKeys.revoked, false)))
+      .prepare();
+    this.#getOrganisationStatement = this.#db
+      .select()
+      .from(organisations)
+      .where(eq(organisations.id, sql.placeholder('id')))
+      .prepare();
+    this.#findActiveAccountStatement = this.#db
+      .select()
+      .from(accounts)
+      .where(
+        this.#activeAccount(sql.placeholder('organisationId'), sql.placeholder('service'), sql.placeholder('username')),
+      )
+      .prepare();
+  }
+
+  async findOrCreateOrganisation(name: string, now: number): Promise<Organisation> {
+    this.#db.insert(organisations).values({ name, dateCreated: now }).onConflictDoNothing().run();
+    const record = this.#db.select().from(organisations).where(eq(organisations.name, name)).get();
+    return toOrganisation(record!);
+  }
+
+  async getOrganisation(id: number): Promise<Organisation | null> {
+    const record = this.#getOrganisationStatement.get({ id });
+    return record ? toOrganisation(record) : null;
+  }
+
+  async setRetrievalProtocol(id: number, protocol: RetrievalProtocol): Promise<Organisation | null> {
+    const record = this.#db
+      .update(organisations)
+      .set({ retrievalProtocol: protocol })
+      .where(eq(organisations.id, id))
+      .returning()
+      .get();
+    return record ? toOrganisation(record) : null;
+  }
+
+  async countApiKeys(): Promise<number> {
+    return this.#db.$count(apiKeys);
+  }
+
+  async createApiKey(
+    input: { organisationId: number; name: string; role: Role; tokenHash: string },
+    now: number,
+  ): Promise<ApiKey> {
+    const record = this.#db
+      .insert(apiKeys)
+      .values({ ...input, dateCreated: now })
+      .returning()
+      .get();
+    return toApiKey(record);
+  }
+
+  async findActiveKey(tokenHash: string): Promise<{ key: ApiKey; organisation: Organisation } | null> {
+    const row = this.#findActiveKeyStatement.get({ tokenHash });
+    return row ? { key: toApiKey(row.api_keys), organisation: toOrganisation(row.organisations) } : null;
+  }
+
+  async revokeApiKey(organisationId: number, keyId: number, now: number): Promise<ApiKey | null> {
+    const record = this.#db
+      .update(apiKeys)
+      .set({ revoked: true, dateRevoked: sql`coalesce(${apiKeys.dateRevoked}, ${now})` })
+      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.organisationId, organisationId)))
+      .returning()
+      .get();
+    return record ? toApiKey(record) : null;
+  }
+
+  async listApiKeys(organisationId: number): Promise<ApiKey[]> {
+    return this.#db
+      .select()
+      .from(apiKeys)
+      .where(eq(apiKeys.organisationId, organisationId))
+      .orderBy(asc(apiKeys.id))
+      .all()
+      .map(toApiKey);
+  }
+
+  async getApiKeys(organisationId: number, ids: readonly number[]): Promise<ApiKey[]> {
+    if (ids.length === 0) return [];
+    return this.#db
+      .select()
+      .from(apiKeys)
+      .where(and(eq(apiKeys.organisationId, organisationId), inArray(apiKeys.id, [...ids])))
+      .all()
+      .map(toApiKey);
+  }
+
+  async registerAccount(organisationId: number, service: string, username: string, now: number): Promise<Account | null> {
+    const record = this.#db
+      .insert(accounts)
+      .values({ organisationId, service, username, dateCreated: now })
+      .onConflictDoNothing()
+      .returning()
+      .get();
+    return record ? toAccount(record) : null;
+  }
+
+  async deregisterAccount(organisationId: number, service: string, username: string, now: number): Promise<Account | null> {
+    const record = this.#db
+      .update(accounts)
+      .set({ dateDeregistered: now })
+      .where(and(this.#activeAccount(organisationId, service, username)))
+      .returning()
+      .get();
+    return record ? toAccount(record) : null;
+  }
+
+  async findActiveAccount(organisationId: number, service: string, username: string): Promise<Account | null> {
+    const record = this.#findActiveAccountStatement.get({ organisationId, service, username });
+    return record ? toAccount(record) : null;
+  }
+
+  #activeAccount(
+    organisationId: number | Placeholder,
+    service: string | Placeholder,
+    username: string | Placeholder,
+  ): SQL | undefined {
+    return and(
+      eq(accounts.organisationId, organisationId),
+      eq(accounts.service, service),
+      eq(accounts.username, username),
+      isNull(accounts.dateDeregistered),
+    );
+  }
+
+  async listAccounts(organisationId: number, service: string | null, request: PageRequest): Promise<Page<Account>> {
+    const rows = this.#db
+      .select()
+      .from(accounts)
+      .where(
+        and(
+          eq(accounts.organisationId, organisationId),
+          isNull(accounts.dateDeregistered),
+          service === null ? undefined : eq(accounts.service, service),
+          request.afterId ? gt(accounts.id, request.afterId) : undefined,
+        ),
+      )
+      .orderBy(asc(accounts.id))
+      .limit(request.first + 1)
+      .all();
+    return page(rows.map(toAccount), request.first);
+  }
+
+  async getAccounts(organisationId: number, ids: readonly number[]): Promise<Account[]> {
+    if (ids.length === 0) return [];
+    return this.#db
+      .select()
+      .from(accounts)
+      .where(and(eq(accounts.organisationId, organisationId), inArray(accounts.id, [...ids])))
+      .all()
+      .map(toAccount);
+  }
+
+  async getTasks(organisationId: number, ids: readonly number[]): Promise<Task[]> {
+    if (ids.length === 0) return [];
+    return this.#db
+      .select()
+      .from(tasks)
+      .where(
+        and(
+          eq(tasks.organisationId, organisationId),
+          sql`${tasks.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+        ),
+      )
+      .all()
+      .map(toTask);
+  }
+
+  async listTasks(organisationId: number, filter: TaskFilter, request: PageRequest): Promise<Page<Task>> {
+    const equals = <T>(column: SQLiteColumn, value: T | null | undefined) =>
+      value === null || value === undefined ? undefined : eq(column, value);
+    const conditions = [
+      eq(tasks.organisationId, organisationId),
+      equals(tasks.keyId, filter.keyId),
+      equals(tasks.user, filter.user),
+      equals(tasks.sourceId, filter.sourceId),
+      equals(tasks.session, filter.session),
+      equals(tasks.poll, filter.poll),
+      equals(tasks.sourceType, filter.sourceType),
+      equals(tasks.service, filter.service),
+      equals(tasks.type, filter.type),
+      filter.state && filter.state.length > 0 ? inArray(tasks.state, filter.state) : undefined,
+      ...rangeConditions(tasks.dateCreated, filter.dateCreated),
+      ...rangeConditions(tasks.dateStarted, filter.dateStarted),
+      ...rangeConditions(tasks.dateCompleted, filter.dateCompleted),
+      request.afterId ? lt(tasks.id, request.afterId) : undefined,
+    ];
+    const rows = this.#db
+      .select()
+      .from(tasks)
+      .where(and(...conditions))
+      .orderBy(desc(tasks.id))
+      .limit(request.first + 1)
+      .all();
+    return page(rows.map(toTask), request.first);
+  }
+
+  async taskLogs(taskId: number, minLevel: LogLevel | null, request: PageRequest): Promise<Page<TaskLog>> {
+    const rows = this.#db
+      .select()
+      .from(taskLogs)
+      .where(
+        and(
+          eq(taskLogs.taskId, taskId),
+          minLevel ? gte(taskLogs.level, levelNumber(minLevel)) : undefined,
+          request.afterId ? gt(taskLogs.id, request.afterId) : undefined,
+        ),
+      )
+      .orderBy(asc(taskLogs.id))
+      .limit(request.first + 1)
+      .all();
+    return page(rows.map(toTaskLog), request.first);
+  }
+
+  #resultColumns = {
+    id: taskResults.id,
+    taskId: taskResults.taskId,
+    name: taskResults.name,
+    contentType: taskResults.contentType,
+    size: taskResults.size,
+    retrieved: taskResults.retrieved,
+    dateCreated: taskResults.dateCreated,
+    dateRetrieved: taskResults.dateRetrieved,
+  };
+
+  async taskResults(taskIds: readonly number[]): Promise<TaskResult[]> {
+    if (taskIds.length === 0) return [];
+    return this.#db
+      .select(this.#resultColumns)
+      .from(taskResults)
+      .where(inArray(taskResults.taskId, [...taskIds]))
+      .orderBy(asc(taskResults.id))
+      .all()
+      .map(toTaskResult);
+  }
+
+  async getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]> {
+    if (ids.length === 0) return [];
+    return this.#db
+      .select(this.#resultColumns)
+      .from(taskResults)
+      .innerJoin(tasks, eq(tasks.id, taskResults.taskId))
+      .where(and(eq(tasks.organisationId, organisationId), inArray(taskResults.id, [...ids])))
+      .all()
+      .map(toTaskResult);
+  }
+
+  async dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]> {
+    if (taskIds.length === 0) return [];
+    return this.#db
+      .select()
+      .from(taskDependencies)
+      .where(inArray(taskDependencies.taskId, [...taskIds]))
+      .orderBy(asc(taskDependencies.dependsOnId))
+      .all();
+  }
+
+  async retrieveResults(organisationId: number, taskId: number, now: number): Promise<RetrieveOutcome> {
+    const db = this.#db;
+    return this.#database.sqlite.transaction((): RetrieveOutcome => {
+      const task = db
+        .select({ state: tasks.state, resultRetrieved: tasks.resultRetrieved })
+        .from(tasks)
+        .where(and(eq(tasks.id, taskId), eq(tasks.organisationId, organisationId)))
+        .get();
+      if (!task) return { outcome: 'not-found' };
+      if (task.resultRetrieved) return { outcome: 'already-retrieved' };
+      if (!['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state)) return { outcome: 'not-completed' };
+      const rows = db
+        .select()
+        .from(taskResults)
+        .where(and(eq(taskResults.taskId, taskId), eq(taskResults.retrieved, false)))
+        .orderBy(asc(taskResults.id))
+        .all();
+      db.update(taskResults)
+        .set({ retrieved: true, data: null, dateRetrieved: now })
+        .where(eq(taskResults.taskId, taskId))
+        .run();
+      db.update(tasks).set({ resultRetrieved: true }).where(eq(tasks.id, taskId)).run();
+      const payloads = rows.map((row) => ({
+        result: { ...toTaskResult(row), retrieved: true },
+        data: row.data === null ? null : JSON.parse(row.data),
+      }));
+      return { outcome: 'retrieved', payloads };
+    }).immediate();
+  }
+
+  async consumeResult(resultId: number, now: number): Promise<TaskResultPayload | null> {
+    const db = this.#db;
+    return this.#database.sqlite.transaction((): TaskResultPayload | null => {
+      const before = db
+        .select()
+        .from(taskResults)
+        .where(and(eq(taskResults.id, resultId), eq(taskResults.retrieved, false)))
+        .get();
+      if (!before) return null;
+      db.update(taskResults)
+        .set({ retrieved: true, data: null, dateRetrieved: now })
+        .where(eq(taskResults.id, resultId))
+        .run();
+      // Once a finished task's last result has been delivered, its results count as retrieved.
+      db.update(tasks)
+        .set({ resultRetrieved: true })
+        .where(
+          and(
+            eq(tasks.id, before.taskId),
+            sql`${tasks.state} IN ${TERMINAL_STATES_SQL}`,
+            sql`NOT EXISTS (SELECT 1 FROM ${taskResults} WHERE ${taskResults.taskId} = ${tasks.id} AND ${taskResults.retrieved} = 0)`,
+          ),
+        )
+        .run();
+      return {
+        result: { ...toTaskResult(before), retrieved: true },
+        data: before.data === null ? null : JSON.parse(before.data),
+      };
+    }).immediate();
+  }
+}

@@ -1,0 +1,92 @@
+import type { Account, ApiKey, LogLevel, Organisation, Task, TaskLog, TaskResult } from '../engine/types.js';
+import { LOG_LEVELS } from '../engine/types.js';
+import type * as schema from './schema.js';
+
+type TaskRecord = typeof schema.tasks.$inferSelect;
+
+/** The task columns under the names drizzle gives them, for hand-written statements. */
+export const TASK_COLUMNS = `id, organisation_id AS organisationId, key_id AS keyId, user, source_id AS sourceId,
+  source_type AS sourceType, session, poll, service, type, target, params, state, priority, attempts,
+  max_attempts AS maxAttempts, timeout_ms AS timeoutMs, progress, error_code AS errorCode,
+  error_message AS errorMessage, retrieval_protocol AS retrievalProtocol, result_retrieved AS resultRetrieved,
+  cancel_requested AS cancelRequested, idempotency_key AS idempotencyKey, run_at AS runAt,
+  available_at AS availableAt, date_created AS dateCreated, date_started AS dateStarted,
+  date_completed AS dateCompleted`;
+
+const dateOrNull = (value: number | null): Date | null => (value === null ? null : new Date(value));
+
+export function toTask(record: TaskRecord): Task {
+  return {
+    id: record.id,
+    organisationId: record.organisationId,
+    keyId: record.keyId,
+    user: record.user,
+    sourceId: record.sourceId,
+    sourceType: record.sourceType,
+    session: record.session,
+    poll: record.poll,
+    service: record.service,
+    type: record.type,
+    target: record.target,
+    params: JSON.parse(record.params) as Record<string, unknown>,
+    state: record.state,
+    priority: record.priority,
+    attempts: record.attempts,
+    maxAttempts: record.maxAttempts,
+    timeoutMs: record.timeoutMs,
+    progress: record.progress,
+    error: record.errorCode === null ? null : { code: record.errorCode, message: record.errorMessage ?? '' },
+    retrievalProtocol: record.retrievalProtocol,
+    resultRetrieved: Boolean(record.resultRetrieved),
+    cancelRequested: Boolean(record.cancelRequested),
+    idempotencyKey: record.idempotencyKey,
+    runAt: dateOrNull(record.runAt),
+    dateCreated: new Date(record.dateCreated),
+    dateStarted: dateOrNull(record.dateStarted),
+    dateCompleted: dateOrNull(record.dateCompleted),
+  };
+}
+
+export const levelNumber = (level: LogLevel): number => LOG_LEVELS.indexOf(level);
+
+export function toTaskLog(record: typeof schema.taskLogs.$inferSelect): TaskLog {
+  return {
+    id: record.id,
+    taskId: record.taskId,
+    level: LOG_LEVELS[record.level] ?? 'INFO',
+    message: record.message,
+    source: record.source,
+    timestamp: new Date(record.timestamp),
+  };
+}
+
+export function toTaskResult(record: Omit<typeof schema.taskResults.$inferSelect, 'data'>): TaskResult {
+  return {
+    id: record.id,
+    taskId: record.taskId,
+    name: record.name,
+    contentType: record.contentType,
+    size: record.size,
+    retrieved: Boolean(record.retrieved),
+    dateCreated: new Date(record.dateCreated),
+  };
+}
+
+export function toOrganisation(record: typeof schema.organisations.$inferSelect): Organisation {
+  return { ...record, dateCreated: new Date(record.dateCreated) };
+}
+
+export function toApiKey(record: typeof schema.apiKeys.$inferSelect): ApiKey {
+  return {
+    id: record.id,
+    organisationId: record.organisationId,
+    name: record.name,
+    role: record.role,
+    revoked: Boolean(record.revoked),
+    dateCreated: new Date(record.dateCreated),
+  };
+}
+
+export function toAccount(record: typeof schema.accounts.$inferSelect): Account {
+  return { ...record, dateCreated: new Date(record.dateCreated), dateDeregistered: dateOrNull(record.dateDeregistered) };
+}
