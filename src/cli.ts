@@ -1,0 +1,75 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { builtInCatalog } from './catalog/services.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createEngine } from './engine/index.js';
+import { createLogger } from './logger.js';
+import { serve } from './main.js';
+import { migrateDatabase, openStorage } from './storage/index.js';
+
+function configOrExit() {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+const program = new Command('taskport').description('Self-hostable asynchronous task API over GraphQL');
+
+program
+  .command('serve')
+  .description('start the API and the worker (configured by environment variables, see README)')
+  .action(async () => {
+    const config = configOrExit();
+    await serve(config, createLogger(config.logLevel));
+  });
+
+program
+  .command('migrate')
+  .description('create or upgrade the database schema, then exit')
+  .action(() => {
+    const config = configOrExit();
+    migrateDatabase(config.databasePath);
+    process.stdout.write(`database ${config.databasePath} is up to date\n`);
+  });
+
+const key = program.command('key').description('manage API keys');
+key
+  .command('create')
+  .description('create an API key and print its token alone on stdout (the organisation is created if new)')
+  .requiredOption('--organisation <name>', 'organisation the key belongs to')
+  .option('--role <role>', 'admin or member', (value) => {
+    const role = value.toUpperCase();
+    if (role !== 'ADMIN' && role !== 'MEMBER') throw new InvalidArgumentError('must be admin or member');
+    return role as 'ADMIN' | 'MEMBER';
+  }, 'MEMBER' as const)
+  .option('--name <name>', 'a name to recognise the key by', 'cli')
+  .action(async (options: { organisation: string; role: 'ADMIN' | 'MEMBER'; name: string }) => {
+    const config = configOrExit();
+    const storage = openStorage(config.databasePath);
+    try {
+      const engine = createEngine({ storage, catalog: builtInCatalog() });
+      const created = await engine.provisionApiKey({
+        organisation: options.organisation,
+        role: options.role,
+        name: options.name,
+      });
+      process.stdout.write(`${created.token}\n`);
+    } finally {
+      storage.close();
+    }
+  });
+
+program
+  .command('print-schema')
+  .description('print the GraphQL schema (SDL) the server serves')
+  .action(async () => {
+    const { printSchemaText } = await import('./graphql/schema.js');
+    process.stdout.write(printSchemaText());
+  });
+
+await program.parseAsync();

@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import { builtInCatalog } from './catalog/services.js';
+import type { Config } from './config.js';
+import { createEngine, type Engine } from './engine/index.js';
+import { createServer } from './http/server.js';
+import { openStorage } from './storage/index.js';
+
+export interface RunningTaskport {
+  url: string;
+  port: number;
+  engine: Engine;
+  /** Stops claiming, lets running tasks finish within the grace period, closes connections and the database. */
+  stop(): Promise<void>;
+}
+
+/** The composition root: storage, then the engine and its worker, then HTTP. */
+export async function startTaskport(config: Config, logger: Logger): Promise<RunningTaskport> {
+  const storage = openStorage(config.databasePath);
+  const engine = createEngine({
+    storage,
+    catalog: builtInCatalog(),
+    logger: logger.child({ component: 'engine' }),
+    concurrency: config.concurrency,
+    retryBaseMs: config.retryBaseMs,
+  });
+  const bootstrapped = await engine.bootstrap(config.bootstrapToken);
+  await engine.start();
+  const server = await createServer({ engine, host: config.host, port: config.port, logger });
+  if (bootstrapped?.generated) {
+    process.stdout.write(
+      `\nCreated the first API key (ADMIN, organisation "default"). It is shown only this once:\n\n` +
+        `    ${bootstrapped.token}\n\n` +
+        `Send it as "Authorization: Bearer <key>". In GraphiQL, paste {"Authorization": "Bearer <key>"} into Headers.\n\n`,
+    );
+  }
+  logger.info({ url: server.url, database: config.databasePath, concurrency: config.concurrency }, 'Taskport is ready');
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      await engine.stop(config.shutdownGraceMs);
+      await server.close();
+      storage.close();
+    })();
+    return stopping;
+  };
+  return { url: server.url, port: server.port, engine, stop };
+}
+
+export async function serve(config: Config, logger: Logger): Promise<void> {
+  const taskport = await startTaskport(config, logger);
+  const shutdown = (signal: NodeJS.Signals) => {
+    logger.info({ signal, grace: config.shutdownGraceMs }, 'shutting down: no new tasks are claimed');
+    taskport.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}

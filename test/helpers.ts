@@ -1,0 +1,225 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
+import { pino } from 'pino';
+import { afterAll, afterEach, expect } from 'vitest';
+import WebSocket from 'ws';
+
+type Result<Data> = FormattedExecutionResult<Data, unknown>;
+import type { Config } from '../src/config.js';
+import type { Role } from '../src/engine/types.js';
+import { startTaskport, type RunningTaskport } from '../src/main.js';
+
+export interface TestServer {
+  url: string;
+  wsUrl: string;
+  /** Token of the ADMIN key of organisation `default`. */
+  adminToken: string;
+  databasePath: string;
+  taskport: RunningTaskport;
+  /** Stops this server, as SIGTERM would; the database file stays for a restart. */
+  stop(): Promise<void>;
+}
+
+const running = new Set<TestServer>();
+const temporaryFolders: string[] = [];
+
+export function temporaryDatabasePath(): string {
+  const folder = mkdtempSync(join(tmpdir(), 'taskport-test-'));
+  temporaryFolders.push(folder);
+  return join(folder, 'taskport.db');
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    port: 0,
+    host: '127.0.0.1',
+    databasePath: overrides.databasePath ?? temporaryDatabasePath(),
+    concurrency: 4,
+    bootstrapToken: `tp_test_${randomBytes(12).toString('hex')}`,
+    retryBaseMs: 20,
+    shutdownGraceMs: 2000,
+    logLevel: 'silent',
+    ...overrides,
+  };
+}
+
+/** The real server on an ephemeral port over a SQLite file in a temporary folder. */
+export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const config = testConfig(overrides);
+  const taskport = await startTaskport(config, pino({ level: 'silent' }));
+  const server: TestServer = {
+    url: taskport.url,
+    wsUrl: taskport.url.replace(/^http/, 'ws'),
+    adminToken: config.bootstrapToken!,
+    databasePath: config.databasePath,
+    taskport,
+    stop: async () => {
+      running.delete(server);
+      await taskport.stop();
+    },
+  };
+  running.add(server);
+  return server;
+}
+
+afterAll(async () => {
+  const leaked = [...running];
+  await Promise.all(leaked.map((server) => server.stop()));
+  for (const folder of temporaryFolders.splice(0)) rmSync(folder, { recursive: true, force: true });
+  // A test that leaves its server running would hide a shutdown bug: fail the file.
+  expect(leaked.length, 'servers left running by the tests of this file').toBe(0);
+});
+
+const openClients = new Set<Client>();
+afterEach(async () => {
+  await Promise.all([...openClients].map((client) => client.dispose()));
+  openClients.clear();
+});
+
+/** A key of another role or another organisation, made as `taskport key create` makes it. */
+export async function createKey(server: TestServer, organisation: string, role: Role = 'MEMBER'): Promise<string> {
+  const created = await server.taskport.engine.provisionApiKey({ organisation, role, name: `${organisation}-${role}` });
+  return created.token;
+}
+
+export interface GraphQLResponse<Data = any> {
+  status: number;
+  headers: Headers;
+  body: Result<Data> & { errors?: { message: string; extensions?: Record<string, any>; path?: unknown[] }[] };
+}
+
+export async function graphql<Data = any>(
+  server: Pick<TestServer, 'url'>,
+  token: string | null,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<GraphQLResponse<Data>> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(server.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as never };
+}
+
+/** graphql() for operations that must succeed: fails the test on any GraphQL error. */
+export async function query<Data = any>(
+  server: Pick<TestServer, 'url'>,
+  token: string,
+  text: string,
+  variables?: Record<string, unknown>,
+): Promise<Data> {
+  const response = await graphql<Data>(server, token, text, variables);
+  expect(response.body.errors, JSON.stringify(response.body.errors)).toBeUndefined();
+  return response.body.data as Data;
+}
+
+export function wsClient(server: Pick<TestServer, 'wsUrl'>, token: string | null): Client {
+  const client = createClient({
+    url: server.wsUrl,
+    webSocketImpl: WebSocket,
+    connectionParams: token === null ? {} : { authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+    lazy: true,
+  });
+  openClients.add(client);
+  return client;
+}
+
+/** Every message of a subscription over graphql-ws, until the server completes it. */
+export function subscribeOverWebSocket<Data = any>(
+  client: Client,
+  text: string,
+  variables?: Record<string, unknown>,
+  onNext?: (result: Result<Data>) => void,
+): Promise<Result<Data>[]> {
+  return new Promise((resolve, reject) => {
+    const results: Result<Data>[] = [];
+    client.subscribe<Data>(
+      { query: text, variables },
+      {
+        next: (result) => {
+          results.push(result);
+          onNext?.(result);
+        },
+        error: (error) => reject(error instanceof Error ? error : new Error(JSON.stringify(error))),
+        complete: () => resolve(results),
+      },
+    );
+  });
+}
+
+/** Every message of a subscription over yoga's server-sent events, until the stream completes. */
+export async function subscribeOverSse<Data = any>(
+  server: Pick<TestServer, 'url'>,
+  token: string | null,
+  text: string,
+  variables?: Record<string, unknown>,
+  onNext?: (result: Result<Data>) => void,
+): Promise<Result<Data>[]> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(server.url, { method: 'POST', headers, body: JSON.stringify({ query: text, variables }) });
+  expect(response.headers.get('content-type')).toContain('text/event-stream');
+  const results: Result<Data>[] = [];
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let boundary: number;
+    while ((boundary = buffered.indexOf('\n\n')) >= 0) {
+      const message = buffered.slice(0, boundary);
+      buffered = buffered.slice(boundary + 2);
+      const event = /^event: (.*)$/m.exec(message)?.[1];
+      const data = message
+        .split('\n')
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trimStart())
+        .join('\n');
+      if (event === 'complete') return results;
+      if (data) {
+        const result = JSON.parse(data) as Result<Data>;
+        results.push(result);
+        onNext?.(result);
+      }
+    }
+  }
+  return results;
+}
+
+export const TERMINAL_STATES = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+/** Waits, on the taskUpdated subscription, until the task has reached a terminal state. */
+export async function waitForTask(server: TestServer, token: string, id: string): Promise<Record<string, any>> {
+  const results = await subscribeOverWebSocket(
+    wsClient(server, token),
+    `subscription ($id: ID!) { taskUpdated(id: $id) { id state attempts error { code message } } }`,
+    { id },
+  );
+  const last = results.at(-1);
+  expect(last?.errors, JSON.stringify(last?.errors)).toBeUndefined();
+  return (last!.data as { taskUpdated: Record<string, any> }).taskUpdated;
+}
+
+export async function submit(
+  server: TestServer,
+  token: string,
+  input: Record<string, unknown>,
+  selection = 'id state',
+): Promise<Record<string, any>> {
+  const data = await query(
+    server,
+    token,
+    `mutation ($input: SubmitTaskInput!) {
+      submitTask(input: $input) {
+        __typename
+        ... on SubmitTaskSuccess { task { ${selection} } }
+        ... on Error { code message }
+        ... on ValidationError { field }
+      }
+    }`,
+    { input },
+  );
+  return data.submitTask;
+}
