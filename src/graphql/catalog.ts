@@ -1,0 +1,55 @@
+import type { ActionDefinition, ParameterDefinition, ServiceDefinition } from '../catalog/index.js';
+import { builder } from './builder.js';
+
+const ExecutionEnum = builder.enumType('Execution', { values: ['ASYNCHRONOUS', 'REALTIME'] as const });
+
+const ParameterTypeEnum = builder.enumType('ParameterType', {
+  values: ['STRING', 'INTEGER', 'NUMBER', 'BOOLEAN', 'DATE', 'DATETIME', 'LIST', 'JSON'] as const,
+});
+
+const ParameterRef = builder.objectRef<ParameterDefinition>('Parameter').implement({
+  fields: (t) => ({
+    slug: t.exposeString('slug'),
+    name: t.exposeString('name'),
+    type: t.expose('type', { type: ParameterTypeEnum }),
+    optional: t.boolean({ resolve: (parameter) => parameter.optional ?? false }),
+    description: t.exposeString('description', { nullable: true }),
+    allowedValues: t.stringList({
+      nullable: true,
+      description: 'For LIST and enumerated STRING parameters: the values accepted.',
+      resolve: (parameter) => parameter.allowedValues ?? null,
+    }),
+  }),
+});
+
+const ActionRef = builder.objectRef<ActionDefinition>('Action').implement({
+  fields: (t) => ({
+    slug: t.exposeString('slug'),
+    name: t.exposeString('name'),
+    description: t.exposeString('description', { nullable: true }),
+    execution: t.field({ type: [ExecutionEnum], resolve: (action) => action.execution }),
+    requiresAccount: t.boolean({ resolve: (action) => action.requiresAccount ?? false }),
+    parameters: t.field({ type: [ParameterRef], resolve: (action) => action.parameters }),
+    permissions: t.field({
+      type: 'JSON',
+      description: 'The values this key may request, keyed by parameter slug, e.g. { "data": ["sms"] }.',
+      resolve: (action, _args, context) => context.engine.catalog.permissions(action),
+    }),
+  }),
+});
+
+const ServiceRef = builder.objectRef<ServiceDefinition>('Service').implement({
+  fields: (t) => ({
+    slug: t.exposeString('slug'),
+    name: t.exposeString('name'),
+    description: t.exposeString('description', { nullable: true }),
+    actions: t.field({ type: [ActionRef], resolve: (service) => service.actions }),
+  }),
+});
+
+builder.queryField('services', (t) =>
+  t.field({
+    type: [ServiceRef],
+    resolve: (_root, _args, context) => context.engine.catalog.services(),
+  }),
+);

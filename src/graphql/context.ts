@@ -1,0 +1,79 @@
+import DataLoader from 'dataloader';
+import { GraphQLError } from 'graphql';
+import type { TaskEngine, Viewer } from '../engine/api.js';
+import type { Account, Actor, ApiKey, Task, TaskResult } from '../engine/types.js';
+
+export interface Loaders {
+  tasks: DataLoader<number, Task | null>;
+  apiKeys: DataLoader<number, ApiKey | null>;
+  accounts: DataLoader<number, Account | null>;
+  results: DataLoader<number, TaskResult | null>;
+  /** Null for tasks that are not PENDING. */
+  queuePositions: DataLoader<number, number | null>;
+  taskResults: DataLoader<number, TaskResult[]>;
+  dependencies: DataLoader<number, number[]>;
+}
+
+export interface GraphQLContext {
+  engine: TaskEngine;
+  viewer: Viewer | null;
+  actor: Actor | null;
+  loaders: Loaders;
+  /** A subscription lives for many events and must not answer from what it loaded for an earlier one. */
+  refreshLoaders(this: GraphQLContext): void;
+  /** Aborted when the server shuts down, so that open subscriptions complete instead of being cut. */
+  shutdownSignal: AbortSignal;
+}
+
+function actorOf(viewer: Viewer): Actor {
+  return { organisationId: viewer.organisation.id, keyId: viewer.key.id, role: viewer.key.role };
+}
+
+// Only introspection runs without a key, and it never reaches a resolver that needs one.
+function keyRequired(): GraphQLError {
+  return new GraphQLError('An API key is required', {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+  });
+}
+
+export function requireActor(context: Pick<GraphQLContext, 'actor'>): Actor {
+  if (!context.actor) throw keyRequired();
+  return context.actor;
+}
+
+export function requireViewer(context: Pick<GraphQLContext, 'viewer'>): Viewer {
+  if (!context.viewer) throw keyRequired();
+  return context.viewer;
+}
+
+function fromMap<V>(map: Map<number, V>, ids: readonly number[], missing: V): V[] {
+  return ids.map((id) => map.get(id) ?? missing);
+}
+
+function createLoaders(engine: TaskEngine, actor: Actor | null): Loaders {
+  const asActor = () => requireActor({ actor });
+  return {
+    tasks: new DataLoader((ids) => engine.getTasks(asActor(), ids)),
+    apiKeys: new DataLoader((ids) => engine.getApiKeys(asActor(), ids)),
+    accounts: new DataLoader((ids) => engine.getAccounts(asActor(), ids)),
+    results: new DataLoader((ids) => engine.getResults(asActor(), ids)),
+    queuePositions: new DataLoader(async (ids) => fromMap(await engine.queuePositions(ids), ids, null)),
+    taskResults: new DataLoader(async (ids) => fromMap(await engine.taskResults(ids), ids, [])),
+    dependencies: new DataLoader(async (ids) => fromMap(await engine.dependencies(ids), ids, [])),
+  };
+}
+
+export function createContext(engine: TaskEngine, viewer: Viewer | null, shutdownSignal: AbortSignal): GraphQLContext {
+  const actor = viewer ? actorOf(viewer) : null;
+  return {
+    engine,
+    viewer,
+    actor,
+    loaders: createLoaders(engine, actor),
+    // Through `this`: yoga copies these properties into the context that resolvers see.
+    refreshLoaders(this: GraphQLContext) {
+      this.loaders = createLoaders(engine, actor);
+    },
+    shutdownSignal,
+  };
+}

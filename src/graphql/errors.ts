@@ -1,0 +1,65 @@
+import { GraphQLError } from 'graphql';
+import {
+  ConflictError,
+  type DomainError,
+  ERROR_CODES,
+  ForbiddenError,
+  LimitExceededError,
+  NotFoundError,
+  ValidationError,
+} from '../engine/errors.js';
+import { builder } from './builder.js';
+
+const ErrorCodeEnum = builder.enumType('ErrorCode', { values: ERROR_CODES });
+
+const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
+  description: 'An expected failure of a mutation; each mutation lists the kinds it can return.',
+  fields: (t) => ({
+    code: t.expose('code', { type: ErrorCodeEnum }),
+    message: t.exposeString('message'),
+  }),
+});
+
+builder.objectType(ValidationError, {
+  name: 'ValidationError',
+  description: 'The input was refused: see `field` (and `index` for a batch) for where.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    field: t.exposeString('field', { nullable: true, description: 'The input field or parameter slug at fault.' }),
+    index: t.exposeInt('index', { nullable: true, description: 'In a batch, the position of the input at fault.' }),
+  }),
+});
+
+builder.objectType(NotFoundError, {
+  name: 'NotFoundError',
+  interfaces: [ErrorInterface],
+});
+
+builder.objectType(ConflictError, {
+  name: 'ConflictError',
+  description: 'The request contradicts the current state, e.g. cancelling a task that has already ended.',
+  interfaces: [ErrorInterface],
+});
+
+builder.objectType(LimitExceededError, {
+  name: 'LimitExceededError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    limit: t.exposeInt('limit'),
+  }),
+});
+
+/**
+ * The engine's ForbiddenError (a key without the role) as the GraphQL error clients expect, or null
+ * for any other error. Error masking must not hide it as an unexpected one.
+ */
+export function forbiddenAsGraphQLError(error: unknown): GraphQLError | null {
+  const located = error instanceof GraphQLError ? error : null;
+  const original = located ? located.originalError : error;
+  if (!(original instanceof ForbiddenError)) return null;
+  return new GraphQLError(original.message, {
+    nodes: located?.nodes ?? null,
+    path: located?.path ?? null,
+    extensions: { code: 'FORBIDDEN' },
+  });
+}

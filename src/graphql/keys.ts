@@ -1,0 +1,105 @@
+import type { Viewer } from '../engine/api.js';
+import { NotFoundError, ValidationError } from '../engine/errors.js';
+import type { ApiKey } from '../engine/types.js';
+import { builder } from './builder.js';
+import { requireActor, requireViewer } from './context.js';
+import { decodeId } from './ids.js';
+
+const RoleEnum = builder.enumType('Role', { values: ['ADMIN', 'MEMBER'] as const });
+
+export const RetrievalProtocolEnum = builder.enumType('RetrievalProtocol', {
+  values: {
+    CHANNEL: { description: 'Results are pushed to subscribers of taskEvents and consumed on delivery.' },
+    STORE: { description: 'Results are kept until retrieved once with retrieveResults.' },
+  } as const,
+});
+
+export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
+
+builder.node(ApiKeyRef, {
+  id: { resolve: (key) => key.id },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    role: t.expose('role', { type: RoleEnum }),
+    revoked: t.exposeBoolean('revoked'),
+    dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
+  }),
+});
+
+const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
+  description: 'The API key making the request and its organisation.',
+  fields: (t) => ({
+    key: t.field({ type: ApiKeyRef, resolve: (viewer) => viewer.key }),
+    organisation: t.string({ resolve: (viewer) => viewer.organisation.name }),
+    retrievalProtocol: t.field({
+      type: RetrievalProtocolEnum,
+      description: 'How results of tasks submitted from now on are delivered.',
+      resolve: (viewer) => viewer.organisation.retrievalProtocol,
+    }),
+  }),
+});
+
+const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    role: t.field({ type: RoleEnum, required: true }),
+  }),
+});
+
+const CreateApiKeySuccess = builder.simpleObject('CreateApiKeySuccess', {
+  fields: (t) => ({
+    apiKey: t.field({ type: ApiKeyRef }),
+    token: t.string({ description: 'Shown once; only a hash is stored.' }),
+  }),
+});
+
+const RevokeApiKeySuccess = builder.simpleObject('RevokeApiKeySuccess', {
+  fields: (t) => ({ apiKey: t.field({ type: ApiKeyRef }) }),
+});
+
+builder.queryFields((t) => ({
+  viewer: t.field({
+    type: ViewerRef,
+    resolve: (_root, _args, context) => requireViewer(context),
+  }),
+  apiKeys: t.field({
+    type: [ApiKeyRef],
+    description: "The organisation's keys. ADMIN only.",
+    authScopes: { admin: true },
+    resolve: (_root, _args, context) => context.engine.listApiKeys(requireActor(context)),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createApiKey: t.field({
+    type: CreateApiKeySuccess,
+    description: 'A new key in the same organisation. ADMIN only.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
+    errors: { types: [ValidationError], directResult: true, union: { name: 'CreateApiKeyResult' } },
+    resolve: (_root, { input }, context) => context.engine.createApiKey(requireActor(context), input),
+  }),
+  revokeApiKey: t.field({
+    type: RevokeApiKeySuccess,
+    description: 'The key stops working at once, its open subscriptions included. ADMIN only.',
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    errors: { types: [NotFoundError], directResult: true, union: { name: 'RevokeApiKeyResult' } },
+    resolve: async (_root, { id }, context) => {
+      const keyId = decodeId(String(id), 'ApiKey');
+      if (keyId === null) throw new NotFoundError(`No API key ${id}`);
+      return { apiKey: await context.engine.revokeApiKey(requireActor(context), keyId) };
+    },
+  }),
+  setRetrievalProtocol: t.field({
+    type: ViewerRef,
+    description: 'How results of tasks submitted from now on are delivered. ADMIN only.',
+    authScopes: { admin: true },
+    args: { protocol: t.arg({ type: RetrievalProtocolEnum, required: true }) },
+    resolve: async (_root, { protocol }, context) => {
+      const viewer = requireViewer(context);
+      const organisation = await context.engine.setRetrievalProtocol(requireActor(context), protocol);
+      return { key: viewer.key, organisation };
+    },
+  }),
+}));

@@ -1,0 +1,55 @@
+import { brandWithType, type OutputType } from '@pothos/core';
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { builder } from './builder.js';
+import type { GraphQLContext } from './context.js';
+import './errors.js';
+import { AccountRef } from './accounts.js';
+import './catalog.js';
+import { decodeAnyId, type NodeTypename } from './ids.js';
+import { ApiKeyRef } from './keys.js';
+import './subscriptions.js';
+import { TaskRef, TaskResultRef } from './tasks.js';
+
+type SchemaTypes = typeof builder.$inferSchemaTypes;
+
+type NodeType = {
+  [Typename in NodeTypename]: {
+    ref: OutputType<SchemaTypes>;
+    load(context: GraphQLContext, id: number): Promise<object | null>;
+  };
+};
+
+const NODE_TYPES: NodeType = {
+  Task: { ref: TaskRef, load: (context, id) => context.loaders.tasks.load(id) },
+  TaskResult: { ref: TaskResultRef, load: (context, id) => context.loaders.results.load(id) },
+  Account: { ref: AccountRef, load: (context, id) => context.loaders.accounts.load(id) },
+  ApiKey: { ref: ApiKeyRef, load: (context, id) => context.loaders.apiKeys.load(id) },
+};
+
+function isNodeTypename(typename: string): typename is NodeTypename {
+  return Object.hasOwn(NODE_TYPES, typename);
+}
+
+builder.queryField('node', (t) =>
+  t.field({
+    type: builder.nodeInterfaceRef(),
+    nullable: true,
+    description: 'Any object by its global id; null for malformed, unknown and other organisations’ ids.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, context) => {
+      const decoded = decodeAnyId(String(id));
+      if (!decoded || !isNodeTypename(decoded.typename)) return null;
+      const nodeType = NODE_TYPES[decoded.typename];
+      const node = await nodeType.load(context, decoded.id);
+      // The Node interface resolves a loaded object's type from this brand.
+      if (node) brandWithType<SchemaTypes>(node, nodeType.ref);
+      return node;
+    },
+  }),
+);
+
+export const schema = builder.toSchema();
+
+export function printSchemaText(): string {
+  return printSchema(lexicographicSortSchema(schema));
+}

@@ -1,0 +1,253 @@
+import { GraphQLError } from 'graphql';
+import { EventStream, type TaskChange, type TaskEventKind } from '../engine/events.js';
+import {
+  isTerminal,
+  type Actor,
+  type DateRange,
+  type Task,
+  type TaskFilter,
+  type TaskLog,
+  type TaskResultPayload,
+} from '../engine/types.js';
+import { builder } from './builder.js';
+import { requireActor, type GraphQLContext } from './context.js';
+import { decodeId } from './ids.js';
+import { TaskFilterInput, TaskLogRef, TaskRef, TaskResultPayloadRef, toEngineFilter } from './tasks.js';
+
+/**
+ * Yielded when the subscriber's key is revoked: the field's resolve turns it into an
+ * UNAUTHENTICATED error, which ends the subscription.
+ */
+const KEY_REVOKED = Symbol('key revoked');
+type KeyRevoked = typeof KEY_REVOKED;
+
+function failOnRevokedKey<T>(update: T | KeyRevoked): T {
+  if (update === KEY_REVOKED) {
+    throw new GraphQLError('The API key was revoked', { extensions: { code: 'UNAUTHENTICATED' } });
+  }
+  return update;
+}
+
+/** A stream that carries KEY_REVOKED if the actor's key is revoked, and closes when the server shuts down. */
+function openStream<T>(context: GraphQLContext, actor: Actor): EventStream<T | KeyRevoked> {
+  const stream = new EventStream<T | KeyRevoked>();
+  stream.onClose(context.engine.events.listen('keyRevoked', actor.keyId, () => stream.push(KEY_REVOKED)));
+  const { shutdownSignal } = context;
+  const close = () => stream.close();
+  shutdownSignal.addEventListener('abort', close, { once: true });
+  stream.onClose(() => shutdownSignal.removeEventListener('abort', close));
+  if (shutdownSignal.aborted) stream.close();
+  return stream;
+}
+
+/**
+ * The generator may be suspended waiting for its next event when the client goes away, and an
+ * async generator cannot be returned from while it waits: closing the stream first ends the wait.
+ */
+function closingOnReturn<T>(updates: AsyncGenerator<T>, stream: Pick<EventStream<unknown>, 'close'>): AsyncIterableIterator<T> {
+  return {
+    next: () => updates.next(),
+    return: (value?: unknown) => {
+      stream.close();
+      return updates.return(value as never);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+type TaskSignal = 'taskChanged' | 'queueAdvanced';
+
+function taskNotFound(id: string): GraphQLError {
+  return new GraphQLError(`No task ${id}`, { extensions: { code: 'NOT_FOUND' } });
+}
+
+function positionOf(context: GraphQLContext, task: Task): Promise<number | null> {
+  return task.state === 'PENDING' ? context.loaders.queuePositions.load(task.id) : Promise.resolve(null);
+}
+
+async function* followTask(
+  context: GraphQLContext,
+  initial: Task,
+  signals: EventStream<TaskSignal | KeyRevoked>,
+): AsyncGenerator<Task | KeyRevoked> {
+  let stopWatchingQueue: (() => void) | null = null;
+  // Other tasks leaving the queue move this one up, without any event on the task itself.
+  const watchQueueWhilePending = (task: Task) => {
+    if (task.state === 'PENDING' && !stopWatchingQueue) {
+      stopWatchingQueue = context.engine.events.listen('queue', `${task.service}/${task.type}`, () =>
+        signals.push('queueAdvanced'),
+      );
+    } else if (task.state !== 'PENDING' && stopWatchingQueue) {
+      stopWatchingQueue();
+      stopWatchingQueue = null;
+    }
+  };
+  signals.onClose(() => stopWatchingQueue?.());
+
+  try {
+    let task = initial;
+    watchQueueWhilePending(task);
+    // Loaded through the request's loader, so the queuePosition field sends this very value.
+    let sentPosition = await positionOf(context, task);
+    yield task;
+    if (isTerminal(task.state)) return;
+
+    for await (const signal of signals) {
+      if (signal === KEY_REVOKED) {
+        yield KEY_REVOKED;
+        return;
+      }
+      context.refreshLoaders();
+      const fresh = await context.loaders.tasks.load(task.id);
+      if (!fresh) return;
+      const position = await positionOf(context, fresh);
+      if (signal === 'queueAdvanced' && position === sentPosition) continue;
+      task = fresh;
+      sentPosition = position;
+      watchQueueWhilePending(task);
+      yield task;
+      if (isTerminal(task.state)) return;
+    }
+  } finally {
+    signals.close();
+  }
+}
+
+interface TaskEvent {
+  kind: TaskEventKind;
+  task: Task;
+  log: TaskLog | null;
+  result: TaskResultPayload | null;
+  at: Date;
+}
+
+function inRange(date: Date | null, range: DateRange | null | undefined): boolean {
+  if (!range) return true;
+  const { gt, gte, lt, lte } = range;
+  if (!date) return gt == null && gte == null && lt == null && lte == null;
+  const time = date.getTime();
+  return (
+    (gt == null || time > gt.getTime()) &&
+    (gte == null || time >= gte.getTime()) &&
+    (lt == null || time < lt.getTime()) &&
+    (lte == null || time <= lte.getTime())
+  );
+}
+
+function matches<T>(value: T, wanted: T | null | undefined): boolean {
+  return wanted == null || value === wanted;
+}
+
+/** The JavaScript twin of the engine's listTasks filter, for tasks that change after the query. */
+function matchesFilter(task: Task, filter: TaskFilter): boolean {
+  return (
+    matches(task.keyId, filter.keyId) &&
+    matches(task.user, filter.user) &&
+    matches(task.sourceId, filter.sourceId) &&
+    matches(task.session, filter.session) &&
+    matches(task.poll, filter.poll) &&
+    matches(task.sourceType, filter.sourceType) &&
+    matches(task.service, filter.service) &&
+    matches(task.type, filter.type) &&
+    (!filter.state?.length || filter.state.includes(task.state)) &&
+    inRange(task.dateCreated, filter.dateCreated) &&
+    inRange(task.dateStarted, filter.dateStarted) &&
+    inRange(task.dateCompleted, filter.dateCompleted)
+  );
+}
+
+/** On the CHANNEL protocol a result is pushed once, to whichever subscriber claims it first. */
+async function deliveredResult(context: GraphQLContext, task: Task, change: TaskChange): Promise<TaskResultPayload | null> {
+  if (change.kind !== 'RESULT' || change.resultId == null || task.retrievalProtocol !== 'CHANNEL') return null;
+  return context.engine.consumeResult(change.resultId);
+}
+
+async function* matchingEvents(
+  context: GraphQLContext,
+  filter: TaskFilter,
+  changes: EventStream<TaskChange | KeyRevoked>,
+): AsyncGenerator<TaskEvent | KeyRevoked> {
+  try {
+    for await (const change of changes) {
+      if (change === KEY_REVOKED) {
+        yield KEY_REVOKED;
+        return;
+      }
+      context.refreshLoaders();
+      const task = await context.loaders.tasks.load(change.taskId);
+      if (!task || !matchesFilter(task, filter)) continue;
+      yield {
+        kind: change.kind,
+        task,
+        log: change.log ?? null,
+        result: await deliveredResult(context, task, change),
+        at: change.at,
+      };
+    }
+  } finally {
+    changes.close();
+  }
+}
+
+const TaskEventKindEnum = builder.enumType('TaskEventKind', {
+  values: ['CREATED', 'STATE_CHANGED', 'PROGRESS', 'LOG', 'RESULT', 'QUEUE_POSITION'] as const,
+});
+
+const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement({
+  fields: (t) => ({
+    kind: t.expose('kind', { type: TaskEventKindEnum }),
+    task: t.field({ type: TaskRef, resolve: (event) => event.task }),
+    log: t.expose('log', { type: TaskLogRef, nullable: true, description: 'For LOG.' }),
+    result: t.expose('result', {
+      type: TaskResultPayloadRef,
+      nullable: true,
+      description: 'For RESULT on a CHANNEL task: the payload, consumed by this delivery.',
+    }),
+    at: t.expose('at', { type: 'DateTime' }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  taskUpdated: t.field({
+    type: TaskRef,
+    description:
+      'The task as it is now, then again after every change (state, queue position, progress, log, result); completes after a terminal state.',
+    args: { id: t.arg.id({ required: true }) },
+    subscribe: async (_root, { id }, context) => {
+      const actor = requireActor(context);
+      const taskId = decodeId(String(id), 'Task');
+      if (taskId === null) throw taskNotFound(String(id));
+      // Listening starts before the first read, so no change can fall between the two.
+      const signals = openStream<TaskSignal>(context, actor);
+      signals.onClose(context.engine.events.listen('task', taskId, () => signals.push('taskChanged')));
+      const task = await context.loaders.tasks.load(taskId);
+      if (!task) {
+        signals.close();
+        throw taskNotFound(String(id));
+      }
+      return closingOnReturn(followTask(context, task, signals), signals);
+    },
+    resolve: (update) => failOnRevokedKey(update),
+  }),
+  taskEvents: t.field({
+    type: TaskEventRef,
+    description: "Every change to the organisation's tasks that match the filter.",
+    args: { filter: t.arg({ type: TaskFilterInput }) },
+    subscribe: (_root, { filter }, context) => {
+      const actor = requireActor(context);
+      const changes = openStream<TaskChange>(context, actor);
+      const engineFilter = toEngineFilter(filter);
+      // A filter naming a key or account that cannot exist matches nothing; only revocation and
+      // shutdown can still end the subscription.
+      if (engineFilter !== null) {
+        changes.onClose(
+          context.engine.events.listen('organisation', actor.organisationId, (change) => changes.push(change)),
+        );
+      }
+      return closingOnReturn(matchingEvents(context, engineFilter ?? {}, changes), changes);
+    },
+    resolve: (event) => failOnRevokedKey(event),
+  }),
+}));

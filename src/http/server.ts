@@ -1,0 +1,247 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import type { OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { createYoga, isAsyncIterable, maskError, type Plugin, type YogaLogger } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { TaskEngine } from '../engine/api.js';
+import { createContext, type GraphQLContext } from '../graphql/context.js';
+import { forbiddenAsGraphQLError } from '../graphql/errors.js';
+import { schema } from '../graphql/schema.js';
+import { authenticate, authenticationFailure, type Authentication } from './auth.js';
+
+export interface ServerOptions {
+  engine: TaskEngine;
+  host: string;
+  port: number;
+  logger: Logger;
+  graphiql?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** Completes open subscriptions, closes WebSockets with 1001, then stops the HTTP server. */
+  close(): Promise<void>;
+}
+
+/** What the transport gives the context function: graphql-ws adds the connection_init payload, and has no request. */
+interface TransportContext {
+  connectionParams?: Readonly<Record<string, unknown>>;
+}
+
+type ServerContext = GraphQLContext & { authentication: Authentication };
+
+const GRAPHQL_PATH = '/graphql';
+const HEALTH_PATH = '/healthz';
+/** How long shutdown waits for open subscriptions to send their last message. */
+const SUBSCRIPTION_DRAIN_MS = 2000;
+/** How long shutdown waits for WebSocket clients to answer the close handshake. */
+const WEBSOCKET_CLOSE_MS = 1000;
+
+function yogaLogger(logger: Logger): YogaLogger {
+  const forward =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (...args: unknown[]): void => {
+      const [first, ...rest] = args;
+      if (first instanceof Error) logger[level]({ err: first }, rest.map(String).join(' ') || first.message);
+      else logger[level](args.map(String).join(' '));
+    };
+  return { debug: forward('debug'), info: forward('info'), warn: forward('warn'), error: forward('error') };
+}
+
+/** An operation without a valid key fails with UNAUTHENTICATED, unless it only introspects. */
+function useAuthentication(): Plugin<ServerContext> {
+  const check = ({
+    args,
+    setResultAndStopExecution,
+  }: {
+    args: { document: DocumentNode; operationName?: string | null; contextValue: ServerContext };
+    setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void;
+  }) => {
+    const failure = authenticationFailure(args.contextValue.authentication, args.document, args.operationName);
+    if (failure) setResultAndStopExecution({ errors: [failure] });
+  };
+  return { onExecute: check, onSubscribe: check };
+}
+
+/** yoga 5.24 answers 500 to a GET whose variables or extensions are not JSON; it is the client's fault. */
+function useMalformedQueryParamsCheck(): Plugin {
+  return {
+    onRequestParse({ request, url }) {
+      if (request.method !== 'GET') return;
+      for (const name of ['variables', 'extensions']) {
+        const value = url.searchParams.get(name);
+        if (!value) continue;
+        try {
+          JSON.parse(value);
+        } catch {
+          throw new GraphQLError(`The ${name} query parameter is not valid JSON`, {
+            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+          });
+        }
+      }
+    },
+  };
+}
+
+/** Counts open subscription streams (SSE and WebSocket alike), so that shutdown can wait for them to end. */
+function subscriptionTracker() {
+  let open = 0;
+  let onDrained: (() => void) | null = null;
+  const plugin: Plugin = {
+    onSubscribe: () => ({
+      onSubscribeResult: ({ result }) => {
+        if (!isAsyncIterable(result)) return;
+        open += 1;
+        return {
+          onEnd: () => {
+            open -= 1;
+            if (open === 0) onDrained?.();
+          },
+        };
+      },
+    }),
+  };
+  const drained = (): Promise<void> =>
+    open === 0 ? Promise.resolve() : new Promise((resolve) => (onDrained = resolve));
+  return { plugin, drained };
+}
+
+/** Waits for `work`, but never longer than `ms`: a stuck client must not hold shutdown up. */
+function atMost(ms: number, work: Promise<unknown>): Promise<unknown> {
+  return Promise.race([work, sleep(ms, undefined, { ref: false })]);
+}
+
+function closeWebSocket(socket: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once('close', () => resolve());
+    socket.close(1001, 'Server shutting down');
+  });
+}
+
+// A stream's end is reported before the transport writes its closing message; one turn of the
+// event loop lets those writes happen before the sockets go.
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function createServer(options: ServerOptions): Promise<RunningServer> {
+  const { engine, logger } = options;
+  const shutdown = new AbortController();
+  const subscriptions = subscriptionTracker();
+
+  const yoga = createYoga<TransportContext, ServerContext>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    graphiql: options.graphiql === false ? false : { subscriptionsProtocol: 'SSE' },
+    logging: yogaLogger(logger),
+    maskedErrors: {
+      maskError: (error, message, isDev) => forbiddenAsGraphQLError(error) ?? maskError(error, message, isDev),
+    },
+    context: async ({ request, connectionParams }) => {
+      const authorization = connectionParams ? connectionParams['authorization'] : request.headers.get('authorization');
+      const authentication = await authenticate(engine, authorization);
+      return { ...createContext(engine, authentication.viewer, shutdown.signal), authentication };
+    },
+    plugins: [
+      useMalformedQueryParamsCheck(),
+      EnvelopArmorPlugin({
+        maxDepth: { n: 12 },
+        maxAliases: { n: 20 },
+        maxTokens: { n: 2000 },
+        costLimit: { maxCost: 20_000 },
+      }),
+      useAuthentication(),
+      subscriptions.plugin,
+    ],
+  });
+
+  const httpServer = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
+    if (request.method === 'GET' && request.url === HEALTH_PATH) {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+      return;
+    }
+    void yoga(request, response);
+  });
+
+  const webSocketServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const webSockets = useServer<Record<string, unknown>>(
+    {
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      onSubscribe: async (context, _id, payload) => {
+        const enveloped = yoga.getEnveloped({
+          ...context,
+          // Always an object over WebSocket, so that the context function never looks for a request.
+          connectionParams: context.connectionParams ?? {},
+          req: context.extra.request,
+          socket: context.extra.socket,
+          params: payload,
+        });
+        let document: DocumentNode;
+        try {
+          document = enveloped.parse(payload.query);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        const errors = enveloped.validate(enveloped.schema, document);
+        if (errors.length > 0) return errors;
+        const contextValue = (await enveloped.contextFactory()) as ServerContext;
+        // Refused here rather than in onConnect so that the client gets a GraphQL error it can read.
+        const failure = authenticationFailure(contextValue.authentication, document, payload.operationName);
+        if (failure) return [failure];
+        const args: ExecutionArgs = {
+          schema: enveloped.schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue,
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe } satisfies Enveloped,
+        };
+        return args;
+      },
+    },
+    webSocketServer,
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port, options.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${host}:${port}${GRAPHQL_PATH}`;
+
+  let closing: Promise<void> | null = null;
+  async function close(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    shutdown.abort();
+    await atMost(SUBSCRIPTION_DRAIN_MS, subscriptions.drained());
+    await nextTurn();
+    await atMost(WEBSOCKET_CLOSE_MS, Promise.all([...webSocketServer.clients].map(closeWebSocket)));
+    for (const socket of webSocketServer.clients) socket.terminate();
+    await webSockets.dispose();
+    await yoga.dispose();
+    httpServer.closeAllConnections();
+    await stopped;
+  }
+
+  return {
+    url,
+    port,
+    close: () => (closing ??= close()),
+  };
+}
+
+/** yoga's execute and subscribe for one operation, carried to graphql-ws in rootValue. */
+interface Enveloped {
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+}
