@@ -59,6 +59,38 @@ function closingOnReturn<T>(updates: AsyncGenerator<T>, stream: Pick<EventStream
 
 type TaskSignal = 'taskChanged' | 'queueAdvanced';
 
+/**
+ * While a queue drains, it advances on every worker turn, and each advance would cost every
+ * subscriber a position query. Positions are recomputed at most this often per subscription.
+ */
+const QUEUE_POSITION_INTERVAL_MS = 250;
+
+/** Runs `action` at once, then at most once per `intervalMs` however often it is asked. */
+function throttled(action: () => void, intervalMs: number): { request(): void; cancel(): void } {
+  let coolingUntil = 0;
+  let timer: NodeJS.Timeout | null = null;
+  return {
+    request() {
+      if (timer) return;
+      const wait = coolingUntil - Date.now();
+      if (wait <= 0) {
+        coolingUntil = Date.now() + intervalMs;
+        action();
+        return;
+      }
+      timer = setTimeout(() => {
+        timer = null;
+        coolingUntil = Date.now() + intervalMs;
+        action();
+      }, wait);
+    },
+    cancel() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+    },
+  };
+}
+
 function taskNotFound(id: string): GraphQLError {
   return new GraphQLError(`No task ${id}`, { extensions: { code: 'NOT_FOUND' } });
 }
@@ -73,12 +105,17 @@ async function* followTask(
   signals: EventStream<TaskSignal | KeyRevoked>,
 ): AsyncGenerator<Task | KeyRevoked> {
   let stopWatchingQueue: (() => void) | null = null;
+  const queueAdvanced = throttled(() => signals.push('queueAdvanced'), QUEUE_POSITION_INTERVAL_MS);
   // Other tasks leaving the queue move this one up, without any event on the task itself.
   const watchQueueWhilePending = (task: Task) => {
     if (task.state === 'PENDING' && !stopWatchingQueue) {
-      stopWatchingQueue = context.engine.events.listen('queue', `${task.service}/${task.type}`, () =>
-        signals.push('queueAdvanced'),
+      const stopListening = context.engine.events.listen('queue', `${task.service}/${task.type}`, () =>
+        queueAdvanced.request(),
       );
+      stopWatchingQueue = () => {
+        stopListening();
+        queueAdvanced.cancel();
+      };
     } else if (task.state !== 'PENDING' && stopWatchingQueue) {
       stopWatchingQueue();
       stopWatchingQueue = null;
@@ -164,12 +201,70 @@ async function deliveredResult(context: GraphQLContext, task: Task, change: Task
   return context.engine.consumeResult(change.resultId);
 }
 
+/** How many PENDING tasks one taskEvents subscription follows for QUEUE_POSITION events. */
+const MAX_FOLLOWED_POSITIONS = 1000;
+
+/**
+ * Follows the queue positions of the PENDING tasks a taskEvents subscription has seen, and turns
+ * the advances of their queues into QUEUE_POSITION changes, throttled.
+ */
+function followQueuePositions(context: GraphQLContext, changes: EventStream<TaskChange | KeyRevoked>) {
+  const positions = new Map<number, { organisationId: number; position: number | null }>();
+  const queues = new Map<string, () => void>();
+  const recompute = throttled(() => {
+    void (async () => {
+      const ids = [...positions.keys()];
+      if (ids.length === 0 || changes.closed) return;
+      const current = await context.engine.queuePositions(ids);
+      const at = new Date();
+      for (const [taskId, followed] of positions) {
+        const position = current.get(taskId) ?? null;
+        if (position === null) {
+          positions.delete(taskId);
+        } else if (followed.position === null) {
+          followed.position = position;
+        } else if (position !== followed.position) {
+          followed.position = position;
+          changes.push({ kind: 'QUEUE_POSITION', taskId, organisationId: followed.organisationId, at });
+        }
+      }
+    })().catch(() => {});
+  }, QUEUE_POSITION_INTERVAL_MS);
+  changes.onClose(() => {
+    recompute.cancel();
+    for (const stop of queues.values()) stop();
+  });
+  return {
+    /** The first position of a task is only recorded: the event that made it PENDING carried it. */
+    observe(task: Task) {
+      if (task.state !== 'PENDING') {
+        positions.delete(task.id);
+        return;
+      }
+      if (positions.has(task.id) || positions.size >= MAX_FOLLOWED_POSITIONS) return;
+      positions.set(task.id, { organisationId: task.organisationId, position: null });
+      recompute.request();
+      const queue = `${task.service}/${task.type}`;
+      if (!queues.has(queue)) queues.set(queue, context.engine.events.listen('queue', queue, () => recompute.request()));
+    },
+  };
+}
+
 async function* matchingEvents(
   context: GraphQLContext,
   filter: TaskFilter,
   changes: EventStream<TaskChange | KeyRevoked>,
 ): AsyncGenerator<TaskEvent | KeyRevoked> {
+  const queuePositions = followQueuePositions(context, changes);
   try {
+    if (!filter.state?.length || filter.state.includes('PENDING')) {
+      const alreadyPending = await context.engine.listTasks(
+        requireActor(context),
+        { ...filter, state: ['PENDING'] },
+        { first: MAX_FOLLOWED_POSITIONS },
+      );
+      for (const task of alreadyPending.items) queuePositions.observe(task);
+    }
     for await (const change of changes) {
       if (change === KEY_REVOKED) {
         yield KEY_REVOKED;
@@ -178,6 +273,7 @@ async function* matchingEvents(
       context.refreshLoaders();
       const task = await context.loaders.tasks.load(change.taskId);
       if (!task || !matchesFilter(task, filter)) continue;
+      queuePositions.observe(task);
       yield {
         kind: change.kind,
         task,
