@@ -31,9 +31,9 @@ program
 program
   .command('migrate')
   .description('create or upgrade the database schema, then exit')
-  .action(() => {
+  .action(async () => {
     const config = configOrExit();
-    migrateDatabase(config.databasePath);
+    await migrateDatabase(config.databasePath);
     process.stdout.write(`database ${config.databasePath} is up to date\n`);
   });
 
@@ -60,7 +60,7 @@ key
       });
       process.stdout.write(`${created.token}\n`);
     } finally {
-      storage.close();
+      await storage.close();
     }
   });
 

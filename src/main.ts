@@ -40,7 +40,7 @@ export async function startTaskport(config: Config, logger: Logger): Promise<Run
     stopping ??= (async () => {
       await engine.stop(config.shutdownGraceMs);
       await server.close();
-      storage.close();
+      await storage.close();
     })();
     return stopping;
   };

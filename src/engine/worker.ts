@@ -99,6 +99,8 @@ export class Worker {
       ]);
     }
     for (const run of this.#runs.values()) run.controller.abort(new RunAborted('SHUTDOWN'));
+    // An aborted run settles on a later microtask; its RELEASED outcome must be in the last write.
+    while (this.#runs.size > 0) await new Promise((resolve) => setImmediate(resolve));
     while (this.#turning) await sleep(1);
     await this.#flush(0);
   }

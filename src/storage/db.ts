@@ -13,7 +13,7 @@ export type Drizzle = BetterSQLite3Database<typeof schema>;
 export interface SqliteDatabase {
   sqlite: Database.Database;
   db: Drizzle;
-  close(): void;
+  close(): Promise<void>;
 }
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
@@ -29,14 +29,14 @@ export function openDatabase(path: string): SqliteDatabase {
   sqlite.pragma('cache_size = -65536');
   sqlite.pragma('temp_store = MEMORY');
   const checkpointer = path === ':memory:' ? null : startCheckpointer(path);
-  // Only a backstop: the checkpointer thread keeps the WAL far below this.
+  // A backstop (about 400 MB of WAL) in case the checkpointer thread fails or falls behind.
   sqlite.pragma(`wal_autocheckpoint = ${checkpointer ? 100_000 : 1000}`);
   const db = drizzle(sqlite, { schema });
   return {
     sqlite,
     db,
-    close: () => {
-      checkpointer?.postMessage('stop');
+    close: async () => {
+      await checkpointer?.stop();
       if (sqlite.open) {
         sqlite.pragma('optimize');
         sqlite.close();
@@ -46,11 +46,12 @@ export function openDatabase(path: string): SqliteDatabase {
 }
 
 const CHECKPOINT_INTERVAL_MS = 500;
+const CHECKPOINTER_STOP_MS = 2000;
 
 const checkpointerSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.path);
+const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 const checkpoint = (mode) => { try { db.pragma('wal_checkpoint(' + mode + ')'); } catch {} };
 const timer = setInterval(() => checkpoint('PASSIVE'), workerData.intervalMs);
@@ -67,14 +68,24 @@ parentPort.on('message', () => {
  * runs inside whichever commit crosses the threshold, fsync included, and stalls the event loop
  * that serves requests and runs the worker.
  */
-function startCheckpointer(path: string): Worker {
+function startCheckpointer(path: string): { stop(): Promise<void> } {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(checkpointerSource, {
     eval: true,
     workerData: { path, driver, intervalMs: CHECKPOINT_INTERVAL_MS },
   });
   worker.unref();
-  return worker;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  // If the thread fails, the connection's own autocheckpoint backstop takes over.
+  worker.on('error', () => {});
+  return {
+    stop: async () => {
+      worker.postMessage('stop');
+      const timer = setTimeout(() => void worker.terminate(), CHECKPOINTER_STOP_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }
 
 export function runMigrations(database: SqliteDatabase): void {

@@ -8,7 +8,7 @@ export type * from './records.js';
 export interface Storage {
   queue: QueueStore;
   records: RecordStore;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** Opens (creating if need be) the SQLite database at `path` and brings its schema up to date. */
@@ -22,11 +22,11 @@ export function openStorage(path: string): Storage {
   };
 }
 
-export function migrateDatabase(path: string): void {
+export async function migrateDatabase(path: string): Promise<void> {
   const database = openDatabase(path);
   try {
     runMigrations(database);
   } finally {
-    database.close();
+    await database.close();
   }
 }

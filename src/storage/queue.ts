@@ -256,6 +256,14 @@ export class SqliteQueueStore implements QueueStore {
            error_code AS errorCode, error_message AS errorMessage
          FROM tasks WHERE organisation_id = ? AND id IN (SELECT value FROM json_each(?))`,
       ),
+      // Delivery on the CHANNEL protocol may end before the task does: then the finish completes it.
+      markChannelDelivered: prepare(
+        `UPDATE tasks SET result_retrieved = 1
+         WHERE id = ? AND retrieval_protocol = 'CHANNEL' AND result_retrieved = 0
+           AND EXISTS (SELECT 1 FROM task_results WHERE task_id = tasks.id)
+           AND NOT EXISTS (SELECT 1 FROM task_results WHERE task_id = tasks.id AND retrieved = 0)
+         RETURNING result_retrieved AS resultRetrieved`,
+      ),
       nextDue: prepare(`SELECT min(available_at) AS dueAt FROM tasks INDEXED BY tasks_due WHERE state = 'PENDING'`),
     };
   }
@@ -427,6 +435,11 @@ export class SqliteQueueStore implements QueueStore {
         const task = toTask(record as never);
         changed.push(task);
         this.#settleDependents(task, now, changed);
+      }
+      for (const task of changed) {
+        if (task.retrievalProtocol === 'CHANNEL' && (task.state === 'SUCCEEDED' || task.state === 'FAILED' || task.state === 'CANCELLED')) {
+          if (statements.markChannelDelivered.get(task.id)) task.resultRetrieved = true;
+        }
       }
       const claimed =
         claimLimit > 0

@@ -1,0 +1,226 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { graphql, query } from './helpers.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const GENERATED_KEY_NOTICE = 'Created the first API key';
+
+const children = new Set<ChildProcess>();
+const folders: string[] = [];
+
+afterEach(async () => {
+  await Promise.all(
+    [...children].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+  children.clear();
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+});
+
+function databasePath(): string {
+  const folder = mkdtempSync(join(tmpdir(), 'taskport-cli-'));
+  folders.push(folder);
+  return join(folder, 'taskport.db');
+}
+
+function environment(overrides: Record<string, string>): NodeJS.ProcessEnv {
+  const inherited: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('TASKPORT_') && name !== 'PORT' && name !== 'HOST') inherited[name] = value;
+  }
+  return { ...inherited, PORT: '0', HOST: '127.0.0.1', TASKPORT_LOG_LEVEL: 'info', ...overrides };
+}
+
+function spawnTaskport(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['bin/taskport.mjs', ...args], {
+    cwd: root,
+    env: environment(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  return child;
+}
+
+/** Runs a command that ends by itself. */
+function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnTaskport(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+interface Served {
+  url: string;
+  /** Everything written to stdout up to and including the ready line. */
+  stdout: string;
+  stop(): Promise<number | null>;
+}
+
+/** `taskport serve`, resolved once it logs the url it listens on. */
+function serve(env: Record<string, string>): Promise<Served> {
+  const child = spawnTaskport(['serve'], env);
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      for (const line of stdout.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg === 'Taskport is ready' && entry.url) {
+          resolve({
+            url: entry.url,
+            stdout,
+            stop: () => {
+              child.kill('SIGTERM');
+              return exited;
+            },
+          });
+          return;
+        }
+      }
+    });
+    void exited.then((code) => reject(new Error(`serve exited (${code}) before it was ready:\n${stdout}\n${stderr}`)));
+  });
+}
+
+const VIEWER = `{ viewer { organisation key { role name } } }`;
+
+describe('taskport key create', () => {
+  it('prints only the token, and the token authenticates as an ADMIN of the organisation', async () => {
+    const TASKPORT_DB = databasePath();
+    const created = await run(['key', 'create', '--organisation', 'acme', '--role', 'admin'], { TASKPORT_DB });
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/^tp_[A-Za-z0-9_-]+\n$/);
+    const token = created.stdout.trim();
+
+    const server = await serve({ TASKPORT_DB });
+    // The database has a key already: no bootstrap key is made.
+    expect(server.stdout).not.toContain(GENERATED_KEY_NOTICE);
+    const data = await query(server, token, VIEWER);
+    expect(data.viewer).toEqual({ organisation: 'acme', key: { role: 'ADMIN', name: 'cli' } });
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('makes MEMBER keys by default', async () => {
+    const TASKPORT_DB = databasePath();
+    const created = await run(['key', 'create', '--organisation', 'acme', '--name', 'ci'], { TASKPORT_DB });
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    expect(created.stdout.split('\n')).toEqual([token, '']);
+
+    const server = await serve({ TASKPORT_DB });
+    expect((await query(server, token, VIEWER)).viewer).toEqual({ organisation: 'acme', key: { role: 'MEMBER', name: 'ci' } });
+    // A member is not an admin.
+    const keys = await graphql(server, token, `{ apiKeys { id } }`);
+    expect(keys.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('refuses an unknown role with a message and a non-zero exit', async () => {
+    const TASKPORT_DB = databasePath();
+    const refused = await run(['key', 'create', '--organisation', 'acme', '--role', 'owner'], { TASKPORT_DB });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/--role/);
+    expect(refused.stderr).toMatch(/admin or member/);
+  });
+
+  it('needs --organisation', async () => {
+    const refused = await run(['key', 'create'], { TASKPORT_DB: databasePath() });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/--organisation/);
+  });
+});
+
+describe('taskport migrate', () => {
+  it('creates the database file with its tables', async () => {
+    const TASKPORT_DB = join(databasePath(), '..', 'nested', 'taskport.db');
+    expect(existsSync(TASKPORT_DB)).toBe(false);
+    const migrated = await run(['migrate'], { TASKPORT_DB });
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(migrated.stdout).toContain(TASKPORT_DB);
+    expect(existsSync(TASKPORT_DB)).toBe(true);
+
+    const database = new Database(TASKPORT_DB, { readonly: true });
+    try {
+      const tables = (database.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map(
+        (row) => row.name,
+      );
+      expect(tables).toEqual(expect.arrayContaining(['tasks', 'task_dependencies', 'task_logs', 'task_results']));
+    } finally {
+      database.close();
+    }
+    // Running it again is harmless.
+    expect((await run(['migrate'], { TASKPORT_DB })).code).toBe(0);
+  });
+});
+
+describe('configuration', () => {
+  it.each([
+    ['PORT', 'abc'],
+    ['TASKPORT_CONCURRENCY', '0'],
+    ['TASKPORT_LOG_LEVEL', 'loud'],
+    ['TASKPORT_BOOTSTRAP_TOKEN', 'short'],
+  ])('serve exits with code 2 naming %s when it is %s', async (name, value) => {
+    const TASKPORT_DB = databasePath();
+    const refused = await run(['serve'], { TASKPORT_DB, [name]: value });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('Invalid configuration');
+    expect(refused.stderr).toMatch(new RegExp(`^\\s*${name}:`, 'm'));
+    expect(refused.stdout).toBe('');
+    expect(existsSync(TASKPORT_DB)).toBe(false);
+  });
+});
+
+describe('bootstrap key', () => {
+  it('prints a generated ADMIN key on the first start only', async () => {
+    const TASKPORT_DB = databasePath();
+    const first = await serve({ TASKPORT_DB });
+    expect(first.stdout.split(GENERATED_KEY_NOTICE)).toHaveLength(2);
+    const token = /^ {4}(tp_[A-Za-z0-9_-]+)$/m.exec(first.stdout)?.[1];
+    expect(token, first.stdout).toBeDefined();
+    expect((await query(first, token!, VIEWER)).viewer).toEqual({
+      organisation: 'default',
+      key: { role: 'ADMIN', name: 'bootstrap' },
+    });
+    expect(await first.stop()).toBe(0);
+
+    const second = await serve({ TASKPORT_DB });
+    expect(second.stdout).not.toContain(GENERATED_KEY_NOTICE);
+    expect(second.stdout).not.toContain(token);
+    expect((await query(second, token!, VIEWER)).viewer.organisation).toBe('default');
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('uses TASKPORT_BOOTSTRAP_TOKEN as the first key, without printing it', async () => {
+    const TASKPORT_DB = databasePath();
+    const TASKPORT_BOOTSTRAP_TOKEN = `tp_chosen_${randomBytes(8).toString('hex')}`;
+    const server = await serve({ TASKPORT_DB, TASKPORT_BOOTSTRAP_TOKEN });
+    expect(server.stdout).not.toContain(GENERATED_KEY_NOTICE);
+    expect(server.stdout).not.toContain(TASKPORT_BOOTSTRAP_TOKEN);
+    expect((await query(server, TASKPORT_BOOTSTRAP_TOKEN, VIEWER)).viewer).toEqual({
+      organisation: 'default',
+      key: { role: 'ADMIN', name: 'bootstrap' },
+    });
+    const wrong = await graphql(server, `${TASKPORT_BOOTSTRAP_TOKEN}x`, VIEWER);
+    expect(wrong.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(await server.stop()).toBe(0);
+  });
+});
