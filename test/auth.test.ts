@@ -1,12 +1,8 @@
 import type { Client, FormattedExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createKey, graphql, query, startServer, subscribeOverWebSocket, wsClient, type TestServer } from './helpers.js';
+import { createKey, globalId, graphql, query, startServer, subscribeOverWebSocket, wsClient, type TestServer } from './helpers.js';
 
 const VIEWER = '{ viewer { organisation key { id role } } }';
-
-function globalId(typename: string, id: number): string {
-  return Buffer.from(`${typename}:${id}`).toString('base64');
-}
 
 /** A POST with the Authorization header exactly as given. */
 async function postWith(server: TestServer, authorization: string | null, text: string) {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKey, query, startServer, submit, waitForTask, type TestServer } from './helpers.js';
+import { createKey, query, registerAccount, RETRIEVE, startServer, submit, waitForTask, type TestServer } from './helpers.js';
 
 let server: TestServer;
 let token: string;
@@ -22,28 +22,6 @@ const SERVICES = `{
     }
   }
 }`;
-
-const RETRIEVE = `
-  mutation ($id: ID!) {
-    retrieveResults(taskId: $id) {
-      __typename
-      ... on RetrieveResultsSuccess { results { data result { id name contentType size retrieved } } }
-      ... on Error { code message }
-    }
-  }`;
-
-async function registerAccount(username: string): Promise<string> {
-  const data = await query(
-    server,
-    token,
-    `mutation ($input: AccountInput!) {
-      registerAccount(input: $input) { __typename ... on RegisterAccountSuccess { account { id } } ... on Error { code } }
-    }`,
-    { input: { service: 'demo', username } },
-  );
-  expect(data.registerAccount.__typename).toBe('RegisterAccountSuccess');
-  return data.registerAccount.account.id;
-}
 
 describe('services', () => {
   it('lists the demo service with its four actions', async () => {
@@ -104,7 +82,7 @@ describe('services', () => {
 
 describe('demo.fetch-data', () => {
   it('succeeds against a registered account and publishes one result per requested data type', async () => {
-    const accountId = await registerAccount('fetch-user');
+    const accountId = await registerAccount(server, token, 'fetch-user');
     const submitted = await submit(
       server,
       token,
@@ -185,7 +163,7 @@ describe('demo.fetch-data', () => {
   });
 
   it('collects every kind of data, the same records for the same device', async () => {
-    await registerAccount('all-kinds');
+    await registerAccount(server, token, 'all-kinds');
     const input = {
       service: 'demo',
       action: 'fetch-data',

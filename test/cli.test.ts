@@ -1,65 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { graphql, query } from './helpers.js';
+import { readyUrl, spawnTaskport, temporaryFolder } from './children.js';
 
-const root = new URL('..', import.meta.url).pathname;
 const GENERATED_KEY_NOTICE = 'Created the first API key';
 
-const children = new Set<ChildProcess>();
-const folders: string[] = [];
-
-afterEach(async () => {
-  await Promise.all(
-    [...children].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
-  children.clear();
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
-});
-
 function databasePath(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'taskport-cli-'));
-  folders.push(folder);
-  return join(folder, 'taskport.db');
-}
-
-function environment(overrides: Record<string, string>): NodeJS.ProcessEnv {
-  const inherited: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('TASKPORT_') && name !== 'PORT' && name !== 'HOST') inherited[name] = value;
-  }
-  return { ...inherited, PORT: '0', HOST: '127.0.0.1', TASKPORT_LOG_LEVEL: 'info', ...overrides };
-}
-
-function spawnTaskport(args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['bin/taskport.mjs', ...args], {
-    cwd: root,
-    env: environment(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  return child;
+  return join(temporaryFolder('taskport-cli-'), 'taskport.db');
 }
 
 /** Runs a command that ends by itself. */
 function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawnTaskport(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  return new Promise((resolve) =>
+    child.process.once('close', (code) => resolve({ code, stdout: child.stdout(), stderr: child.stderr() })),
+  );
 }
 
 interface Served {
@@ -70,33 +28,17 @@ interface Served {
 }
 
 /** `taskport serve`, resolved once it logs the url it listens on. */
-function serve(env: Record<string, string>): Promise<Served> {
+async function serve(env: Record<string, string>): Promise<Served> {
   const child = spawnTaskport(['serve'], env);
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      for (const line of stdout.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === 'Taskport is ready' && entry.url) {
-          resolve({
-            url: entry.url,
-            stdout,
-            stop: () => {
-              child.kill('SIGTERM');
-              return exited;
-            },
-          });
-          return;
-        }
-      }
-    });
-    void exited.then((code) => reject(new Error(`serve exited (${code}) before it was ready:\n${stdout}\n${stderr}`)));
-  });
+  const url = await readyUrl(child);
+  return {
+    url,
+    stdout: child.stdout(),
+    stop: async () => {
+      child.process.kill('SIGTERM');
+      return (await child.exited).code;
+    },
+  };
 }
 
 const VIEWER = `{ viewer { organisation key { role name } } }`;

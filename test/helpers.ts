@@ -223,3 +223,50 @@ export async function submit(
   );
   return data.submitTask;
 }
+
+/** Registers a demo account, failing the test unless it succeeds; returns the account's global id. */
+export async function registerAccount(server: TestServer, token: string, username: string): Promise<string> {
+  const data = await query(
+    server,
+    token,
+    `mutation ($input: AccountInput!) {
+      registerAccount(input: $input) { __typename ... on RegisterAccountSuccess { account { id } } ... on Error { code } }
+    }`,
+    { input: { service: 'demo', username } },
+  );
+  expect(data.registerAccount.__typename).toBe('RegisterAccountSuccess');
+  return data.registerAccount.account.id;
+}
+
+export const RETRIEVE = `
+  mutation ($id: ID!) {
+    retrieveResults(taskId: $id) {
+      __typename
+      ... on RetrieveResultsSuccess { results { data result { id name contentType size retrieved } } }
+      ... on Error { code message }
+    }
+  }`;
+
+/** A relay global id made by hand, as a client could forge one. */
+export function globalId(typename: string, id: number | string): string {
+  return Buffer.from(`${typename}:${id}`).toString('base64');
+}
+
+/**
+ * Resolves once the server listens on `channel` of the event bus: a graphql-ws subscription has
+ * no acknowledgement of its own, and an event published before that would be missed by design.
+ */
+export function nextListen(server: TestServer, channel: 'organisation' | 'task' | 'keyRevoked'): Promise<void> {
+  const events = server.taskport.engine.events as unknown as { listen: (...args: unknown[]) => () => void };
+  const original = events.listen;
+  return new Promise((resolve) => {
+    events.listen = function (this: unknown, ...args: unknown[]) {
+      const stop = original.apply(this, args);
+      if (args[0] === channel) {
+        Reflect.deleteProperty(events, 'listen');
+        resolve();
+      }
+      return stop;
+    };
+  });
+}

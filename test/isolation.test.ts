@@ -2,6 +2,8 @@ import type { FormattedExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createKey,
+  globalId,
+  nextListen,
   query,
   startServer,
   submit,
@@ -11,10 +13,6 @@ import {
   wsClient,
   type TestServer,
 } from './helpers.js';
-
-function globalId(typename: string, id: number): string {
-  return Buffer.from(`${typename}:${id}`).toString('base64');
-}
 
 /** Ids name objects that exist in acme; made-up ids name nothing at all. */
 const MADE_UP_TASK = globalId('Task', 987_654);
@@ -29,25 +27,6 @@ function withoutId(results: FormattedExecutionResult<any, unknown>[], id: string
       extensions: error.extensions,
     })),
   }));
-}
-
-/**
- * Resolves once the server listens on its event bus for an organisation: a graphql-ws
- * subscription has no acknowledgement, and events published before that are missed by design.
- */
-function nextOrganisationListen(server: TestServer): Promise<void> {
-  const events = server.taskport.engine.events as unknown as { listen: (...args: unknown[]) => () => void };
-  const original = events.listen;
-  return new Promise((resolve) => {
-    events.listen = function (this: unknown, ...args: unknown[]) {
-      const stop = original.apply(this, args);
-      if (args[0] === 'organisation') {
-        Reflect.deleteProperty(events, 'listen');
-        resolve();
-      }
-      return stop;
-    };
-  });
 }
 
 describe('tenant isolation', () => {
@@ -258,7 +237,7 @@ describe('tenant isolation', () => {
   test('taskEvents of globex carries only globex tasks', async () => {
     const text = `subscription { taskEvents { kind task { id key { id } } } }`;
     const client = wsClient(server, globex);
-    const listening = nextOrganisationListen(server);
+    const listening = nextListen(server, 'organisation');
     const iterator = client.iterate<{ taskEvents: { kind: string; task: { id: string; key: { id: string } } } }>({ query: text });
     await listening;
 

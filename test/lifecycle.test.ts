@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   createKey,
+  globalId,
   query,
   startServer,
   submit,
@@ -24,10 +25,6 @@ const TASK = `query ($id: ID!) {
     dependsOn { id state }
   }
 }`;
-
-function globalId(typename: string, id: number | string): string {
-  return Buffer.from(`${typename}:${id}`).toString('base64');
-}
 
 async function submitted(server: TestServer, token: string, input: Record<string, unknown>): Promise<Record<string, any>> {
   const result = await submit(server, token, input, 'id state status');

@@ -1,85 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { query, submit, waitForTask, wsClient, type TestServer } from './helpers.js';
+import { projectRoot, readyUrl, spawnNode, spawnTaskport, temporaryFolder, type SpawnedProcess } from './children.js';
 
-const root = new URL('..', import.meta.url).pathname;
-
-interface Child {
-  process: ChildProcess;
+interface Child extends SpawnedProcess {
   /** The server as the helpers address it; only url and wsUrl are set. */
   server: TestServer;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children = new Set<ChildProcess>();
-const folders: string[] = [];
-
-afterEach(async () => {
-  await Promise.all(
-    [...children].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
-  children.clear();
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
-});
-
-function temporaryFolder(): string {
-  const folder = mkdtempSync(join(tmpdir(), 'taskport-restart-'));
-  folders.push(folder);
-  return folder;
-}
-
-function childEnvironment(overrides: Record<string, string>): NodeJS.ProcessEnv {
-  const environment: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('TASKPORT_') && name !== 'PORT' && name !== 'HOST') environment[name] = value;
-  }
-  return { ...environment, PORT: '0', HOST: '127.0.0.1', TASKPORT_LOG_LEVEL: 'info', ...overrides };
 }
 
 /** `taskport serve` in a process of its own; resolves once it has logged its url. */
-function startChild(environment: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, ['bin/taskport.mjs', 'serve'], {
-    cwd: root,
-    env: childEnvironment(environment),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      for (const line of stdout.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === 'Taskport is ready' && entry.url) {
-          const server = { url: entry.url, wsUrl: entry.url.replace(/^http/, 'ws') } as TestServer;
-          resolve({ process: child, server, stdout: () => stdout, stderr: () => stderr, exited });
-          return;
-        }
-      }
-    });
-    void exited.then(({ code, signal }) =>
-      reject(new Error(`taskport serve exited (${code ?? signal}) before it was ready:\n${stdout}\n${stderr}`)),
-    );
-  });
+async function startChild(environment: Record<string, string>): Promise<Child> {
+  const child = spawnTaskport(['serve'], environment);
+  const url = await readyUrl(child);
+  return { ...child, server: { url, wsUrl: url.replace(/^http/, 'ws') } as TestServer };
 }
 
 async function kill(child: Child, signal: NodeJS.Signals) {
@@ -127,7 +62,7 @@ async function readTask(server: TestServer, token: string, id: string) {
 function setup(extra: Record<string, string> = {}) {
   const token = `tp_test_${randomBytes(12).toString('hex')}`;
   const environment = {
-    TASKPORT_DB: join(temporaryFolder(), 'taskport.db'),
+    TASKPORT_DB: join(temporaryFolder('taskport-restart-'), 'taskport.db'),
     TASKPORT_BOOTSTRAP_TOKEN: token,
     TASKPORT_RETRY_BASE_MS: '20',
     ...extra,
@@ -202,13 +137,13 @@ describe('SIGTERM', () => {
 describe('storage shutdown', () => {
   // After stop() the database belongs to the operator: removing its folder must not crash the process.
   it('leaves no thread behind that still opens the database after close()', async () => {
-    const folder = temporaryFolder();
+    const folder = temporaryFolder('taskport-restart-');
     // Five rounds, because whether the checkpointer thread opens its connection before or after
     // close() is a race; each round that loses it used to crash the process.
     const script = `
       import { rmSync } from 'node:fs';
       import { join } from 'node:path';
-      import { openStorage } from ${JSON.stringify(join(root, 'src/storage/index.ts'))};
+      import { openStorage } from ${JSON.stringify(join(projectRoot, 'src/storage/index.ts'))};
       for (let round = 0; round < 5; round++) {
         const data = join(${JSON.stringify(folder)}, 'data' + round);
         const storage = openStorage(join(data, 'taskport.db'));
@@ -219,17 +154,10 @@ describe('storage shutdown', () => {
     `;
     const scriptPath = join(folder, 'close-and-remove.mts');
     writeFileSync(scriptPath, script);
-    const child = spawn(process.execPath, ['--import', 'tsx', scriptPath], {
-      cwd: root,
-      env: childEnvironment({}),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+    const child = spawnNode(['--import', 'tsx', scriptPath], {});
+    const { code } = await child.exited;
+    const stdout = child.stdout();
+    const stderr = child.stderr();
     expect({ code, stdout, stderr: stderr.split('\n').filter((line) => /Error/.test(line)) }).toEqual({
       code: 0,
       stdout: 'survived\n',

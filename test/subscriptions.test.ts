@@ -2,7 +2,9 @@ import type { Client, FormattedExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import {
   createKey,
+  globalId,
   graphql,
+  nextListen,
   query,
   startServer,
   submit,
@@ -30,10 +32,6 @@ const TASK_EVENTS = `subscription ($filter: TaskFilter) {
 }`;
 
 const STATE_ORDER = ['PENDING', 'PROCESSING', 'SUCCEEDED'];
-
-function globalId(typename: string, id: number): string {
-  return Buffer.from(`${typename}:${id}`).toString('base64');
-}
 
 let pollCounter = 0;
 function uniquePoll(): string {
@@ -105,25 +103,6 @@ async function openSse(server: TestServer, token: string, text: string, variable
     }
   }
   return { response, next, close: () => controller.abort() };
-}
-
-/**
- * Resolves once the server listens on `channel` of the event bus: a graphql-ws subscription has
- * no acknowledgement of its own, and an event published before that would be missed by design.
- */
-function nextListen(server: TestServer, channel: 'organisation' | 'task' | 'keyRevoked'): Promise<void> {
-  const events = server.taskport.engine.events as unknown as { listen: (...args: unknown[]) => () => void };
-  const original = events.listen;
-  return new Promise((resolve) => {
-    events.listen = function (this: unknown, ...args: unknown[]) {
-      const stop = original.apply(this, args);
-      if (args[0] === channel) {
-        Reflect.deleteProperty(events, 'listen');
-        resolve();
-      }
-      return stop;
-    };
-  });
 }
 
 interface EventMessage {

@@ -4,6 +4,8 @@ import {
   createKey,
   graphql,
   query,
+  registerAccount,
+  RETRIEVE,
   startServer,
   submit,
   subscribeOverWebSocket,
@@ -44,15 +46,6 @@ const SUBMIT_TASKS = `
     }
   }`;
 
-const RETRIEVE = `
-  mutation ($id: ID!) {
-    retrieveResults(taskId: $id) {
-      __typename
-      ... on RetrieveResultsSuccess { results { data result { id name contentType size retrieved } } }
-      ... on Error { code message }
-    }
-  }`;
-
 const TASK = `query ($id: ID!) { task(id: $id) { ${TASK_FIELDS} } }`;
 
 const TASKS = `
@@ -88,19 +81,6 @@ async function countAllTasks(): Promise<number> {
     if (!data.tasks.pageInfo.hasNextPage) return count;
     after = data.tasks.pageInfo.endCursor;
   }
-}
-
-async function registerAccount(username: string): Promise<string> {
-  const data = await query(
-    server,
-    token,
-    `mutation ($input: AccountInput!) {
-      registerAccount(input: $input) { __typename ... on RegisterAccountSuccess { account { id } } ... on Error { code } }
-    }`,
-    { input: { service: 'demo', username } },
-  );
-  expect(data.registerAccount.__typename).toBe('RegisterAccountSuccess');
-  return data.registerAccount.account.id;
 }
 
 function inHour(): string {
@@ -294,7 +274,7 @@ describe('submitTask validation', () => {
   ];
 
   beforeAll(async () => {
-    await registerAccount('validation-user');
+    await registerAccount(server, token, 'validation-user');
   });
 
   it.each(cases)('refuses %s and creates no task', async (_name, input, code, field) => {
@@ -561,7 +541,7 @@ describe('tasks(filter, first, after)', () => {
   });
 
   it('filters by source and sourceType', async () => {
-    const accountId = await registerAccount('filter-user');
+    const accountId = await registerAccount(server, token, 'filter-user');
     const withAccount = await submit(server, token, {
       service: 'demo',
       action: 'fetch-data',

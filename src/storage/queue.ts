@@ -242,19 +242,24 @@ export class SqliteQueueStore implements QueueStore {
               AND priority = t.priority AND id < t.id) AS position
          FROM tasks t WHERE t.id = ? AND t.state = 'PENDING'`,
       ),
+      // Materialised, so that SQLite ranks each queue once instead of once per id asked for; CROSS JOIN
+      // fixes the join order, which would otherwise depend on whether ANALYZE has run.
       positionsByWindow: prepare(
-        `WITH wanted(id) AS (SELECT value FROM json_each(@ids)),
-         queues AS (SELECT DISTINCT service, type FROM tasks WHERE id IN wanted AND state = 'PENDING')
-         SELECT id, position FROM (
+        `WITH queues AS MATERIALIZED (
+           SELECT DISTINCT t.service, t.type FROM json_each(@ids) AS wanted CROSS JOIN tasks AS t ON t.id = wanted.value
+           WHERE t.state = 'PENDING'),
+         ranked AS MATERIALIZED (
            SELECT t.id, row_number() OVER (PARTITION BY t.service, t.type ORDER BY t.priority DESC, t.id) - 1 AS position
-           FROM tasks t JOIN queues q ON t.service = q.service AND t.type = q.type
+           FROM queues AS q CROSS JOIN tasks AS t INDEXED BY tasks_queue_position ON t.service = q.service AND t.type = q.type
            WHERE t.state = 'PENDING')
-         WHERE id IN wanted`,
+         SELECT id, position FROM ranked WHERE id IN (SELECT value FROM json_each(@ids))`,
       ),
+      // Driven by the id list (CROSS JOIN fixes the order): one primary-key lookup per id.
       statuses: prepare(
-        `SELECT id, state, result_retrieved AS resultRetrieved, retrieval_protocol AS retrievalProtocol,
-           error_code AS errorCode, error_message AS errorMessage
-         FROM tasks WHERE organisation_id = ? AND id IN (SELECT value FROM json_each(?))`,
+        `SELECT t.id, t.state, t.result_retrieved AS resultRetrieved, t.retrieval_protocol AS retrievalProtocol,
+           t.error_code AS errorCode, t.error_message AS errorMessage
+         FROM json_each(?) AS wanted CROSS JOIN tasks AS t ON t.id = wanted.value
+         WHERE t.organisation_id = ?`,
       ),
       // Delivery on the CHANNEL protocol may end before the task does: then the finish completes it.
       markChannelDelivered: prepare(
@@ -528,7 +533,7 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   async statuses(organisationId: number, taskIds: readonly number[]): Promise<Map<number, StatusRow>> {
-    const rows = this.#statements.statuses.all(organisationId, JSON.stringify(taskIds)) as {
+    const rows = this.#statements.statuses.all(JSON.stringify(taskIds), organisationId) as {
       id: number;
       state: TaskState;
       resultRetrieved: number;

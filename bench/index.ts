@@ -1,0 +1,47 @@
+import { cpus, loadavg } from 'node:os';
+import { engineSection } from './engine.js';
+import { withTimeout, type Section } from './lib.js';
+import { responsivenessSection } from './responsiveness.js';
+import { submitHttpSection } from './submit-http.js';
+import { taskStatusesSection } from './task-statuses.js';
+
+// `npm run bench` runs every figure in order; `npm run bench -- engine statuses` runs some.
+
+const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
+  engine: { section: engineSection, timeoutMs: 180_000 },
+  http: { section: submitHttpSection, timeoutMs: 120_000 },
+  statuses: { section: taskStatusesSection, timeoutMs: 120_000 },
+  responsiveness: { section: responsivenessSection, timeoutMs: 180_000 },
+};
+
+const asked = process.argv.slice(2).filter((argument) => argument !== '--');
+const unknown = asked.filter((name) => !(name in SECTIONS));
+if (unknown.length > 0) {
+  console.error(`unknown section ${unknown.join(', ')}; choose from: ${Object.keys(SECTIONS).join(', ')}`);
+  process.exit(2);
+}
+const names = asked.length > 0 ? asked : Object.keys(SECTIONS);
+
+const load = loadavg().map((value) => value.toFixed(2)).join(' ');
+console.log(
+  `Taskport bench: ${names.join(', ')} | node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), load average ${load}`,
+);
+
+const started = performance.now();
+const summary: string[] = [];
+let failures = 0;
+for (const name of names) {
+  const { section, timeoutMs } = SECTIONS[name]!;
+  try {
+    summary.push((await withTimeout(timeoutMs, `section ${name}`, section())).summary);
+  } catch (error) {
+    failures += 1;
+    console.error(`\nsection ${name} failed:`, error);
+    summary.push(`${name.padEnd(7)} FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+console.log(`\n== summary (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+for (const row of summary) console.log(`  ${row}`);
+// Child processes and temporary folders are removed by bench/lib.ts on exit.
+process.exit(failures > 0 ? 1 : 0);

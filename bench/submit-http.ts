@@ -1,0 +1,100 @@
+import {
+  formatNumber,
+  heading,
+  latencySummary,
+  line,
+  postGraphQL,
+  runIfMain,
+  runLoad,
+  startServerProcess,
+  type LoadResult,
+  type SectionResult,
+  type ServerProcess,
+} from './lib.js';
+
+// (b) submitTask over HTTP, against `{ __typename }` on the same server as the ceiling: what the
+// GraphQL layer and the queue cost above yoga's floor. The server runs its worker as `taskport
+// serve` does (concurrency 8), so the submitted tasks are processed while the load goes on.
+
+const CONNECTIONS = 10;
+const SECONDS = 10;
+const WARM_UP_SECONDS = 2;
+
+const SUBMIT = `mutation($input: SubmitTaskInput!){ submitTask(input:$input){ __typename ... on SubmitTaskSuccess { task { id } } } }`;
+const SUBMIT_VARIABLES = { input: { service: 'demo', action: 'echo', params: { message: 'bench' } } };
+const TYPENAME = `{ __typename }`;
+
+async function load(
+  server: ServerProcess,
+  body: Record<string, unknown>,
+  expectInBody: string,
+  seconds: number,
+): Promise<LoadResult> {
+  return runLoad({
+    url: server.url,
+    headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${server.token}` },
+    body: JSON.stringify(body),
+    connections: CONNECTIONS,
+    duration: seconds,
+    expectInBody,
+  }).result;
+}
+
+/** Every response must have been a 2xx with the expected body; otherwise the figure means nothing. */
+function checkResponses(name: string, result: LoadResult): void {
+  const bad = result.non2xx + result.errors + result.timeouts + result.mismatches;
+  if (bad > 0 || result.requests === 0) {
+    throw new Error(
+      `${name}: ${result.requests} responses, ${result.non2xx} non-2xx, ${result.errors} errors, ` +
+        `${result.timeouts} timeouts, ${result.mismatches} unexpected bodies; one body: ${result.sampleBody?.slice(0, 300)}`,
+    );
+  }
+}
+
+export async function submitHttpSection(): Promise<SectionResult> {
+  heading(`(b) submitTask over HTTP: autocannon in its own process, ${CONNECTIONS} connections, ${SECONDS} s per run`);
+  const server = await startServerProcess({ concurrency: 8 });
+  try {
+    // The one response a client would see, checked in full.
+    const sample = await postGraphQL<{ submitTask: { __typename: string; task?: { id: string } } }>(
+      server.url,
+      server.token,
+      SUBMIT,
+      SUBMIT_VARIABLES,
+    );
+    if (sample.data?.submitTask.__typename !== 'SubmitTaskSuccess' || !sample.data.submitTask.task?.id) {
+      throw new Error(`submitTask did not succeed: ${JSON.stringify(sample)}`);
+    }
+    line('sample submitTask response', JSON.stringify(sample));
+
+    await load(server, { query: TYPENAME }, '"Query"', WARM_UP_SECONDS);
+    await load(server, { query: SUBMIT, variables: SUBMIT_VARIABLES }, '"SubmitTaskSuccess"', WARM_UP_SECONDS);
+
+    const typename = await load(server, { query: TYPENAME }, '{"data":{"__typename":"Query"}}', SECONDS);
+    checkResponses('{ __typename }', typename);
+    const submit = await load(server, { query: SUBMIT, variables: SUBMIT_VARIABLES }, '"__typename":"SubmitTaskSuccess"', SECONDS);
+    checkResponses('submitTask', submit);
+
+    const typenameLatency = latencySummary(typename.samples);
+    const submitLatency = latencySummary(submit.samples);
+    const ratio = (100 * submit.requestsPerSecond) / typename.requestsPerSecond;
+    const describe = (result: LoadResult, latency: ReturnType<typeof latencySummary>) =>
+      `${formatNumber(result.requestsPerSecond)} req/s, p50 ${formatNumber(latency.p50)} ms, ` +
+      `p99 ${formatNumber(latency.p99)} ms, max ${formatNumber(latency.max)} ms ` +
+      `(${result.requests.toLocaleString('en')} responses, all 2xx and as expected)`;
+    line('{ __typename } (ceiling)', describe(typename, typenameLatency));
+    line('submitTask demo.echo', describe(submit, submitLatency));
+    line('sample body from the submitTask run', submit.sampleBody ?? '(none)');
+    line('ratio submitTask / __typename', `${formatNumber(ratio, 0)}% (aim >= 60%)`);
+    return {
+      summary:
+        `http    submitTask ${formatNumber(submit.requestsPerSecond)} req/s p99 ${formatNumber(submitLatency.p99)} ms` +
+        ` | __typename ${formatNumber(typename.requestsPerSecond)} req/s p99 ${formatNumber(typenameLatency.p99)} ms` +
+        ` | ratio ${formatNumber(ratio, 0)}%`,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+runIfMain(import.meta.url, submitHttpSection);
