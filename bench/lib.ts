@@ -230,6 +230,8 @@ export async function startServerProcess(options: { concurrency?: number } = {})
       TASKPORT_BOOTSTRAP_TOKEN: token,
       TASKPORT_SHUTDOWN_GRACE_MS: '2000',
       TASKPORT_LOG_LEVEL: 'warn',
+      // What `taskport serve` sets when the environment does not say.
+      NODE_ENV: process.env.NODE_ENV ?? 'production',
     },
     'server process',
   );

@@ -2,7 +2,8 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { useGraphQlJit } from '@envelop/graphql-jit';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, isAsyncIterable, maskError, type Plugin, type YogaLogger } from 'graphql-yoga';
@@ -155,6 +156,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         costLimit: { maxCost: 20_000 },
       }),
       useAuthentication(),
+      // Compiled queries resolve a 10,000-entry taskStatuses in a fraction of graphql-js's time.
+      // Mutations and subscriptions keep graphql-js: they are small, and JIT buys nothing there.
+      useGraphQlJit({}, { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation === 'query' }),
       subscriptions.plugin,
     ],
   });
