@@ -16,6 +16,7 @@ CREATE TABLE `api_keys` (
 	`name` text NOT NULL,
 	`role` text NOT NULL,
 	`token_hash` text NOT NULL,
+	`permissions` text,
 	`revoked` integer DEFAULT false NOT NULL,
 	`date_created` integer NOT NULL,
 	`date_revoked` integer,

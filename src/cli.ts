@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { builtInCatalog } from './catalog/services.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createEngine } from './engine/index.js';
+import { createEngine, ValidationError } from './engine/index.js';
 import { createLogger } from './logger.js';
 import { migrateDatabase, openStorage } from './storage/index.js';
 
@@ -51,7 +51,14 @@ key
     return role as 'ADMIN' | 'MEMBER';
   }, 'MEMBER' as const)
   .option('--name <name>', 'a name to recognise the key by', 'cli')
-  .action(async (options: { organisation: string; role: 'ADMIN' | 'MEMBER'; name: string }) => {
+  .option('--permissions <json>', 'what the key may run, e.g. \'{"demo":{"echo":{}}}\' (default: everything)', (value) => {
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      throw new InvalidArgumentError('must be JSON');
+    }
+  })
+  .action(async (options: { organisation: string; role: 'ADMIN' | 'MEMBER'; name: string; permissions?: unknown }) => {
     const config = configOrExit();
     const storage = openStorage(config.databasePath);
     try {
@@ -60,8 +67,13 @@ key
         organisation: options.organisation,
         role: options.role,
         name: options.name,
+        permissions: options.permissions,
       });
       process.stdout.write(`${created.token}\n`);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      process.stderr.write(`--${error.field}: ${error.message}\n`);
+      process.exitCode = 2;
     } finally {
       await storage.close();
     }

@@ -83,6 +83,26 @@ describe('taskport key create', () => {
     expect(refused.stderr).toMatch(/admin or member/);
   });
 
+  it('narrows a key with --permissions, and refuses permissions the catalog cannot grant', async () => {
+    const TASKPORT_DB = databasePath();
+    const permissions = JSON.stringify({ demo: { echo: {} } });
+    const created = await run(['key', 'create', '--organisation', 'acme', '--permissions', permissions], { TASKPORT_DB });
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+
+    const refused = await run(['key', 'create', '--organisation', 'acme', '--permissions', '{"nowhere":"*"}'], {
+      TASKPORT_DB,
+    });
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/--permissions: no service nowhere/);
+
+    const server = await serve({ TASKPORT_DB });
+    const data = await query(server, token, `{ services { actions { slug } } }`);
+    expect(data.services).toEqual([{ actions: [{ slug: 'echo' }] }]);
+    expect(await server.stop()).toBe(0);
+  });
+
   it('needs --organisation', async () => {
     const refused = await run(['key', 'create'], { TASKPORT_DB: databasePath() });
     expect(refused.code).not.toBe(0);

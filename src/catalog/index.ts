@@ -1,4 +1,4 @@
-import type { ActionDefinition, ParameterDefinition, ServiceDefinition } from './types.js';
+import type { ActionDefinition, KeyPermissions, ParameterDefinition, ServiceDefinition } from './types.js';
 
 export * from './types.js';
 
@@ -41,8 +41,22 @@ export class Catalog {
     }
   }
 
-  services(): ServiceDefinition[] {
-    return [...this.#services.values()];
+  /** The services a key may use, all of them when it has no permissions. */
+  services(permissions: KeyPermissions | null = null): ServiceDefinition[] {
+    const all = [...this.#services.values()];
+    return permissions === null ? all : all.filter((service) => permissions[service.slug] !== undefined);
+  }
+
+  /** The actions of a service a key may use. */
+  actions(service: ServiceDefinition, permissions: KeyPermissions | null = null): ActionDefinition<any>[] {
+    return service.actions.filter((action) => this.allows(permissions, service.slug, action.slug));
+  }
+
+  allows(permissions: KeyPermissions | null, service: string, action?: string): boolean {
+    if (permissions === null) return true;
+    const granted = permissions[service];
+    if (granted === undefined) return false;
+    return action === undefined || granted === '*' || granted[action] !== undefined;
   }
 
   service(slug: string): ServiceDefinition | undefined {
@@ -53,17 +67,64 @@ export class Catalog {
     return this.#actions.get(`${service}/${action}`);
   }
 
-  /** The values of permissioned parameters that may be requested, keyed by parameter slug. */
-  permissions(action: ActionDefinition<any>): Record<string, string[]> {
+  /**
+   * The values of permissioned parameters a key may request, keyed by parameter slug: what the
+   * catalog allows, narrowed by the key's permissions.
+   */
+  permissions(
+    service: string,
+    action: ActionDefinition<any>,
+    keyPermissions: KeyPermissions | null = null,
+  ): Record<string, string[]> {
+    const granted = keyPermissions?.[service];
+    const narrowed = granted && granted !== '*' ? (granted[action.slug] ?? {}) : {};
     const permissions: Record<string, string[]> = {};
     for (const parameter of action.parameters) {
-      if (parameter.permissioned) permissions[parameter.slug] = [...(parameter.allowedValues ?? [])];
+      if (!parameter.permissioned) continue;
+      const allowed = [...(parameter.allowedValues ?? [])];
+      const keyValues = narrowed[parameter.slug];
+      permissions[parameter.slug] = keyValues ? allowed.filter((value) => keyValues.includes(value)) : allowed;
     }
     return permissions;
   }
 
-  /** Checks params against the action's schema and returns them with defaults applied. */
-  checkParams(action: ActionDefinition<any>, params: unknown): ParameterCheck {
+  /** A problem with a key's permissions, or null when they name only what the catalog has. */
+  checkKeyPermissions(value: unknown): string | null {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return 'permissions must be an object keyed by service slug';
+    }
+    for (const [serviceSlug, granted] of Object.entries(value)) {
+      const service = this.#services.get(serviceSlug);
+      if (!service) return `no service ${serviceSlug}`;
+      if (granted === '*') continue;
+      if (typeof granted !== 'object' || granted === null || Array.isArray(granted)) {
+        return `permissions.${serviceSlug} must be "*" or an object keyed by action slug`;
+      }
+      for (const [actionSlug, values] of Object.entries(granted)) {
+        const action = this.action(serviceSlug, actionSlug);
+        if (!action) return `service ${serviceSlug} has no action ${actionSlug}`;
+        if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+          return `permissions.${serviceSlug}.${actionSlug} must be an object keyed by parameter slug`;
+        }
+        for (const [parameterSlug, list] of Object.entries(values)) {
+          const parameter = action.parameters.find((candidate) => candidate.slug === parameterSlug);
+          if (!parameter?.permissioned) {
+            return `${serviceSlug}.${actionSlug} has no permissioned parameter ${parameterSlug}`;
+          }
+          if (!Array.isArray(list) || list.some((item) => !parameter.allowedValues?.includes(item))) {
+            return `permissions.${serviceSlug}.${actionSlug}.${parameterSlug} must list values of ${parameter.allowedValues?.join(', ')}`;
+          }
+        }
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Checks params against the action's schema and the values the key may request (`permitted`,
+   * from `permissions()`), and returns them with defaults applied.
+   */
+  checkParams(action: ActionDefinition<any>, params: unknown, permitted: Record<string, string[]>): ParameterCheck {
     const given = params ?? {};
     if (typeof given !== 'object' || Array.isArray(given)) {
       return fail('INVALID', 'params', 'params must be a JSON object keyed by parameter slug');
@@ -73,7 +134,6 @@ export class Catalog {
       if (!known.has(slug)) return fail('INVALID', slug, `action ${action.slug} has no parameter ${slug}`);
     }
     const checked: Record<string, unknown> = {};
-    const permissions = this.permissions(action);
     for (const parameter of action.parameters) {
       const value = (given as Record<string, unknown>)[parameter.slug];
       if (value === undefined || value === null) {
@@ -83,7 +143,7 @@ export class Catalog {
         if (parameter.default !== undefined) checked[parameter.slug] = parameter.default;
         continue;
       }
-      const problem = checkValue(parameter, value, permissions[parameter.slug]);
+      const problem = checkValue(parameter, value, permitted[parameter.slug]);
       if (problem) return fail('INVALID_PARAMETER_VALUE', parameter.slug, problem);
       checked[parameter.slug] = value;
     }

@@ -64,6 +64,13 @@ export interface ServiceDefinition {
   actions: readonly ActionDefinition<any>[];
 }
 
+/**
+ * What one API key may run. Per service: '*' for all of it, or per action the values the key may
+ * request of its permissioned parameters (`{}` for whatever the catalog allows). Services and
+ * actions that are not named are out of reach. A key without permissions may use everything.
+ */
+export type KeyPermissions = Record<string, '*' | Record<string, Record<string, string[]>>>;
+
 /** Thrown by a handler to fail its task with a code of its choosing. */
 export class TaskFailure extends Error {
   override name = 'TaskFailure';

@@ -37,7 +37,11 @@ export interface TaskEngine {
 
   /** The key's viewer, or null for an unknown or revoked token. */
   authenticate(token: string): Promise<Viewer | null>;
-  createApiKey(actor: Actor, input: { name: string; role: Role }): Promise<{ apiKey: ApiKey; token: string }>;
+  /** `permissions` (KeyPermissions) narrows what the new key may run; ValidationError when it names what the catalog lacks. */
+  createApiKey(
+    actor: Actor,
+    input: { name: string; role: Role; permissions?: unknown },
+  ): Promise<{ apiKey: ApiKey; token: string }>;
   revokeApiKey(actor: Actor, keyId: number): Promise<ApiKey>;
   listApiKeys(actor: Actor): Promise<ApiKey[]>;
   getApiKeys(actor: Actor, ids: readonly number[]): Promise<(ApiKey | null)[]>;

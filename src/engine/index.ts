@@ -11,6 +11,7 @@ import type {
   Account,
   Actor,
   ApiKey,
+  KeyPermissions,
   LogLevel,
   Organisation,
   Page,
@@ -125,11 +126,13 @@ export class Engine implements TaskEngine {
     role: Role;
     name: string;
     token?: string;
+    permissions?: unknown;
   }): Promise<{ apiKey: ApiKey; token: string; organisation: Organisation }> {
+    const permissions = this.#checkedPermissions(input.permissions);
     const organisation = await this.#records.findOrCreateOrganisation(input.organisation, Date.now());
     const token = input.token ?? newToken();
     const apiKey = await this.#records.createApiKey(
-      { organisationId: organisation.id, name: input.name, role: input.role, tokenHash: hashToken(token) },
+      { organisationId: organisation.id, name: input.name, role: input.role, tokenHash: hashToken(token), permissions },
       Date.now(),
     );
     return { apiKey, token, organisation };
@@ -147,18 +150,29 @@ export class Engine implements TaskEngine {
     return this.#records.findActiveKey(hashToken(token));
   }
 
-  async createApiKey(actor: Actor, input: { name: string; role: Role }): Promise<{ apiKey: ApiKey; token: string }> {
+  async createApiKey(
+    actor: Actor,
+    input: { name: string; role: Role; permissions?: unknown },
+  ): Promise<{ apiKey: ApiKey; token: string }> {
     requireAdmin(actor);
     const name = input.name.trim();
     if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
       throw new ValidationError('INVALID', `name must be 1 to ${MAX_NAME_LENGTH} characters`, 'name');
     }
+    const permissions = this.#checkedPermissions(input.permissions);
     const token = newToken();
     const apiKey = await this.#records.createApiKey(
-      { organisationId: actor.organisationId, name, role: input.role, tokenHash: hashToken(token) },
+      { organisationId: actor.organisationId, name, role: input.role, tokenHash: hashToken(token), permissions },
       Date.now(),
     );
     return { apiKey, token };
+  }
+
+  #checkedPermissions(permissions: unknown): KeyPermissions | null {
+    if (permissions === null || permissions === undefined) return null;
+    const problem = this.catalog.checkKeyPermissions(permissions);
+    if (problem) throw new ValidationError('INVALID', problem, 'permissions');
+    return permissions as KeyPermissions;
   }
 
   async revokeApiKey(actor: Actor, keyId: number): Promise<ApiKey> {

@@ -26,14 +26,19 @@ export async function prepareSubmission(
   const invalid = (code: ValidationError['code'], field: string, message: string) =>
     new ValidationError(code, index === null ? message : `inputs[${index}]: ${message}`, field, index);
 
+  const permissions = actor.permissions ?? null;
   const service = catalog.service(input.service);
-  if (!service) throw invalid('INVALID_SERVICE', 'service', `no service ${input.service}`);
+  if (!service || !catalog.allows(permissions, input.service)) {
+    throw invalid('INVALID_SERVICE', 'service', `no service ${input.service} for this key`);
+  }
   const action = catalog.action(input.service, input.action);
-  if (!action) throw invalid('INVALID_ACTION', 'action', `service ${input.service} has no action ${input.action}`);
+  if (!action || !catalog.allows(permissions, input.service, input.action)) {
+    throw invalid('INVALID_ACTION', 'action', `service ${input.service} has no action ${input.action} for this key`);
+  }
   if (!action.execution.includes('ASYNCHRONOUS')) {
     throw invalid('INVALID_ACTION', 'action', `${input.service}.${input.action} cannot be queued`);
   }
-  const checked = catalog.checkParams(action, input.params);
+  const checked = catalog.checkParams(action, input.params, catalog.permissions(input.service, action, permissions));
   if (!checked.ok) throw invalid(checked.issue.code, checked.issue.field, checked.issue.message);
 
   let sourceId: number | null = null;

@@ -1,3 +1,7 @@
+import type { KeyPermissions } from '../catalog/types.js';
+
+export type { KeyPermissions };
+
 export const TASK_STATES = Object.freeze([
   'PENDING',
   'SUSPENDED',
@@ -29,6 +33,8 @@ export interface Actor {
   organisationId: number;
   keyId: number;
   role: Role;
+  /** The key's permissions; absent or null for a key that may use the whole catalog. */
+  permissions?: KeyPermissions | null;
 }
 
 export interface Organisation {
@@ -43,6 +49,7 @@ export interface ApiKey {
   organisationId: number;
   name: string;
   role: Role;
+  permissions: KeyPermissions | null;
   revoked: boolean;
   dateCreated: Date;
 }

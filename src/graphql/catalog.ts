@@ -22,18 +22,25 @@ const ParameterRef = builder.objectRef<ParameterDefinition>('Parameter').impleme
   }),
 });
 
-const ActionRef = builder.objectRef<ActionDefinition>('Action').implement({
+/** An action as listed under its service: the service slug keys the key's permissions. */
+interface ListedAction {
+  service: string;
+  action: ActionDefinition;
+}
+
+const ActionRef = builder.objectRef<ListedAction>('Action').implement({
   fields: (t) => ({
-    slug: t.exposeString('slug'),
-    name: t.exposeString('name'),
-    description: t.exposeString('description', { nullable: true }),
-    execution: t.field({ type: [ExecutionEnum], resolve: (action) => action.execution }),
-    requiresAccount: t.boolean({ resolve: (action) => action.requiresAccount ?? false }),
-    parameters: t.field({ type: [ParameterRef], resolve: (action) => action.parameters }),
+    slug: t.string({ resolve: ({ action }) => action.slug }),
+    name: t.string({ resolve: ({ action }) => action.name }),
+    description: t.string({ nullable: true, resolve: ({ action }) => action.description ?? null }),
+    execution: t.field({ type: [ExecutionEnum], resolve: ({ action }) => action.execution }),
+    requiresAccount: t.boolean({ resolve: ({ action }) => action.requiresAccount ?? false }),
+    parameters: t.field({ type: [ParameterRef], resolve: ({ action }) => action.parameters }),
     permissions: t.field({
       type: 'JSON',
       description: 'The values this key may request, keyed by parameter slug, e.g. { "data": ["sms"] }.',
-      resolve: (action, _args, context) => context.engine.catalog.permissions(action),
+      resolve: ({ service, action }, _args, context) =>
+        context.engine.catalog.permissions(service, action, context.actor?.permissions ?? null),
     }),
   }),
 });
@@ -43,13 +50,21 @@ const ServiceRef = builder.objectRef<ServiceDefinition>('Service').implement({
     slug: t.exposeString('slug'),
     name: t.exposeString('name'),
     description: t.exposeString('description', { nullable: true }),
-    actions: t.field({ type: [ActionRef], resolve: (service) => service.actions }),
+    actions: t.field({
+      type: [ActionRef],
+      description: 'Only those this key may use.',
+      resolve: (service, _args, context) =>
+        context.engine.catalog
+          .actions(service, context.actor?.permissions ?? null)
+          .map((action) => ({ service: service.slug, action })),
+    }),
   }),
 });
 
 builder.queryField('services', (t) =>
   t.field({
     type: [ServiceRef],
-    resolve: (_root, _args, context) => context.engine.catalog.services(),
+    description: 'The services this key may use.',
+    resolve: (_root, _args, context) => context.engine.catalog.services(context.actor?.permissions ?? null),
   }),
 );

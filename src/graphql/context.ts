@@ -26,7 +26,12 @@ export interface GraphQLContext {
 }
 
 function actorOf(viewer: Viewer): Actor {
-  return { organisationId: viewer.organisation.id, keyId: viewer.key.id, role: viewer.key.role };
+  return {
+    organisationId: viewer.organisation.id,
+    keyId: viewer.key.id,
+    role: viewer.key.role,
+    permissions: viewer.key.permissions,
+  };
 }
 
 // Only introspection runs without a key, and it never reaches a resolver that needs one.

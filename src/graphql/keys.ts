@@ -21,6 +21,13 @@ builder.node(ApiKeyRef, {
   fields: (t) => ({
     name: t.exposeString('name'),
     role: t.expose('role', { type: RoleEnum }),
+    permissions: t.field({
+      type: 'JSON',
+      nullable: true,
+      description:
+        'What the key may run: per service "*" or, per action, the values it may request of permissioned parameters. Null: the whole catalog.',
+      resolve: (key) => key.permissions,
+    }),
     revoked: t.exposeBoolean('revoked'),
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
   }),
@@ -43,6 +50,11 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
   fields: (t) => ({
     name: t.string({ required: true }),
     role: t.field({ type: RoleEnum, required: true }),
+    permissions: t.field({
+      type: 'JSON',
+      description:
+        'Narrows what the key may run, e.g. { "demo": { "echo": {}, "fetch-data": { "data": ["sms"] } } } or { "demo": "*" }. Omitted: the whole catalog.',
+    }),
   }),
 });
 

@@ -4,6 +4,7 @@ import type {
   Account,
   ApiKey,
   DateRange,
+  KeyPermissions,
   LogLevel,
   Organisation,
   Page,
@@ -20,6 +21,14 @@ import type { Drizzle, SqliteDatabase } from './db.js';
 import { levelNumber, toAccount, toApiKey, toOrganisation, toTask, toTaskLog, toTaskResult } from './rows.js';
 import { accounts, apiKeys, organisations, taskDependencies, taskLogs, taskResults, tasks } from './schema.js';
 
+export interface NewApiKey {
+  organisationId: number;
+  name: string;
+  role: Role;
+  tokenHash: string;
+  permissions?: KeyPermissions | null;
+}
+
 export type RetrieveOutcome =
   | { outcome: 'retrieved'; payloads: TaskResultPayload[] }
   | { outcome: 'already-retrieved' }
@@ -32,7 +41,7 @@ export interface RecordStore {
   getOrganisation(id: number): Promise<Organisation | null>;
   setRetrievalProtocol(id: number, protocol: RetrievalProtocol): Promise<Organisation | null>;
   countApiKeys(): Promise<number>;
-  createApiKey(input: { organisationId: number; name: string; role: Role; tokenHash: string }, now: number): Promise<ApiKey>;
+  createApiKey(input: NewApiKey, now: number): Promise<ApiKey>;
   /** The key and its organisation, when the key exists and is not revoked. */
   findActiveKey(tokenHash: string): Promise<{ key: ApiKey; organisation: Organisation } | null>;
   revokeApiKey(organisationId: number, keyId: number, now: number): Promise<ApiKey | null>;
@@ -129,13 +138,11 @@ export class SqliteRecordStore implements RecordStore {
     return this.#db.$count(apiKeys);
   }
 
-  async createApiKey(
-    input: { organisationId: number; name: string; role: Role; tokenHash: string },
-    now: number,
-  ): Promise<ApiKey> {
+  async createApiKey(input: NewApiKey, now: number): Promise<ApiKey> {
+    const permissions = input.permissions ? JSON.stringify(input.permissions) : null;
     const record = this.#db
       .insert(apiKeys)
-      .values({ ...input, dateCreated: now })
+      .values({ ...input, permissions, dateCreated: now })
       .returning()
       .get();
     return toApiKey(record);

@@ -82,6 +82,7 @@ export function toApiKey(record: typeof schema.apiKeys.$inferSelect): ApiKey {
     organisationId: record.organisationId,
     name: record.name,
     role: record.role,
+    permissions: record.permissions === null ? null : (JSON.parse(record.permissions) as ApiKey['permissions']),
     revoked: Boolean(record.revoked),
     dateCreated: new Date(record.dateCreated),
   };

@@ -20,6 +20,8 @@ export const apiKeys = sqliteTable(
     name: text('name').notNull(),
     role: text('role', { enum: ['ADMIN', 'MEMBER'] }).notNull(),
     tokenHash: text('token_hash').notNull().unique(),
+    // JSON of KeyPermissions; null lets the key use the whole catalog.
+    permissions: text('permissions'),
     revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
     dateCreated: integer('date_created').notNull(),
     dateRevoked: integer('date_revoked'),
