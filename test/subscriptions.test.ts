@@ -176,6 +176,15 @@ describe('subscriptions', () => {
     checkTaskUpdatedOfSleep(results, id);
   });
 
+  test('taskUpdated sends one message for the changes of one worker turn, not one per event', async () => {
+    const submitted = await submit(server, admin, { service: 'demo', action: 'sleep', params: { ms: 300, steps: 3 } });
+    const id = submitted.task.id as string;
+    const results = await subscribeOverWebSocket(wsClient(server, admin), TASK_UPDATED, { id });
+    // Each step logs and reports progress in the same turn: both must come as one message.
+    const seen = results.map((result) => JSON.stringify(result.data));
+    for (let index = 1; index < seen.length; index++) expect(seen[index]).not.toBe(seen[index - 1]);
+  });
+
   test('taskUpdated of a finished task sends it once and completes, on both transports', async () => {
     const submitted = await submit(server, admin, { service: 'demo', action: 'echo', params: { message: 'done' } });
     const id = submitted.task.id as string;

@@ -111,6 +111,11 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
     }
   }
 
+  /** Removes and returns what has been pushed and not yet pulled. */
+  takeBuffered(): T[] {
+    return this.#buffer.splice(0);
+  }
+
   get closed(): boolean {
     return this.#closed;
   }

@@ -132,7 +132,10 @@ async function* followTask(
     if (isTerminal(task.state)) return;
 
     for await (const signal of signals) {
-      if (signal === KEY_REVOKED) {
+      // A worker turn announces several changes at once (a log and the progress beside it): they
+      // are buffered by now, and one fresh read answers them all.
+      const received = [signal, ...signals.takeBuffered()];
+      if (received.includes(KEY_REVOKED)) {
         yield KEY_REVOKED;
         return;
       }
@@ -140,7 +143,8 @@ async function* followTask(
       const fresh = await context.loaders.tasks.load(task.id);
       if (!fresh) return;
       const position = await positionOf(context, fresh);
-      if (signal === 'queueAdvanced' && position === sentPosition) continue;
+      const onlyQueueMoved = received.every((update) => update === 'queueAdvanced');
+      if (onlyQueueMoved && position === sentPosition) continue;
       task = fresh;
       sentPosition = position;
       watchQueueWhilePending(task);
