@@ -37,6 +37,7 @@ interface Run {
 const TURN_BUDGET_MS = 4;
 /** Enough for a handler that returns at once to settle: its run, the race, the settle callback. */
 const HANDLER_SETTLE_MICROTASKS = 6;
+const FAILED_TURN_RETRY_MS = 1000;
 const MAX_RETRY_DELAY_MS = 15 * 60_000;
 const MAX_IDLE_WAIT_MS = 60_000;
 const MAX_RESULT_BYTES = 16 * 1024 * 1024;
@@ -53,8 +54,9 @@ function emptyBatch(): WorkBatch {
 
 /**
  * Claims due tasks into a fixed number of slots and runs their handlers. It shares the process
- * with the API, so each step is small: one claim transaction and one write transaction per turn
- * of the event loop, with a setImmediate between turns so that requests are served in between.
+ * with the API, so it works in small steps, each one transaction that writes what the handlers
+ * produced and claims into the free slots, for at most TURN_BUDGET_MS per turn of the event
+ * loop; requests are served between turns.
  */
 export class Worker {
   readonly #options: WorkerOptions;
@@ -135,8 +137,11 @@ export class Worker {
         if (this.#runs.size >= this.#options.concurrency) break;
       }
     } catch (error) {
-      this.#options.logger.error({ err: error }, 'worker turn failed');
-      this.#turnAgain = true;
+      // A database that refuses writes (disk full, locked by another program) would make an
+      // immediate retry spin: try again a little later.
+      this.#options.logger.error({ err: error }, 'worker turn failed; retrying shortly');
+      this.#turnAgain = false;
+      setTimeout(() => this.wake(), FAILED_TURN_RETRY_MS).unref();
     } finally {
       this.#turning = false;
       if (this.#turnAgain) {
@@ -322,7 +327,20 @@ export class Worker {
     const written = batch.logs.length + batch.results.length + batch.progress.length + batch.outcomes.length;
     if (written === 0 && claimLimit === 0) return null;
     this.#batch = emptyBatch();
-    const report = await this.#options.queue.work(batch, claimLimit, Date.now());
+    let report: WorkReport;
+    try {
+      report = await this.#options.queue.work(batch, claimLimit, Date.now());
+    } catch (error) {
+      // Nothing of it was written: keep it, ahead of what came since, for the next try.
+      const since = this.#batch;
+      this.#batch = {
+        logs: [...batch.logs, ...since.logs],
+        results: [...batch.results, ...since.results],
+        progress: [...batch.progress, ...since.progress],
+        outcomes: [...batch.outcomes, ...since.outcomes],
+      };
+      throw error;
+    }
     for (const task of report.claimed) this.#organisationOf.set(task.id, task.organisationId);
     this.#announce(report);
     for (const outcome of batch.outcomes) {
