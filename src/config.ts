@@ -12,6 +12,10 @@ const environmentSchema = z.object({
   TASKPORT_RETRY_BASE_MS: z.coerce.number().int().min(1).max(3_600_000).default(1000),
   TASKPORT_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
   TASKPORT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TASKPORT_REALTIME_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(250),
+  TASKPORT_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL, e.g. https://tasks.example.com' })
+    .optional(),
 });
 
 export interface Config {
@@ -23,6 +27,10 @@ export interface Config {
   retryBaseMs: number;
   shutdownGraceMs: number;
   logLevel: z.infer<typeof environmentSchema>['TASKPORT_LOG_LEVEL'];
+  /** How long a real-time call waits for a busy allocation before a 503. */
+  realtimeWaitMs: number;
+  /** Where clients reach this server; execution URLs are built from it, else from the request. */
+  publicUrl: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -48,5 +56,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     retryBaseMs: env.TASKPORT_RETRY_BASE_MS,
     shutdownGraceMs: env.TASKPORT_SHUTDOWN_GRACE_MS,
     logLevel: env.TASKPORT_LOG_LEVEL,
+    realtimeWaitMs: env.TASKPORT_REALTIME_WAIT_MS,
+    publicUrl: env.TASKPORT_PUBLIC_URL?.replace(/\/+$/, ''),
   };
 }

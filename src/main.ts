@@ -22,10 +22,17 @@ export async function startTaskport(config: Config, logger: Logger): Promise<Run
     logger: logger.child({ component: 'engine' }),
     concurrency: config.concurrency,
     retryBaseMs: config.retryBaseMs,
+    realtimeWaitMs: config.realtimeWaitMs,
   });
   const bootstrapped = await engine.bootstrap(config.bootstrapToken);
   await engine.start();
-  const server = await createServer({ engine, host: config.host, port: config.port, logger });
+  const server = await createServer({
+    engine,
+    host: config.host,
+    port: config.port,
+    logger,
+    publicUrl: config.publicUrl,
+  });
   if (bootstrapped?.generated) {
     process.stdout.write(
       `\nCreated the first API key (ADMIN, organisation "default"). It is shown only this once:\n\n` +

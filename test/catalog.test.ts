@@ -24,15 +24,22 @@ const SERVICES = `{
 }`;
 
 describe('services', () => {
-  it('lists the demo service with its four actions', async () => {
+  it('lists the demo service with its five actions and how each may run', async () => {
     const data = await query(server, token, SERVICES);
     const demo = data.services.find((service: any) => service.slug === 'demo');
     expect(demo).toBeDefined();
     expect(demo.name).toBe('Demo');
     expect(typeof demo.description).toBe('string');
-    expect(demo.actions.map((action: any) => action.slug)).toEqual(['echo', 'sleep', 'fail', 'fetch-data']);
+    expect(demo.actions.map((action: any) => action.slug)).toEqual(['echo', 'sleep', 'fail', 'fraud-score', 'fetch-data']);
+    const execution = Object.fromEntries(demo.actions.map((action: any) => [action.slug, action.execution]));
+    expect(execution).toEqual({
+      echo: ['ASYNCHRONOUS', 'REALTIME'],
+      sleep: ['ASYNCHRONOUS', 'REALTIME'],
+      fail: ['ASYNCHRONOUS'],
+      'fraud-score': ['REALTIME', 'ASYNCHRONOUS'],
+      'fetch-data': ['ASYNCHRONOUS'],
+    });
     for (const action of demo.actions) {
-      expect(action.execution).toEqual(['ASYNCHRONOUS']);
       expect(action.requiresAccount).toBe(action.slug === 'fetch-data');
       expect(typeof action.name).toBe('string');
     }
@@ -68,6 +75,7 @@ describe('services', () => {
       echo: {},
       sleep: {},
       fail: {},
+      'fraud-score': {},
       'fetch-data': { data: ['sms', 'calls', 'contacts', 'photos'] },
     });
   });

@@ -42,6 +42,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     retryBaseMs: 20,
     shutdownGraceMs: 2000,
     logLevel: 'silent',
+    realtimeWaitMs: 250,
+    publicUrl: undefined,
     ...overrides,
   };
 }

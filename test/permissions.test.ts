@@ -78,9 +78,10 @@ describe('per-key permissions', () => {
       'echo',
       'sleep',
       'fail',
+      'fraud-score',
       'fetch-data',
     ]);
-    expect(data.services[0].actions[3].permissions).toEqual({ data: ['sms', 'calls', 'contacts', 'photos'] });
+    expect(data.services[0].actions[4].permissions).toEqual({ data: ['sms', 'calls', 'contacts', 'photos'] });
 
     const none = await keyWith({});
     expect((await query(server, none, CATALOG)).services).toEqual([]);
@@ -91,7 +92,7 @@ describe('per-key permissions', () => {
   it('gives a key without permissions the whole catalog', async () => {
     const data = await query(server, server.adminToken, `{ viewer { key { permissions } } services { actions { slug } } }`);
     expect(data.viewer.key.permissions).toBeNull();
-    expect(data.services[0].actions).toHaveLength(4);
+    expect(data.services[0].actions).toHaveLength(5);
   });
 
   it('refuses permissions that name what the catalog does not have', async () => {

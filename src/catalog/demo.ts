@@ -50,6 +50,74 @@ function syntheticRecords(type: DataType, device: string, since: string | undefi
   });
 }
 
+function signalReason(reason: unknown): string {
+  if (reason instanceof Error) return 'reason' in reason ? String(reason.reason) : reason.message;
+  return String(reason);
+}
+
+interface FraudScoreParams {
+  amount: number;
+  currency: 'EUR' | 'USD' | 'GBP' | 'BRL';
+  country: string;
+  cardAgeDays?: number;
+}
+
+interface ScoringTable {
+  countryRisk: Map<string, number>;
+  homeCurrency: Map<string, FraudScoreParams['currency']>;
+  /** Upper bounds of amount bands in US dollars, with the risk each adds. */
+  amountBands: { upTo: number; risk: number }[];
+  toDollars: Record<FraudScoreParams['currency'], number>;
+}
+
+/** What a real scorer would load from a model file or a database, built once per instance. */
+function buildScoringTable(): ScoringTable {
+  const countryRisk = new Map<string, number>();
+  for (const country of ['GB', 'DE', 'FR', 'NL', 'SE', 'US', 'CA', 'IE']) countryRisk.set(country, 0.05);
+  for (const country of ['BR', 'MX', 'AR', 'IN', 'TR']) countryRisk.set(country, 0.15);
+  for (const country of ['NG', 'RU', 'VN']) countryRisk.set(country, 0.35);
+  return {
+    countryRisk,
+    homeCurrency: new Map([
+      ['GB', 'GBP'],
+      ['US', 'USD'],
+      ['BR', 'BRL'],
+      ...['DE', 'FR', 'NL', 'IE'].map((country) => [country, 'EUR'] as const),
+    ]),
+    amountBands: [
+      { upTo: 100, risk: 0 },
+      { upTo: 1_000, risk: 0.1 },
+      { upTo: 5_000, risk: 0.25 },
+      { upTo: Number.POSITIVE_INFINITY, risk: 0.4 },
+    ],
+    toDollars: { USD: 1, EUR: 1.08, GBP: 1.27, BRL: 0.2 },
+  };
+}
+
+function scorePayment(table: ScoringTable, params: FraudScoreParams) {
+  const reasons: string[] = [];
+  const country = params.country.toUpperCase();
+  const countryRisk = table.countryRisk.get(country) ?? 0.2;
+  let score = countryRisk;
+  if (countryRisk >= 0.15) reasons.push(`card holder country ${country} carries risk ${countryRisk}`);
+  const dollars = params.amount * table.toDollars[params.currency];
+  const band = table.amountBands.find((candidate) => dollars <= candidate.upTo)!;
+  if (band.risk > 0) reasons.push(`amount of ${Math.round(dollars)} USD`);
+  score += band.risk;
+  const home = table.homeCurrency.get(country);
+  if (home && home !== params.currency) {
+    score += 0.1;
+    reasons.push(`paid in ${params.currency}, not ${home}`);
+  }
+  if (params.cardAgeDays !== undefined && params.cardAgeDays < 30) {
+    score += 0.3 - params.cardAgeDays / 100;
+    reasons.push(`card is ${params.cardAgeDays} days old`);
+  }
+  const rounded = Math.round(Math.min(1, Math.max(0, score)) * 1000) / 1000;
+  const decision = rounded < 0.3 ? 'approve' : rounded < 0.6 ? 'review' : 'decline';
+  return { score: rounded, decision, reasons };
+}
+
 export const demoService = defineService({
   slug: 'demo',
   name: 'Demo',
@@ -59,7 +127,7 @@ export const demoService = defineService({
       slug: 'echo',
       name: 'Echo',
       description: 'Succeeds at once with the message it was given.',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       parameters: [{ slug: 'message', name: 'Message', type: 'STRING', description: 'Returned as is.' }],
       handler: ({ params }) => ({ message: params.message }),
     }),
@@ -67,7 +135,7 @@ export const demoService = defineService({
       slug: 'sleep',
       name: 'Sleep',
       description: 'Sleeps for ms milliseconds in steps, logging and reporting progress at each step.',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       timeoutSeconds: 900,
       parameters: [
         { slug: 'ms', name: 'Milliseconds', type: 'INTEGER', min: 0, max: 600_000 },
@@ -76,7 +144,12 @@ export const demoService = defineService({
       handler: async ({ params, signal, log, progress }) => {
         const { ms, steps } = params;
         for (let step = 1; step <= steps; step++) {
-          await delay(ms / steps, signal);
+          try {
+            await delay(ms / steps, signal);
+          } catch (reason) {
+            log('WARN', `interrupted during step ${step} of ${steps}: ${signalReason(reason)}`);
+            throw reason;
+          }
           log('INFO', `step ${step} of ${steps}`);
           progress(step / steps);
         }
@@ -93,6 +166,21 @@ export const demoService = defineService({
       handler: ({ params }) => {
         throw new TaskFailure(params.code ?? 'DEMO_FAILURE', 'The demo action failed as asked.');
       },
+    }),
+    defineAction<FraudScoreParams>({
+      slug: 'fraud-score',
+      name: 'Fraud score',
+      description:
+        'Scores a card payment from 0 (safe) to 1 (fraud) and decides: approve, review or decline. Deterministic.',
+      execution: ['REALTIME', 'ASYNCHRONOUS'],
+      parameters: [
+        { slug: 'amount', name: 'Amount', type: 'NUMBER', min: 0 },
+        { slug: 'currency', name: 'Currency', type: 'STRING', allowedValues: ['EUR', 'USD', 'GBP', 'BRL'] },
+        { slug: 'country', name: 'Country', type: 'STRING', description: 'ISO 3166 alpha-2 code of the card holder.' },
+        { slug: 'cardAgeDays', name: 'Card age in days', type: 'INTEGER', optional: true, min: 0 },
+      ],
+      prepare: buildScoringTable,
+      handler: ({ params, prepared }) => scorePayment(prepared as ScoringTable, params),
     }),
     defineAction<{ device: string; since?: string; data: DataType[] }>({
       slug: 'fetch-data',

@@ -38,6 +38,8 @@ export interface HandlerContext<Params = Record<string, unknown>> {
   /** A fraction between 0 and 1. */
   progress(fraction: number): void;
   publish(name: string, data: unknown, contentType?: string): void;
+  /** What the action's `prepare()` built, once per instance (real time) or per process (queued). */
+  prepared: unknown;
 }
 
 /** What a handler returns, when not undefined, is published as the result named `result`. */
@@ -54,6 +56,11 @@ export interface ActionDefinition<Params = Record<string, unknown>> {
   timeoutSeconds?: number;
   /** Attempts when a submit does not say. */
   maxAttempts?: number;
+  /**
+   * Warms up what every call needs (a model, a table, a connection). Runs once per instance of an
+   * allocation when it is created or the server starts, and once per process for queued tasks.
+   */
+  prepare?: () => unknown;
   handler: Handler<Params>;
 }
 

@@ -1,9 +1,12 @@
 import type { Catalog } from '../catalog/index.js';
 import type { PubSub } from './events.js';
+import type { AllocationStatus, ExecutionOutcome } from './realtime.js';
 import type {
   Account,
   Actor,
+  Allocation,
   ApiKey,
+  ExecutionToken,
   LogLevel,
   Organisation,
   Page,
@@ -77,4 +80,23 @@ export interface TaskEngine {
   retrieveResults(actor: Actor, taskId: number): Promise<TaskResultPayload[]>;
   /** A CHANNEL delivery: the first caller gets the payload, later ones get null. */
   consumeResult(resultId: number): Promise<TaskResultPayload | null>;
+
+  /** Reserves warm instances of a REALTIME action; ValidationError when its prepare() fails. */
+  createAllocation(
+    actor: Actor,
+    input: { name: string; service: string; action: string; instances: number; timeoutMs?: number | null },
+  ): Promise<Allocation>;
+  listAllocations(actor: Actor): Promise<AllocationStatus[]>;
+  getAllocations(actor: Actor, ids: readonly number[]): Promise<(AllocationStatus | null)[]>;
+  /** Its execution URLs stop working at once. */
+  deleteAllocation(actor: Actor, allocationId: number): Promise<Allocation>;
+  /** The token is returned once; only its hash is kept. */
+  generateExecutionToken(
+    actor: Actor,
+    allocationId: number,
+    ttlSeconds: number | null,
+  ): Promise<{ token: string; executionToken: ExecutionToken }>;
+  revokeExecutionToken(actor: Actor, tokenId: number): Promise<ExecutionToken>;
+  /** One call to an execution URL. */
+  execute(allocationId: number, token: string, params: unknown): Promise<ExecutionOutcome>;
 }

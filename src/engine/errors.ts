@@ -70,3 +70,7 @@ export class LimitExceededError extends DomainError {
 export class ForbiddenError extends Error {
   override name = 'ForbiddenError';
 }
+
+export function requireAdmin(actor: { role: 'ADMIN' | 'MEMBER' }): void {
+  if (actor.role !== 'ADMIN') throw new ForbiddenError('This operation needs an ADMIN key.');
+}

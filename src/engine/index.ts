@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Catalog } from '../catalog/index.js';
 import type { Storage } from '../storage/index.js';
 import { MAX_BATCH_SUBMIT, MAX_STATUS_IDS, type TaskEngine, type Viewer } from './api.js';
-import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, ValidationError } from './errors.js';
+import { ConflictError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from './errors.js';
 import { InProcessPubSub, type PubSub } from './events.js';
 import { silentLogger, type EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
@@ -10,7 +10,9 @@ import { prepareSubmission } from './submission.js';
 import type {
   Account,
   Actor,
+  Allocation,
   ApiKey,
+  ExecutionToken,
   KeyPermissions,
   LogLevel,
   Organisation,
@@ -26,6 +28,7 @@ import type {
   TaskResultPayload,
   TaskStatus,
 } from './types.js';
+import { RealtimeRuntime, type AllocationStatus, type ExecutionOutcome } from './realtime.js';
 import { Worker } from './worker.js';
 
 export * from './api.js';
@@ -33,6 +36,7 @@ export * from './errors.js';
 export * from './events.js';
 export type * from './types.js';
 export type { EngineLogger } from './logger.js';
+export type { AllocationStatus, ExecutionOutcome, ExecutionLog, ExecutionResult } from './realtime.js';
 
 export interface EngineOptions {
   storage: Storage;
@@ -43,6 +47,8 @@ export interface EngineOptions {
   concurrency?: number;
   /** First retry delay; doubles with each attempt. */
   retryBaseMs?: number;
+  /** How long a real-time call waits for a busy allocation. */
+  realtimeWaitMs?: number;
 }
 
 const TOKEN_PREFIX = 'tp_';
@@ -61,16 +67,13 @@ function inOrder<T extends { id: number }>(ids: readonly number[], items: T[]): 
   return ids.map((id) => byId.get(id) ?? null);
 }
 
-function requireAdmin(actor: Actor): void {
-  if (actor.role !== 'ADMIN') throw new ForbiddenError('This operation needs an ADMIN key.');
-}
-
 export class Engine implements TaskEngine {
   readonly catalog: Catalog;
   readonly events: PubSub;
   readonly #storage: Storage;
   readonly #logger: EngineLogger;
   readonly #worker: Worker;
+  readonly #realtime: RealtimeRuntime;
 
   constructor(options: EngineOptions) {
     this.catalog = options.catalog;
@@ -85,6 +88,14 @@ export class Engine implements TaskEngine {
       logger: this.#logger,
       concurrency: options.concurrency ?? 8,
       retryBaseMs: options.retryBaseMs ?? 1000,
+    });
+    this.#realtime = new RealtimeRuntime({
+      queue: options.storage.queue,
+      records: options.storage.records,
+      catalog: options.catalog,
+      events: this.events,
+      logger: this.#logger,
+      waitMs: options.realtimeWaitMs ?? 250,
     });
   }
 
@@ -103,12 +114,17 @@ export class Engine implements TaskEngine {
       this.#logger.warn({ tasks: recovered.length }, 'recovered tasks left PROCESSING by a previous run');
       publishChanges(this.events, recovered, 'STATE_CHANGED');
     }
+    await this.#realtime.start();
     this.#worker.start();
   }
 
-  /** Stops claiming; running tasks get `graceMs` to finish, the rest go back to the queue. */
+  /**
+   * Stops claiming; running tasks get `graceMs` to finish, the rest go back to the queue. Real-time
+   * calls already answered are recorded.
+   */
   async stop(graceMs: number): Promise<void> {
     await this.#worker.stop(graceMs);
+    await this.#realtime.stop();
   }
 
   get runningTasks(): number {
@@ -369,6 +385,43 @@ export class Engine implements TaskEngine {
 
   async consumeResult(resultId: number): Promise<TaskResultPayload | null> {
     return this.#records.consumeResult(resultId, Date.now());
+  }
+
+  // ------------------------------------------------------------ real-time execution
+
+  createAllocation(
+    actor: Actor,
+    input: { name: string; service: string; action: string; instances: number; timeoutMs?: number | null },
+  ): Promise<Allocation> {
+    return this.#realtime.createAllocation(actor, input);
+  }
+
+  listAllocations(actor: Actor): Promise<AllocationStatus[]> {
+    return this.#realtime.listAllocations(actor);
+  }
+
+  getAllocations(actor: Actor, ids: readonly number[]): Promise<(AllocationStatus | null)[]> {
+    return this.#realtime.getAllocations(actor, ids);
+  }
+
+  deleteAllocation(actor: Actor, allocationId: number): Promise<Allocation> {
+    return this.#realtime.deleteAllocation(actor, allocationId);
+  }
+
+  generateExecutionToken(
+    actor: Actor,
+    allocationId: number,
+    ttlSeconds: number | null,
+  ): Promise<{ token: string; executionToken: ExecutionToken }> {
+    return this.#realtime.generateExecutionToken(actor, allocationId, ttlSeconds);
+  }
+
+  revokeExecutionToken(actor: Actor, tokenId: number): Promise<ExecutionToken> {
+    return this.#realtime.revokeExecutionToken(actor, tokenId);
+  }
+
+  execute(allocationId: number, token: string, params: unknown): Promise<ExecutionOutcome> {
+    return this.#realtime.execute(allocationId, token, params);
   }
 }
 

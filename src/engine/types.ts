@@ -23,6 +23,7 @@ export function queueStatusOf(state: TaskState): QueueStatus {
 }
 
 export type RetrievalProtocol = 'STORE' | 'CHANNEL';
+export type Execution = 'ASYNCHRONOUS' | 'REALTIME';
 export type Role = 'ADMIN' | 'MEMBER';
 
 export const LOG_LEVELS = Object.freeze(['DEBUG', 'INFO', 'WARN', 'ERROR'] as const);
@@ -91,11 +92,35 @@ export interface Task {
   retrievalProtocol: RetrievalProtocol;
   resultRetrieved: boolean;
   cancelRequested: boolean;
+  /** REALTIME: a call to an execution URL, recorded once it was answered. */
+  execution: Execution;
+  allocationId: number | null;
   idempotencyKey: string | null;
   runAt: Date | null;
   dateCreated: Date;
   dateStarted: Date | null;
   dateCompleted: Date | null;
+}
+
+/** Capacity reserved for one action, served through execution URLs. */
+export interface Allocation {
+  id: number;
+  organisationId: number;
+  keyId: number;
+  name: string;
+  service: string;
+  action: string;
+  instances: number;
+  timeoutMs: number;
+  executions: number;
+  dateCreated: Date;
+}
+
+export interface ExecutionToken {
+  id: number;
+  allocationId: number;
+  expiresAt: Date;
+  revoked: boolean;
 }
 
 export interface TaskLog {

@@ -65,6 +65,7 @@ export class Worker {
   readonly #organisationOf = new Map<number, number>();
   #batch: WorkBatch = emptyBatch();
   readonly #progress = new Map<number, { attempt: number; progress: number }>();
+  readonly #prepared = new Map<string, Promise<unknown>>();
   #turnScheduled = false;
   #turning = false;
   #turnAgain = false;
@@ -211,7 +212,10 @@ export class Worker {
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
     });
-    Promise.race([Promise.resolve().then(() => action.handler(context)), aborted]).then(
+    const running = action.prepare
+      ? this.#preparedFor(task, action.prepare).then((prepared) => action.handler({ ...context, prepared }))
+      : Promise.resolve().then(() => action.handler(context));
+    Promise.race([running, aborted]).then(
       (value) => {
         if (run.settled) return;
         if (value !== undefined) context.publish('result', value);
@@ -219,6 +223,23 @@ export class Worker {
       },
       (error: unknown) => this.#settle(run, this.#describeFailure(task, error)),
     );
+  }
+
+  /** Once per process and action; a failed prepare is tried again by the next task. */
+  #preparedFor(task: Task, prepare: () => unknown): Promise<unknown> {
+    const key = `${task.service}/${task.type}`;
+    let prepared = this.#prepared.get(key);
+    if (!prepared) {
+      prepared = Promise.resolve()
+        .then(prepare)
+        .catch((error: unknown) => {
+          this.#prepared.delete(key);
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new TaskFailure('PREPARE_FAILED', `preparing ${key} failed: ${reason}`);
+        });
+      this.#prepared.set(key, prepared);
+    }
+    return prepared;
   }
 
   #handlerContext(run: Run, account: HandlerAccount | null): HandlerContext {
@@ -251,6 +272,7 @@ export class Worker {
         this.#batch.results.push({ taskId: task.id, name, contentType, data: text, timestamp: Date.now() });
         this.wake();
       },
+      prepared: undefined,
     };
   }
 

@@ -1,7 +1,7 @@
 import type { ActionDefinition, ParameterDefinition, ServiceDefinition } from '../catalog/index.js';
 import { builder } from './builder.js';
 
-const ExecutionEnum = builder.enumType('Execution', { values: ['ASYNCHRONOUS', 'REALTIME'] as const });
+export const ExecutionEnum = builder.enumType('Execution', { values: ['ASYNCHRONOUS', 'REALTIME'] as const });
 
 const ParameterTypeEnum = builder.enumType('ParameterType', {
   values: ['STRING', 'INTEGER', 'NUMBER', 'BOOLEAN', 'DATE', 'DATETIME', 'LIST', 'JSON'] as const,

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import type { TaskEngine, Viewer } from '../engine/api.js';
+import type { AllocationStatus } from '../engine/index.js';
 import type { Account, Actor, ApiKey, Task, TaskResult } from '../engine/types.js';
 
 export interface Loaders {
@@ -8,6 +9,8 @@ export interface Loaders {
   apiKeys: DataLoader<number, ApiKey | null>;
   accounts: DataLoader<number, Account | null>;
   results: DataLoader<number, TaskResult | null>;
+  /** Null for other organisations' allocations, deleted ones, and for keys that are not ADMIN. */
+  allocations: DataLoader<number, AllocationStatus | null>;
   /** Null for tasks that are not PENDING. */
   queuePositions: DataLoader<number, number | null>;
   taskResults: DataLoader<number, TaskResult[]>;
@@ -23,6 +26,8 @@ export interface GraphQLContext {
   refreshLoaders(this: GraphQLContext): void;
   /** Aborted when the server shuts down, so that open subscriptions complete instead of being cut. */
   shutdownSignal: AbortSignal;
+  /** Where clients reach this server (scheme, host, port): execution URLs start with it. */
+  origin: string;
 }
 
 function actorOf(viewer: Viewer): Actor {
@@ -62,18 +67,27 @@ function createLoaders(engine: TaskEngine, actor: Actor | null): Loaders {
     apiKeys: new DataLoader((ids) => engine.getApiKeys(asActor(), ids)),
     accounts: new DataLoader((ids) => engine.getAccounts(asActor(), ids)),
     results: new DataLoader((ids) => engine.getResults(asActor(), ids)),
+    allocations: new DataLoader(async (ids) =>
+      asActor().role === 'ADMIN' ? engine.getAllocations(asActor(), ids) : ids.map(() => null),
+    ),
     queuePositions: new DataLoader(async (ids) => fromMap(await engine.queuePositions(ids), ids, null)),
     taskResults: new DataLoader(async (ids) => fromMap(await engine.taskResults(ids), ids, [])),
     dependencies: new DataLoader(async (ids) => fromMap(await engine.dependencies(ids), ids, [])),
   };
 }
 
-export function createContext(engine: TaskEngine, viewer: Viewer | null, shutdownSignal: AbortSignal): GraphQLContext {
+export function createContext(
+  engine: TaskEngine,
+  viewer: Viewer | null,
+  shutdownSignal: AbortSignal,
+  origin: string,
+): GraphQLContext {
   const actor = viewer ? actorOf(viewer) : null;
   return {
     engine,
     viewer,
     actor,
+    origin,
     loaders: createLoaders(engine, actor),
     // Through `this`: yoga copies these properties into the context that resolvers see.
     refreshLoaders(this: GraphQLContext) {

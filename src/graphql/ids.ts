@@ -2,7 +2,10 @@ import { GraphQLError } from 'graphql';
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import type { Page, PageRequest } from '../engine/types.js';
 
-export type NodeTypename = 'Task' | 'TaskResult' | 'Account' | 'ApiKey';
+export type NodeTypename = 'Task' | 'TaskResult' | 'Account' | 'ApiKey' | 'Allocation';
+
+/** Ids that name something but are not nodes of their own. */
+type OpaqueTypename = 'ExecutionToken';
 
 const POSITIVE_INTEGER = /^[1-9]\d*$/;
 
@@ -19,8 +22,12 @@ export function decodeAnyId(globalId: string): { typename: string; id: number } 
   return Number.isSafeInteger(id) ? { typename: decoded.typename, id } : null;
 }
 
+export function encodeId(typename: NodeTypename | OpaqueTypename, id: number): string {
+  return encodeGlobalID(typename, id);
+}
+
 /** The number inside a global id of the expected type, or null for anything else. */
-export function decodeId(globalId: string, typename: NodeTypename): number | null {
+export function decodeId(globalId: string, typename: NodeTypename | OpaqueTypename): number | null {
   const decoded = decodeAnyId(globalId);
   return decoded?.typename === typename ? decoded.id : null;
 }

@@ -4,6 +4,7 @@ import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 import './errors.js';
 import { AccountRef } from './accounts.js';
+import { AllocationRef } from './allocations.js';
 import './catalog.js';
 import { decodeAnyId, type NodeTypename } from './ids.js';
 import { ApiKeyRef } from './keys.js';
@@ -24,6 +25,7 @@ const NODE_TYPES: NodeType = {
   TaskResult: { ref: TaskResultRef, load: (context, id) => context.loaders.results.load(id) },
   Account: { ref: AccountRef, load: (context, id) => context.loaders.accounts.load(id) },
   ApiKey: { ref: ApiKeyRef, load: (context, id) => context.loaders.apiKeys.load(id) },
+  Allocation: { ref: AllocationRef, load: (context, id) => context.loaders.allocations.load(id) },
 };
 
 function isNodeTypename(typename: string): typename is NodeTypename {

@@ -13,6 +13,8 @@ import {
   type TaskStatus,
 } from '../engine/types.js';
 import { AccountRef } from './accounts.js';
+import { AllocationRef } from './allocations.js';
+import { ExecutionEnum } from './catalog.js';
 import { builder } from './builder.js';
 import { requireActor } from './context.js';
 import { decodeId, emptyConnection, pageRequest, toConnection } from './ids.js';
@@ -143,6 +145,17 @@ builder.node(TaskRef, {
         const tasks = await Promise.all(ids.map((id) => context.loaders.tasks.load(id)));
         return tasks.filter((dependency) => dependency !== null);
       },
+    }),
+    execution: t.expose('execution', {
+      type: ExecutionEnum,
+      description: 'REALTIME for a call to an execution URL, recorded once it was answered.',
+    }),
+    allocation: t.field({
+      type: AllocationRef,
+      nullable: true,
+      description: 'For REALTIME tasks: the allocation that ran it (null for keys that are not ADMIN).',
+      resolve: (task, _args, context) =>
+        task.allocationId === null ? null : context.loaders.allocations.load(task.allocationId),
     }),
     runAt: t.expose('runAt', { type: 'DateTime', nullable: true, description: 'Not before this time.' }),
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),

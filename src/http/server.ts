@@ -14,6 +14,7 @@ import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { forbiddenAsGraphQLError } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import { authenticate, authenticationFailure, type Authentication } from './auth.js';
+import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
 
 export interface ServerOptions {
   engine: TaskEngine;
@@ -21,6 +22,8 @@ export interface ServerOptions {
   port: number;
   logger: Logger;
   graphiql?: boolean;
+  /** Where clients reach this server, when it is behind a proxy; otherwise the request's Host. */
+  publicUrl?: string | undefined;
 }
 
 export interface RunningServer {
@@ -30,9 +33,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** What the transport gives the context function: graphql-ws adds the connection_init payload, and has no request. */
+/**
+ * What the transport gives the context function: graphql-ws adds the connection_init payload and
+ * the upgrade request, and has no fetch Request.
+ */
 interface TransportContext {
   connectionParams?: Readonly<Record<string, unknown>>;
+  req?: IncomingMessage;
 }
 
 type ServerContext = GraphQLContext & { authentication: Authentication };
@@ -142,10 +149,12 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     maskedErrors: {
       maskError: (error, message, isDev) => forbiddenAsGraphQLError(error) ?? maskError(error, message, isDev),
     },
-    context: async ({ request, connectionParams }) => {
+    context: async ({ request, connectionParams, req }) => {
       const authorization = connectionParams ? connectionParams['authorization'] : request.headers.get('authorization');
       const authentication = await authenticate(engine, authorization);
-      return { ...createContext(engine, authentication.viewer, shutdown.signal), authentication };
+      const host = connectionParams ? (req?.headers.host ?? null) : request.headers.get('host');
+      const origin = options.publicUrl ?? `http://${host ?? `${options.host}:${options.port}`}`;
+      return { ...createContext(engine, authentication.viewer, shutdown.signal, origin), authentication };
     },
     plugins: [
       useMalformedQueryParamsCheck(),
@@ -166,6 +175,10 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   const httpServer = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
     if (request.method === 'GET' && request.url === HEALTH_PATH) {
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+      return;
+    }
+    if (request.url?.startsWith(EXECUTE_PATH_PREFIX)) {
+      void handleExecute(engine, logger, request, response);
       return;
     }
     void yoga(request, response);

@@ -103,6 +103,33 @@ export interface QueueStore {
   statuses(organisationId: number, taskIds: readonly number[]): Promise<Map<number, StatusRow>>;
   /** When the next PENDING task falls due, if none is due now. */
   nextDueAt(): Promise<number | null>;
+  /**
+   * Reserves `count` task ids for executions recorded later: a real-time call answers with its
+   * task id before the task is written.
+   */
+  reserveTaskIds(count: number): Promise<{ first: number; last: number }>;
+  /** Writes answered real-time calls as finished tasks, in one transaction. */
+  recordExecutions(records: readonly ExecutionRecord[]): Promise<Task[]>;
+}
+
+export interface ExecutionRecord {
+  taskId: number;
+  organisationId: number;
+  keyId: number;
+  allocationId: number;
+  service: string;
+  type: string;
+  params: Record<string, unknown>;
+  state: 'SUCCEEDED' | 'FAILED';
+  error: TaskError | null;
+  progress: number | null;
+  timeoutMs: number;
+  retrievalProtocol: RetrievalProtocol;
+  dateCreated: number;
+  dateCompleted: number;
+  logs: Omit<NewLog, 'taskId'>[];
+  /** Delivered in the HTTP answer: only their metadata is kept. */
+  results: { name: string; contentType: string; size: number }[];
 }
 
 const ACTIVE_TO_TERMINAL_GUARD = `state = 'PROCESSING' AND attempts = @attempt`;
@@ -269,6 +296,28 @@ export class SqliteQueueStore implements QueueStore {
            AND NOT EXISTS (SELECT 1 FROM task_results WHERE task_id = tasks.id AND retrieved = 0)
          RETURNING result_retrieved AS resultRetrieved`,
       ),
+      ensureTaskSequence: prepare(
+        `INSERT INTO sqlite_sequence (name, seq)
+         SELECT 'tasks', coalesce((SELECT max(id) FROM tasks), 0)
+         WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'tasks')`,
+      ),
+      // AUTOINCREMENT never hands out an id at or below the sequence: the block is ours alone.
+      advanceTaskSequence: prepare(`UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'tasks' RETURNING seq`),
+      insertExecution: prepare(
+        `INSERT INTO tasks (id, organisation_id, key_id, service, type, params, state, priority, attempts,
+           max_attempts, timeout_ms, progress, error_code, error_message, retrieval_protocol, result_retrieved,
+           execution, allocation_id, available_at, date_created, date_started, date_completed)
+         VALUES (@taskId, @organisationId, @keyId, @service, @type, @params, @state, 0, 1,
+           1, @timeoutMs, @progress, @errorCode, @errorMessage, @retrievalProtocol, @resultRetrieved,
+           'REALTIME', @allocationId, @dateCreated, @dateCreated, @dateCreated, @dateCompleted)
+         RETURNING ${TASK_COLUMNS}`,
+      ),
+      insertDeliveredResults: prepare(
+        `INSERT INTO task_results (task_id, name, content_type, size, data, retrieved, date_created, date_retrieved)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, NULL, 1, value ->> 4, value ->> 4
+         FROM json_each(?)`,
+      ),
+      countExecutions: prepare(`UPDATE allocations SET executions = executions + ? WHERE id = ?`),
       nextDue: prepare(`SELECT min(available_at) AS dueAt FROM tasks INDEXED BY tasks_due WHERE state = 'PENDING'`),
     };
   }
@@ -552,6 +601,50 @@ export class SqliteQueueStore implements QueueStore {
       });
     }
     return statuses;
+  }
+
+  async reserveTaskIds(count: number): Promise<{ first: number; last: number }> {
+    const statements = this.#statements;
+    return this.#sqlite
+      .transaction(() => {
+        statements.ensureTaskSequence.run();
+        const { seq } = statements.advanceTaskSequence.get(count) as { seq: number };
+        return { first: seq - count + 1, last: seq };
+      })
+      .immediate();
+  }
+
+  async recordExecutions(records: readonly ExecutionRecord[]): Promise<Task[]> {
+    const statements = this.#statements;
+    return this.#sqlite
+      .transaction(() => {
+        const recorded: Task[] = [];
+        const logs: unknown[][] = [];
+        const results: unknown[][] = [];
+        const perAllocation = new Map<number, number>();
+        for (const record of records) {
+          const row = statements.insertExecution.get({
+            ...record,
+            params: JSON.stringify(record.params),
+            errorCode: record.error?.code ?? null,
+            errorMessage: record.error?.message ?? null,
+            resultRetrieved: record.results.length > 0 ? 1 : 0,
+          });
+          recorded.push(toTask(row as never));
+          for (const log of record.logs) {
+            logs.push([record.taskId, levelNumber(log.level), log.message, log.source, log.timestamp]);
+          }
+          for (const result of record.results) {
+            results.push([record.taskId, result.name, result.contentType, result.size, record.dateCompleted]);
+          }
+          perAllocation.set(record.allocationId, (perAllocation.get(record.allocationId) ?? 0) + 1);
+        }
+        if (logs.length > 0) statements.insertLogs.all(JSON.stringify(logs));
+        if (results.length > 0) statements.insertDeliveredResults.run(JSON.stringify(results));
+        for (const [allocationId, count] of perAllocation) statements.countExecutions.run(count, allocationId);
+        return recorded;
+      })
+      .immediate();
   }
 
   async nextDueAt(): Promise<number | null> {

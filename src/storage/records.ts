@@ -2,8 +2,10 @@ import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type Placeh
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type {
   Account,
+  Allocation,
   ApiKey,
   DateRange,
+  ExecutionToken,
   KeyPermissions,
   LogLevel,
   Organisation,
@@ -18,8 +20,28 @@ import type {
   TaskResultPayload,
 } from '../engine/types.js';
 import type { Drizzle, SqliteDatabase } from './db.js';
-import { levelNumber, toAccount, toApiKey, toOrganisation, toTask, toTaskLog, toTaskResult } from './rows.js';
-import { accounts, apiKeys, organisations, taskDependencies, taskLogs, taskResults, tasks } from './schema.js';
+import {
+  levelNumber,
+  toAccount,
+  toAllocation,
+  toApiKey,
+  toExecutionToken,
+  toOrganisation,
+  toTask,
+  toTaskLog,
+  toTaskResult,
+} from './rows.js';
+import {
+  accounts,
+  allocations,
+  apiKeys,
+  executionTokens,
+  organisations,
+  taskDependencies,
+  taskLogs,
+  taskResults,
+  tasks,
+} from './schema.js';
 
 export interface NewApiKey {
   organisationId: number;
@@ -63,6 +85,26 @@ export interface RecordStore {
   dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]>;
   retrieveResults(organisationId: number, taskId: number, now: number): Promise<RetrieveOutcome>;
   consumeResult(resultId: number, now: number): Promise<TaskResultPayload | null>;
+
+  createAllocation(input: NewAllocation, now: number): Promise<Allocation>;
+  /** Allocations not deleted: of one organisation, or of all of them (null) for a server's start. */
+  listAllocations(organisationId: number | null): Promise<Allocation[]>;
+  /** Deletes it and revokes its tokens; null when the organisation has no such live allocation. */
+  deleteAllocation(organisationId: number, allocationId: number, now: number): Promise<Allocation | null>;
+  createExecutionToken(input: { allocationId: number; tokenHash: string; expiresAt: number }, now: number): Promise<ExecutionToken>;
+  revokeExecutionToken(organisationId: number, tokenId: number): Promise<ExecutionToken | null>;
+  /** Tokens that still open a live allocation, with their hashes, for the execution route's cache. */
+  liveExecutionTokens(now: number): Promise<(ExecutionToken & { tokenHash: string })[]>;
+}
+
+export interface NewAllocation {
+  organisationId: number;
+  keyId: number;
+  name: string;
+  service: string;
+  action: string;
+  instances: number;
+  timeoutMs: number;
 }
 
 function page<T extends { id: number }>(rows: T[], first: number): Page<T> {
@@ -412,5 +454,89 @@ export class SqliteRecordStore implements RecordStore {
         data: before.data === null ? null : JSON.parse(before.data),
       };
     }).immediate();
+  }
+
+  async createAllocation(input: NewAllocation, now: number): Promise<Allocation> {
+    const record = this.#db
+      .insert(allocations)
+      .values({ ...input, dateCreated: now })
+      .returning()
+      .get();
+    return toAllocation(record);
+  }
+
+  async listAllocations(organisationId: number | null): Promise<Allocation[]> {
+    return this.#db
+      .select()
+      .from(allocations)
+      .where(
+        and(
+          isNull(allocations.dateDeleted),
+          organisationId === null ? undefined : eq(allocations.organisationId, organisationId),
+        ),
+      )
+      .orderBy(asc(allocations.id))
+      .all()
+      .map(toAllocation);
+  }
+
+  async deleteAllocation(organisationId: number, allocationId: number, now: number): Promise<Allocation | null> {
+    const db = this.#db;
+    return this.#database.sqlite.transaction((): Allocation | null => {
+      const record = db
+        .update(allocations)
+        .set({ dateDeleted: now })
+        .where(
+          and(
+            eq(allocations.id, allocationId),
+            eq(allocations.organisationId, organisationId),
+            isNull(allocations.dateDeleted),
+          ),
+        )
+        .returning()
+        .get();
+      if (!record) return null;
+      db.update(executionTokens).set({ revoked: true }).where(eq(executionTokens.allocationId, allocationId)).run();
+      return toAllocation(record);
+    }).immediate();
+  }
+
+  async createExecutionToken(
+    input: { allocationId: number; tokenHash: string; expiresAt: number },
+    now: number,
+  ): Promise<ExecutionToken> {
+    const record = this.#db
+      .insert(executionTokens)
+      .values({ ...input, dateCreated: now })
+      .returning()
+      .get();
+    return toExecutionToken(record);
+  }
+
+  async revokeExecutionToken(organisationId: number, tokenId: number): Promise<ExecutionToken | null> {
+    const owned = this.#db
+      .select({ id: executionTokens.id })
+      .from(executionTokens)
+      .innerJoin(allocations, eq(allocations.id, executionTokens.allocationId))
+      .where(and(eq(executionTokens.id, tokenId), eq(allocations.organisationId, organisationId)))
+      .get();
+    if (!owned) return null;
+    const record = this.#db
+      .update(executionTokens)
+      .set({ revoked: true })
+      .where(eq(executionTokens.id, tokenId))
+      .returning()
+      .get();
+    return record ? toExecutionToken(record) : null;
+  }
+
+  async liveExecutionTokens(now: number): Promise<(ExecutionToken & { tokenHash: string })[]> {
+    return this.#db
+      .select({ token: executionTokens })
+      .from(executionTokens)
+      .innerJoin(allocations, eq(allocations.id, executionTokens.allocationId))
+      .where(and(eq(executionTokens.revoked, false), gt(executionTokens.expiresAt, now), isNull(allocations.dateDeleted)))
+      .all()
+      .map(({ token }) => ({ ...toExecutionToken(token), tokenHash: token.tokenHash }));
   }
 }

@@ -1,4 +1,14 @@
-import type { Account, ApiKey, LogLevel, Organisation, Task, TaskLog, TaskResult } from '../engine/types.js';
+import type {
+  Account,
+  Allocation,
+  ApiKey,
+  ExecutionToken,
+  LogLevel,
+  Organisation,
+  Task,
+  TaskLog,
+  TaskResult,
+} from '../engine/types.js';
 import { LOG_LEVELS } from '../engine/types.js';
 import type * as schema from './schema.js';
 
@@ -9,7 +19,8 @@ export const TASK_COLUMNS = `id, organisation_id AS organisationId, key_id AS ke
   source_type AS sourceType, session, poll, service, type, target, params, state, priority, attempts,
   max_attempts AS maxAttempts, timeout_ms AS timeoutMs, progress, error_code AS errorCode,
   error_message AS errorMessage, retrieval_protocol AS retrievalProtocol, result_retrieved AS resultRetrieved,
-  cancel_requested AS cancelRequested, idempotency_key AS idempotencyKey, run_at AS runAt,
+  cancel_requested AS cancelRequested, execution, allocation_id AS allocationId,
+  idempotency_key AS idempotencyKey, run_at AS runAt,
   available_at AS availableAt, date_created AS dateCreated, date_started AS dateStarted,
   date_completed AS dateCompleted`;
 
@@ -39,6 +50,8 @@ export function toTask(record: TaskRecord): Task {
     retrievalProtocol: record.retrievalProtocol,
     resultRetrieved: Boolean(record.resultRetrieved),
     cancelRequested: Boolean(record.cancelRequested),
+    execution: record.execution,
+    allocationId: record.allocationId,
     idempotencyKey: record.idempotencyKey,
     runAt: dateOrNull(record.runAt),
     dateCreated: new Date(record.dateCreated),
@@ -90,4 +103,28 @@ export function toApiKey(record: typeof schema.apiKeys.$inferSelect): ApiKey {
 
 export function toAccount(record: typeof schema.accounts.$inferSelect): Account {
   return { ...record, dateCreated: new Date(record.dateCreated), dateDeregistered: dateOrNull(record.dateDeregistered) };
+}
+
+export function toAllocation(record: typeof schema.allocations.$inferSelect): Allocation {
+  return {
+    id: record.id,
+    organisationId: record.organisationId,
+    keyId: record.keyId,
+    name: record.name,
+    service: record.service,
+    action: record.action,
+    instances: record.instances,
+    timeoutMs: record.timeoutMs,
+    executions: record.executions,
+    dateCreated: new Date(record.dateCreated),
+  };
+}
+
+export function toExecutionToken(record: typeof schema.executionTokens.$inferSelect): ExecutionToken {
+  return {
+    id: record.id,
+    allocationId: record.allocationId,
+    expiresAt: new Date(record.expiresAt),
+    revoked: Boolean(record.revoked),
+  };
 }

@@ -50,6 +50,41 @@ export const accounts = sqliteTable(
   ],
 );
 
+export const allocations = sqliteTable(
+  'allocations',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    // The ADMIN key that created it: the calls it serves are recorded as tasks of that key.
+    keyId: integer('key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    name: text('name').notNull(),
+    service: text('service').notNull(),
+    action: text('action').notNull(),
+    instances: integer('instances').notNull(),
+    timeoutMs: integer('timeout_ms').notNull(),
+    executions: integer('executions').notNull().default(0),
+    dateCreated: integer('date_created').notNull(),
+    // Deleted allocations are kept: the tasks they served still point at them.
+    dateDeleted: integer('date_deleted'),
+  },
+  (table) => [index('allocations_by_organisation').on(table.organisationId, table.id)],
+);
+
+export const executionTokens = sqliteTable('execution_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  allocationId: integer('allocation_id')
+    .notNull()
+    .references(() => allocations.id),
+  tokenHash: text('token_hash').notNull().unique(),
+  expiresAt: integer('expires_at').notNull(),
+  revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
+  dateCreated: integer('date_created').notNull(),
+});
+
 export const tasks = sqliteTable(
   'tasks',
   {
@@ -82,6 +117,8 @@ export const tasks = sqliteTable(
     retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull(),
     resultRetrieved: integer('result_retrieved', { mode: 'boolean' }).notNull().default(false),
     cancelRequested: integer('cancel_requested', { mode: 'boolean' }).notNull().default(false),
+    execution: text('execution', { enum: ['ASYNCHRONOUS', 'REALTIME'] }).notNull().default('ASYNCHRONOUS'),
+    allocationId: integer('allocation_id').references(() => allocations.id),
     idempotencyKey: text('idempotency_key'),
     runAt: integer('run_at'),
     // When the claim may take it: runAt, or later after a failed attempt's backoff.

@@ -1,0 +1,461 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { ActionDefinition, Catalog, HandlerContext } from '../catalog/index.js';
+import { TaskFailure } from '../catalog/index.js';
+import type { ExecutionRecord, QueueStore, RecordStore } from '../storage/index.js';
+import { NotFoundError, requireAdmin, ValidationError } from './errors.js';
+import type { PubSub } from './events.js';
+import type { EngineLogger } from './logger.js';
+import { publishChanges } from './publish.js';
+import type { Actor, Allocation, ExecutionToken, LogLevel } from './types.js';
+import { RunAborted } from './worker.js';
+
+export const MAX_INSTANCES = 64;
+export const DEFAULT_EXECUTION_TIMEOUT_MS = 30_000;
+const MAX_EXECUTION_TIMEOUT_MS = 15 * 60_000;
+export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
+export const MAX_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
+const TOKEN_PREFIX = 'tpx_';
+/** Task ids reserved at a time for calls, whose answer names a task written after it is sent. */
+const RESERVED_IDS_PER_BLOCK = 256;
+/** How long a timed-out handler gets to notice its signal, so that what it logs is recorded. */
+const ABORT_SETTLE_MS = 1000;
+const MAX_NAME_LENGTH = 200;
+const FAILED_RECORD_RETRY_MS = 1000;
+
+export interface ExecutionLog {
+  level: LogLevel;
+  message: string;
+  timestamp: Date;
+}
+
+export interface ExecutionResult {
+  name: string;
+  contentType: string;
+  data: unknown;
+}
+
+/** How a call to an execution URL ended; the HTTP layer turns each kind into a status code. */
+export type ExecutionOutcome =
+  | { kind: 'unauthorized' }
+  | { kind: 'invalid'; code: ValidationError['code']; field: string | null; message: string }
+  | { kind: 'busy'; retryAfterSeconds: number }
+  | {
+      kind: 'finished';
+      taskId: number;
+      state: 'SUCCEEDED' | 'FAILED';
+      results: ExecutionResult[];
+      logs: ExecutionLog[];
+      error: { code: string; message: string } | null;
+      durationMs: number;
+      timedOut: boolean;
+    };
+
+export interface AllocationStatus extends Allocation {
+  busy: number;
+}
+
+interface Instance {
+  prepared: unknown;
+  busy: boolean;
+}
+
+/** The warm instances of one allocation, and the calls waiting for one of them. */
+class InstancePool {
+  readonly #instances: Instance[];
+  readonly #waiting: ((instance: Instance | null) => void)[] = [];
+  executionsNotRecorded = 0;
+
+  constructor(
+    readonly allocation: Allocation,
+    readonly action: ActionDefinition<any>,
+    prepared: unknown[],
+  ) {
+    this.#instances = prepared.map((state) => ({ prepared: state, busy: false }));
+  }
+
+  get busy(): number {
+    return this.#instances.filter((instance) => instance.busy).length;
+  }
+
+  /** A free instance, waiting at most `waitMs` for one; null when none came free in time. */
+  acquire(waitMs: number): Promise<Instance | null> | Instance {
+    const free = this.#instances.find((instance) => !instance.busy);
+    if (free) {
+      free.busy = true;
+      return free;
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const index = this.#waiting.indexOf(handOver);
+        if (index >= 0) this.#waiting.splice(index, 1);
+        resolve(null);
+      }, waitMs);
+      const handOver = (instance: Instance | null) => {
+        clearTimeout(timer);
+        resolve(instance);
+      };
+      this.#waiting.push(handOver);
+    });
+  }
+
+  release(instance: Instance): void {
+    const next = this.#waiting.shift();
+    if (next) next(instance);
+    else instance.busy = false;
+  }
+
+  close(): void {
+    for (const waiter of this.#waiting.splice(0)) waiter(null);
+  }
+}
+
+export interface RealtimeOptions {
+  queue: QueueStore;
+  records: RecordStore;
+  catalog: Catalog;
+  events: PubSub;
+  logger: EngineLogger;
+  /** How long a call waits for a busy allocation's instance before it is told to come back. */
+  waitMs: number;
+}
+
+export function hashExecutionToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Allocations: warm instances of one action, reserved for calls that cannot wait in a queue. A
+ * call runs at once on a free instance and is answered from memory; it is written as a task
+ * afterwards, with other calls, in one transaction.
+ */
+export class RealtimeRuntime {
+  readonly #options: RealtimeOptions;
+  readonly #pools = new Map<number, InstancePool>();
+  /** Live tokens by hash: checking one on every call must not cost a query. */
+  readonly #tokens = new Map<string, { id: number; allocationId: number; expiresAt: number }>();
+  #reserved = { next: 1, last: 0 };
+  #reserving: Promise<void> | null = null;
+  #unrecorded: ExecutionRecord[] = [];
+  #recordScheduled = false;
+  #recording: Promise<void> = Promise.resolve();
+
+  constructor(options: RealtimeOptions) {
+    this.#options = options;
+  }
+
+  /** Warms every live allocation up again, as after a restart. */
+  async start(): Promise<void> {
+    const { records, catalog, logger } = this.#options;
+    for (const allocation of await records.listAllocations(null)) {
+      const action = catalog.action(allocation.service, allocation.action);
+      if (!action) {
+        logger.warn({ allocation: allocation.id }, 'allocation names an action this server does not have');
+        continue;
+      }
+      try {
+        this.#pools.set(allocation.id, new InstancePool(allocation, action, await prepareInstances(action, allocation.instances)));
+      } catch (error) {
+        logger.error({ err: error, allocation: allocation.id }, 'preparing an allocation failed; its calls are refused');
+      }
+    }
+    for (const token of await records.liveExecutionTokens(Date.now())) {
+      this.#tokens.set(token.tokenHash, { id: token.id, allocationId: token.allocationId, expiresAt: token.expiresAt.getTime() });
+    }
+  }
+
+  /** Writes the calls answered but not yet recorded. */
+  async stop(): Promise<void> {
+    for (const pool of this.#pools.values()) pool.close();
+    await this.#record();
+    await this.#recording;
+  }
+
+  async createAllocation(
+    actor: Actor,
+    input: { name: string; service: string; action: string; instances: number; timeoutMs?: number | null },
+  ): Promise<Allocation> {
+    requireAdmin(actor);
+    const { catalog, records } = this.#options;
+    const name = input.name.trim();
+    if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
+      throw new ValidationError('INVALID', `name must be 1 to ${MAX_NAME_LENGTH} characters`, 'name');
+    }
+    if (!catalog.service(input.service) || !catalog.allows(actor.permissions ?? null, input.service)) {
+      throw new ValidationError('INVALID_SERVICE', `no service ${input.service} for this key`, 'service');
+    }
+    const action = catalog.action(input.service, input.action);
+    if (!action || !catalog.allows(actor.permissions ?? null, input.service, input.action)) {
+      throw new ValidationError('INVALID_ACTION', `service ${input.service} has no action ${input.action}`, 'action');
+    }
+    if (!action.execution.includes('REALTIME')) {
+      throw new ValidationError('INVALID_ACTION', `${input.service}.${input.action} cannot run in real time`, 'action');
+    }
+    if (!Number.isSafeInteger(input.instances) || input.instances < 1 || input.instances > MAX_INSTANCES) {
+      throw new ValidationError('INVALID', `instances must be from 1 to ${MAX_INSTANCES}`, 'instances');
+    }
+    const timeoutMs = input.timeoutMs ?? DEFAULT_EXECUTION_TIMEOUT_MS;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_EXECUTION_TIMEOUT_MS) {
+      throw new ValidationError('INVALID', `timeoutMs must be from 1 to ${MAX_EXECUTION_TIMEOUT_MS}`, 'timeoutMs');
+    }
+    let prepared: unknown[];
+    try {
+      prepared = await prepareInstances(action, input.instances);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ValidationError('INVALID_ACTION', `preparing ${input.service}.${input.action} failed: ${reason}`, 'action');
+    }
+    const allocation = await records.createAllocation(
+      {
+        organisationId: actor.organisationId,
+        keyId: actor.keyId,
+        name,
+        service: input.service,
+        action: input.action,
+        instances: input.instances,
+        timeoutMs,
+      },
+      Date.now(),
+    );
+    this.#pools.set(allocation.id, new InstancePool(allocation, action, prepared));
+    return allocation;
+  }
+
+  async listAllocations(actor: Actor): Promise<AllocationStatus[]> {
+    requireAdmin(actor);
+    const allocations = await this.#options.records.listAllocations(actor.organisationId);
+    return allocations.map((allocation) => this.#status(allocation));
+  }
+
+  /** Another organisation's or a deleted allocation's id is not found. */
+  async getAllocations(actor: Actor, ids: readonly number[]): Promise<(AllocationStatus | null)[]> {
+    const live = new Map(
+      (await this.#options.records.listAllocations(actor.organisationId)).map((allocation) => [allocation.id, allocation]),
+    );
+    return ids.map((id) => {
+      const allocation = live.get(id);
+      return allocation ? this.#status(allocation) : null;
+    });
+  }
+
+  #status(allocation: Allocation): AllocationStatus {
+    const pool = this.#pools.get(allocation.id);
+    return {
+      ...allocation,
+      busy: pool?.busy ?? 0,
+      executions: allocation.executions + (pool?.executionsNotRecorded ?? 0),
+    };
+  }
+
+  async deleteAllocation(actor: Actor, allocationId: number): Promise<Allocation> {
+    requireAdmin(actor);
+    const allocation = await this.#options.records.deleteAllocation(actor.organisationId, allocationId, Date.now());
+    if (!allocation) throw new NotFoundError(`no allocation ${allocationId}`);
+    this.#pools.get(allocationId)?.close();
+    this.#pools.delete(allocationId);
+    for (const [hash, token] of this.#tokens) if (token.allocationId === allocationId) this.#tokens.delete(hash);
+    return allocation;
+  }
+
+  async generateExecutionToken(
+    actor: Actor,
+    allocationId: number,
+    ttlSeconds: number | null,
+  ): Promise<{ token: string; executionToken: ExecutionToken }> {
+    requireAdmin(actor);
+    const [allocation] = await this.getAllocations(actor, [allocationId]);
+    if (!allocation) throw new NotFoundError(`no allocation ${allocationId}`);
+    const ttl = ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
+    if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SECONDS) {
+      throw new ValidationError('INVALID', `ttlSeconds must be from 1 to ${MAX_TOKEN_TTL_SECONDS} (30 days)`, 'ttlSeconds');
+    }
+    const token = TOKEN_PREFIX + randomBytes(24).toString('base64url');
+    const tokenHash = hashExecutionToken(token);
+    const executionToken = await this.#options.records.createExecutionToken(
+      { allocationId, tokenHash, expiresAt: Date.now() + ttl * 1000 },
+      Date.now(),
+    );
+    this.#tokens.set(tokenHash, { id: executionToken.id, allocationId, expiresAt: executionToken.expiresAt.getTime() });
+    return { token, executionToken };
+  }
+
+  async revokeExecutionToken(actor: Actor, tokenId: number): Promise<ExecutionToken> {
+    requireAdmin(actor);
+    const revoked = await this.#options.records.revokeExecutionToken(actor.organisationId, tokenId);
+    if (!revoked) throw new NotFoundError(`no execution token ${tokenId}`);
+    for (const [hash, token] of this.#tokens) if (token.id === tokenId) this.#tokens.delete(hash);
+    return revoked;
+  }
+
+  /** Runs one call on the allocation `allocationId`, authorised by `token`. */
+  async execute(allocationId: number, token: string, params: unknown): Promise<ExecutionOutcome> {
+    const tokenHash = hashExecutionToken(token);
+    const known = this.#tokens.get(tokenHash);
+    const pool = this.#pools.get(allocationId);
+    if (!known || known.allocationId !== allocationId || !pool) return { kind: 'unauthorized' };
+    if (known.expiresAt <= Date.now()) {
+      this.#tokens.delete(tokenHash);
+      return { kind: 'unauthorized' };
+    }
+    const { allocation, action } = pool;
+    const { catalog } = this.#options;
+    const checked = catalog.checkParams(action, params, catalog.permissions(allocation.service, action));
+    if (!checked.ok) return { kind: 'invalid', ...checked.issue };
+
+    const taskId = await this.#nextTaskId();
+    const acquired = pool.acquire(this.#options.waitMs);
+    const instance = acquired instanceof Promise ? await acquired : acquired;
+    if (!instance) return { kind: 'busy', retryAfterSeconds: 1 };
+    try {
+      return await this.#run(pool, instance, taskId, checked.params);
+    } finally {
+      pool.release(instance);
+    }
+  }
+
+  async #run(
+    pool: InstancePool,
+    instance: Instance,
+    taskId: number,
+    params: Record<string, unknown>,
+  ): Promise<ExecutionOutcome> {
+    const { allocation, action } = pool;
+    const startedAt = Date.now();
+    const started = performance.now();
+    const logs: ExecutionLog[] = [];
+    const results: ExecutionResult[] = [];
+    let progress: number | null = null;
+    const controller = new AbortController();
+    let open = true;
+    const context: HandlerContext = {
+      taskId,
+      attempt: 1,
+      params,
+      account: null,
+      signal: controller.signal,
+      log: (level, message) => {
+        logs.push({ level, message: String(message), timestamp: new Date() });
+      },
+      progress: (fraction) => {
+        if (open && Number.isFinite(fraction)) progress = Math.min(1, Math.max(0, fraction));
+      },
+      publish: (name, data, contentType = 'application/json') => {
+        if (open) results.push({ name, contentType, data: data ?? null });
+      },
+      prepared: instance.prepared,
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), allocation.timeoutMs);
+    });
+    const running = Promise.resolve().then(() => action.handler(context));
+    let error: { code: string; message: string } | null = null;
+    let didTimeOut = false;
+    try {
+      const value = await Promise.race([running, timedOut]);
+      if (value === 'timeout') {
+        didTimeOut = true;
+        controller.abort(new RunAborted('TIMEOUT'));
+        error = { code: 'TIMEOUT', message: `The call ran past the allocation's limit of ${allocation.timeoutMs} ms.` };
+      } else if (value !== undefined) {
+        results.push({ name: 'result', contentType: 'application/json', data: value });
+      }
+    } catch (failure) {
+      error =
+        failure instanceof TaskFailure
+          ? { code: failure.code, message: failure.message }
+          : { code: 'HANDLER_ERROR', message: failure instanceof Error ? failure.message : String(failure) };
+    } finally {
+      clearTimeout(timer);
+    }
+    open = false;
+    const durationMs = performance.now() - started;
+    const state = error ? 'FAILED' : 'SUCCEEDED';
+    // What a timed-out handler logs once it sees its signal belongs to the record too.
+    const settled = didTimeOut
+      ? Promise.race([running.then(noop, noop), new Promise((resolve) => setTimeout(resolve, ABORT_SETTLE_MS))])
+      : null;
+    const record = (): void => {
+      this.#queueRecord({
+        taskId,
+        organisationId: allocation.organisationId,
+        keyId: allocation.keyId,
+        allocationId: allocation.id,
+        service: allocation.service,
+        type: allocation.action,
+        params,
+        state,
+        error,
+        progress: state === 'SUCCEEDED' ? 1 : progress,
+        timeoutMs: allocation.timeoutMs,
+        retrievalProtocol: 'STORE',
+        dateCreated: startedAt,
+        dateCompleted: startedAt + Math.round(durationMs),
+        logs: logs.map((log) => ({ ...log, source: 'handler', timestamp: log.timestamp.getTime() })),
+        results: results.map((result) => ({
+          name: result.name,
+          contentType: result.contentType,
+          size: Buffer.byteLength(JSON.stringify(result.data)),
+        })),
+      });
+      pool.executionsNotRecorded += 1;
+    };
+    if (settled) void settled.then(record);
+    else record();
+    return { kind: 'finished', taskId, state, results, logs: [...logs], error, durationMs, timedOut: didTimeOut };
+  }
+
+  async #nextTaskId(): Promise<number> {
+    while (this.#reserved.next > this.#reserved.last) {
+      this.#reserving ??= this.#options.queue.reserveTaskIds(RESERVED_IDS_PER_BLOCK).then((block) => {
+        this.#reserved = { next: block.first, last: block.last };
+        this.#reserving = null;
+      });
+      await this.#reserving;
+    }
+    return this.#reserved.next++;
+  }
+
+  #queueRecord(record: ExecutionRecord): void {
+    this.#unrecorded.push(record);
+    if (this.#recordScheduled) return;
+    this.#recordScheduled = true;
+    // After the answers of this turn have been written to their sockets.
+    setImmediate(() => {
+      this.#recordScheduled = false;
+      this.#recording = this.#recording.then(() => this.#record());
+    });
+  }
+
+  async #record(): Promise<void> {
+    const batch = this.#unrecorded.splice(0);
+    if (batch.length === 0) return;
+    try {
+      for (const organisationId of new Set(batch.map((record) => record.organisationId))) {
+        const organisation = await this.#options.records.getOrganisation(organisationId);
+        const protocol = organisation?.retrievalProtocol ?? 'STORE';
+        for (const record of batch) if (record.organisationId === organisationId) record.retrievalProtocol = protocol;
+      }
+      const tasks = await this.#options.queue.recordExecutions(batch);
+      for (const record of batch) {
+        const pool = this.#pools.get(record.allocationId);
+        if (pool) pool.executionsNotRecorded -= 1;
+      }
+      publishChanges(this.#options.events, tasks, 'CREATED');
+      publishChanges(this.#options.events, tasks, 'STATE_CHANGED');
+    } catch (error) {
+      this.#options.logger.error({ err: error, calls: batch.length }, 'recording real-time calls failed; retrying');
+      this.#unrecorded.unshift(...batch);
+      setTimeout(() => {
+        this.#recording = this.#recording.then(() => this.#record());
+      }, FAILED_RECORD_RETRY_MS).unref();
+    }
+  }
+}
+
+async function prepareInstances(action: ActionDefinition<any>, instances: number): Promise<unknown[]> {
+  const prepared: unknown[] = [];
+  for (let index = 0; index < instances; index++) prepared.push(action.prepare ? await action.prepare() : undefined);
+  return prepared;
+}
+
+function noop(): void {}

@@ -1,0 +1,131 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { ExecutionOutcome, TaskEngine } from '../engine/index.js';
+import { decodeId, encodeId } from '../graphql/ids.js';
+
+export const EXECUTE_PATH_PREFIX = '/execute/';
+const MAX_BODY_BYTES = 1024 * 1024;
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  response.end(text);
+}
+
+function sendError(
+  response: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  field: string | null = null,
+  headers: Record<string, string> = {},
+): void {
+  send(response, status, { error: { code, field, message } }, headers);
+}
+
+/** The request body, or null when it grew past `limit` bytes (the rest is not read). */
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length']);
+    if (declared > limit) return resolve(null);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        request.removeAllListeners('data');
+        request.pause();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+function isJson(contentType: string | undefined): boolean {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  return mediaType === 'application/json';
+}
+
+/**
+ * POST /execute/<allocation id>: runs a call on the allocation at once and answers with its
+ * outcome. It bypasses GraphQL on purpose: the answer is due in milliseconds.
+ */
+export async function handleExecute(
+  engine: TaskEngine,
+  logger: Logger,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  try {
+    if (request.method !== 'POST') {
+      sendError(response, 405, 'METHOD_NOT_ALLOWED', 'POST a JSON object of parameters', null, { allow: 'POST' });
+      return;
+    }
+    const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    const rawId = decodeURIComponent(new URL(request.url ?? '', 'http://local').pathname.slice(EXECUTE_PATH_PREFIX.length));
+    const allocationId = decodeId(rawId, 'Allocation');
+    if (!token || allocationId === null) {
+      sendError(response, 401, 'UNAUTHENTICATED', 'Send the execution token as "Authorization: Bearer <token>"');
+      return;
+    }
+    if (!isJson(request.headers['content-type'])) {
+      sendError(response, 400, 'INVALID', 'The body must be JSON (Content-Type: application/json)');
+      return;
+    }
+    const body = await readBody(request, MAX_BODY_BYTES);
+    if (body === null) {
+      sendError(response, 413, 'LIMIT_EXCEEDED', `The body is larger than ${MAX_BODY_BYTES} bytes`, null, {
+        connection: 'close',
+      });
+      return;
+    }
+    let params: unknown;
+    try {
+      params = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch {
+      sendError(response, 400, 'INVALID', 'The body is not valid JSON');
+      return;
+    }
+    respond(response, await engine.execute(allocationId, token, params));
+  } catch (error) {
+    logger.error({ err: error }, 'execution failed unexpectedly');
+    if (!response.headersSent) sendError(response, 500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
+    else response.destroy();
+  }
+}
+
+function respond(response: ServerResponse, outcome: ExecutionOutcome): void {
+  switch (outcome.kind) {
+    case 'unauthorized':
+      sendError(response, 401, 'UNAUTHENTICATED', 'The token is unknown, expired, revoked or for another allocation');
+      return;
+    case 'invalid':
+      sendError(response, 400, outcome.code, outcome.message, outcome.field);
+      return;
+    case 'busy':
+      sendError(response, 503, 'BUSY', 'Every instance of the allocation is busy; try again shortly', null, {
+        'retry-after': String(outcome.retryAfterSeconds),
+      });
+      return;
+    case 'finished': {
+      const status = outcome.timedOut ? 504 : outcome.state === 'SUCCEEDED' ? 200 : 422;
+      send(response, status, {
+        taskId: encodeId('Task', outcome.taskId),
+        state: outcome.state,
+        results: outcome.results,
+        logs: outcome.logs,
+        ...(outcome.error ? { error: outcome.error } : {}),
+        durationMs: Math.round(outcome.durationMs * 1000) / 1000,
+      });
+    }
+  }
+}
