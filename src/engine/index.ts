@@ -123,8 +123,7 @@ export class Engine implements TaskEngine {
    * calls already answered are recorded.
    */
   async stop(graceMs: number): Promise<void> {
-    await this.#worker.stop(graceMs);
-    await this.#realtime.stop();
+    await Promise.all([this.#worker.stop(graceMs), this.#realtime.stop(graceMs)]);
   }
 
   get runningTasks(): number {

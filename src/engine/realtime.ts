@@ -138,6 +138,9 @@ export class RealtimeRuntime {
   #unrecorded: ExecutionRecord[] = [];
   #recordScheduled = false;
   #recording: Promise<void> = Promise.resolve();
+  #stopping = false;
+  /** Calls running now, and timed-out ones still settling: shutdown waits for them to be recorded. */
+  readonly #running = new Set<Promise<unknown>>();
 
   constructor(options: RealtimeOptions) {
     this.#options = options;
@@ -163,11 +166,15 @@ export class RealtimeRuntime {
     }
   }
 
-  /** Writes the calls answered but not yet recorded. */
-  async stop(): Promise<void> {
+  /** Refuses new calls, lets running ones finish within `graceMs`, and records every answered call. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
     for (const pool of this.#pools.values()) pool.close();
-    await this.#record();
+    if (this.#running.size > 0) {
+      await Promise.race([Promise.allSettled(this.#running), new Promise((resolve) => setTimeout(resolve, graceMs))]);
+    }
     await this.#recording;
+    await this.#record();
   }
 
   async createAllocation(
@@ -300,16 +307,23 @@ export class RealtimeRuntime {
     const { catalog } = this.#options;
     const checked = catalog.checkParams(action, params, catalog.permissions(allocation.service, action));
     if (!checked.ok) return { kind: 'invalid', ...checked.issue };
+    if (this.#stopping) return { kind: 'busy', retryAfterSeconds: 1 };
 
-    const taskId = await this.#nextTaskId();
     const acquired = pool.acquire(this.#options.waitMs);
     const instance = acquired instanceof Promise ? await acquired : acquired;
     if (!instance) return { kind: 'busy', retryAfterSeconds: 1 };
     try {
-      return await this.#run(pool, instance, taskId, checked.params);
+      const taskId = await this.#nextTaskId();
+      return await this.#tracked(this.#run(pool, instance, taskId, checked.params));
     } finally {
       pool.release(instance);
     }
+  }
+
+  #tracked<T>(work: Promise<T>): Promise<T> {
+    this.#running.add(work);
+    void work.finally(() => this.#running.delete(work)).catch(noop);
+    return work;
   }
 
   async #run(
@@ -399,7 +413,7 @@ export class RealtimeRuntime {
       });
       pool.executionsNotRecorded += 1;
     };
-    if (settled) void settled.then(record);
+    if (settled) void this.#tracked(settled.then(record));
     else record();
     return { kind: 'finished', taskId, state, results, logs: [...logs], error, durationMs, timedOut: didTimeOut };
   }
