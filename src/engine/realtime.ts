@@ -21,6 +21,9 @@ const RESERVED_IDS_PER_BLOCK = 256;
 const ABORT_SETTLE_MS = 1000;
 const MAX_NAME_LENGTH = 200;
 const FAILED_RECORD_RETRY_MS = 1000;
+/** How long an answered call may wait to be written as a task, and how many may wait. */
+const RECORD_INTERVAL_MS = 5;
+const RECORD_BATCH_SIZE = 200;
 
 export interface ExecutionLog {
   level: LogLevel;
@@ -69,6 +72,8 @@ class InstancePool {
     readonly allocation: Allocation,
     readonly action: ActionDefinition<any>,
     prepared: unknown[],
+    /** Values of permissioned parameters calls may use: all the catalog allows. */
+    readonly permitted: Record<string, string[]>,
   ) {
     this.#instances = prepared.map((state) => ({ prepared: state, busy: false }));
   }
@@ -156,7 +161,8 @@ export class RealtimeRuntime {
         continue;
       }
       try {
-        this.#pools.set(allocation.id, new InstancePool(allocation, action, await prepareInstances(action, allocation.instances)));
+        const prepared = await prepareInstances(action, allocation.instances);
+        this.#pools.set(allocation.id, this.#pool(allocation, action, prepared));
       } catch (error) {
         logger.error({ err: error, allocation: allocation.id }, 'preparing an allocation failed; its calls are refused');
       }
@@ -223,8 +229,12 @@ export class RealtimeRuntime {
       },
       Date.now(),
     );
-    this.#pools.set(allocation.id, new InstancePool(allocation, action, prepared));
+    this.#pools.set(allocation.id, this.#pool(allocation, action, prepared));
     return allocation;
+  }
+
+  #pool(allocation: Allocation, action: ActionDefinition<any>, prepared: unknown[]): InstancePool {
+    return new InstancePool(allocation, action, prepared, this.#options.catalog.permissions(allocation.service, action));
   }
 
   async listAllocations(actor: Actor): Promise<AllocationStatus[]> {
@@ -305,7 +315,7 @@ export class RealtimeRuntime {
     }
     const { allocation, action } = pool;
     const { catalog } = this.#options;
-    const checked = catalog.checkParams(action, params, catalog.permissions(allocation.service, action));
+    const checked = catalog.checkParams(action, params, pool.permitted);
     if (!checked.ok) return { kind: 'invalid', ...checked.issue };
     if (this.#stopping) return { kind: 'busy', retryAfterSeconds: 1 };
 
@@ -322,7 +332,8 @@ export class RealtimeRuntime {
 
   #tracked<T>(work: Promise<T>): Promise<T> {
     this.#running.add(work);
-    void work.finally(() => this.#running.delete(work)).catch(noop);
+    const forget = () => this.#running.delete(work);
+    work.then(forget, forget);
     return work;
   }
 
@@ -431,13 +442,17 @@ export class RealtimeRuntime {
 
   #queueRecord(record: ExecutionRecord): void {
     this.#unrecorded.push(record);
+    if (this.#unrecorded.length >= RECORD_BATCH_SIZE) {
+      this.#recording = this.#recording.then(() => this.#record());
+      return;
+    }
     if (this.#recordScheduled) return;
     this.#recordScheduled = true;
-    // After the answers of this turn have been written to their sockets.
-    setImmediate(() => {
+    // A commit costs far more than a row: calls answered within a short window share one.
+    setTimeout(() => {
       this.#recordScheduled = false;
       this.#recording = this.#recording.then(() => this.#record());
-    });
+    }, RECORD_INTERVAL_MS);
   }
 
   async #record(): Promise<void> {

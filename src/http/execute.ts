@@ -50,6 +50,16 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | nul
   });
 }
 
+function allocationIdOf(url: string): number | null {
+  const query = url.indexOf('?');
+  const path = url.slice(EXECUTE_PATH_PREFIX.length, query < 0 ? undefined : query);
+  try {
+    return decodeId(decodeURIComponent(path), 'Allocation');
+  } catch {
+    return null;
+  }
+}
+
 function isJson(contentType: string | undefined): boolean {
   const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
   return mediaType === 'application/json';
@@ -71,8 +81,7 @@ export async function handleExecute(
       return;
     }
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
-    const rawId = decodeURIComponent(new URL(request.url ?? '', 'http://local').pathname.slice(EXECUTE_PATH_PREFIX.length));
-    const allocationId = decodeId(rawId, 'Allocation');
+    const allocationId = allocationIdOf(request.url ?? '');
     if (!token || allocationId === null) {
       sendError(response, 401, 'UNAUTHENTICATED', 'Send the execution token as "Authorization: Bearer <token>"');
       return;
