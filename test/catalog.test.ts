@@ -35,7 +35,7 @@ describe('services', () => {
     expect(execution).toEqual({
       echo: ['ASYNCHRONOUS', 'REALTIME'],
       sleep: ['ASYNCHRONOUS', 'REALTIME'],
-      fail: ['ASYNCHRONOUS'],
+      fail: ['ASYNCHRONOUS', 'REALTIME'],
       'fraud-score': ['REALTIME', 'ASYNCHRONOUS'],
       'fetch-data': ['ASYNCHRONOUS'],
     });

@@ -160,7 +160,7 @@ export const demoService = defineService({
       slug: 'fail',
       name: 'Fail',
       description: 'Fails with the given error code (DEMO_FAILURE by default).',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [{ slug: 'code', name: 'Error code', type: 'STRING', optional: true }],
       handler: ({ params }) => {
