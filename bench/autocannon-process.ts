@@ -35,9 +35,9 @@ let startedAt = performance.now();
 const instance = autocannon(
   {
     url: options.url,
-    method: 'POST',
+    method: options.method ?? 'POST',
     headers: options.headers,
-    body: options.body,
+    ...(options.body === undefined ? {} : { body: options.body }),
     connections: options.connections,
     duration: options.duration,
     timeout: 10,

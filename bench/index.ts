@@ -1,6 +1,7 @@
 import { cpus, loadavg } from 'node:os';
 import { engineSection } from './engine.js';
 import { withTimeout, type Section } from './lib.js';
+import { realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
 import { submitHttpSection } from './submit-http.js';
 import { taskStatusesSection } from './task-statuses.js';
@@ -12,6 +13,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   http: { section: submitHttpSection, timeoutMs: 120_000 },
   statuses: { section: taskStatusesSection, timeoutMs: 120_000 },
   responsiveness: { section: responsivenessSection, timeoutMs: 180_000 },
+  realtime: { section: realtimeSection, timeoutMs: 150_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');
