@@ -24,6 +24,7 @@ const FAILED_RECORD_RETRY_MS = 1000;
 /** How long an answered call may wait to be written as a task, and how many may wait. */
 const RECORD_INTERVAL_MS = 5;
 const RECORD_BATCH_SIZE = 200;
+const TOKEN_HASH_CACHE_SIZE = 10_000;
 
 export interface ExecutionLog {
   level: LogLevel;
@@ -138,6 +139,7 @@ export class RealtimeRuntime {
   readonly #pools = new Map<number, InstancePool>();
   /** Live tokens by hash: checking one on every call must not cost a query. */
   readonly #tokens = new Map<string, { id: number; allocationId: number; expiresAt: number }>();
+  readonly #tokenHashes = new Map<string, string>();
   #reserved = { next: 1, last: 0 };
   #reserving: Promise<void> | null = null;
   #unrecorded: ExecutionRecord[] = [];
@@ -286,7 +288,7 @@ export class RealtimeRuntime {
       throw new ValidationError('INVALID', `ttlSeconds must be from 1 to ${MAX_TOKEN_TTL_SECONDS} (30 days)`, 'ttlSeconds');
     }
     const token = TOKEN_PREFIX + randomBytes(24).toString('base64url');
-    const tokenHash = hashExecutionToken(token);
+    const tokenHash = this.#hashOf(token);
     const executionToken = await this.#options.records.createExecutionToken(
       { allocationId, tokenHash, expiresAt: Date.now() + ttl * 1000 },
       Date.now(),
@@ -305,7 +307,7 @@ export class RealtimeRuntime {
 
   /** Runs one call on the allocation `allocationId`, authorised by `token`. */
   async execute(allocationId: number, token: string, params: unknown): Promise<ExecutionOutcome> {
-    const tokenHash = hashExecutionToken(token);
+    const tokenHash = this.#hashOf(token);
     const known = this.#tokens.get(tokenHash);
     const pool = this.#pools.get(allocationId);
     if (!known || known.allocationId !== allocationId || !pool) return { kind: 'unauthorized' };
@@ -330,6 +332,17 @@ export class RealtimeRuntime {
     }
   }
 
+  /** Callers repeat their token on every call: its hash is remembered rather than computed again. */
+  #hashOf(token: string): string {
+    let hash = this.#tokenHashes.get(token);
+    if (hash === undefined) {
+      if (this.#tokenHashes.size >= TOKEN_HASH_CACHE_SIZE) this.#tokenHashes.clear();
+      hash = hashExecutionToken(token);
+      this.#tokenHashes.set(token, hash);
+    }
+    return hash;
+  }
+
   #tracked<T>(work: Promise<T>): Promise<T> {
     this.#running.add(work);
     const forget = () => this.#running.delete(work);
@@ -349,14 +362,21 @@ export class RealtimeRuntime {
     const logs: ExecutionLog[] = [];
     const results: ExecutionResult[] = [];
     let progress: number | null = null;
-    const controller = new AbortController();
+    // Made on first use: most handlers never look at their signal, and one costs microseconds.
+    const abort: { controller?: AbortController; reason?: RunAborted } = {};
     let open = true;
     const context: HandlerContext = {
       taskId,
       attempt: 1,
       params,
       account: null,
-      signal: controller.signal,
+      get signal() {
+        if (!abort.controller) {
+          abort.controller = new AbortController();
+          if (abort.reason) abort.controller.abort(abort.reason);
+        }
+        return abort.controller.signal;
+      },
       log: (level, message) => {
         logs.push({ level, message: String(message), timestamp: new Date() });
       },
@@ -379,7 +399,8 @@ export class RealtimeRuntime {
       const value = await Promise.race([running, timedOut]);
       if (value === 'timeout') {
         didTimeOut = true;
-        controller.abort(new RunAborted('TIMEOUT'));
+        abort.reason = new RunAborted('TIMEOUT');
+        abort.controller?.abort(abort.reason);
         error = { code: 'TIMEOUT', message: `The call ran past the allocation's limit of ${allocation.timeoutMs} ms.` };
       } else if (value !== undefined) {
         results.push({ name: 'result', contentType: 'application/json', data: value });
