@@ -97,15 +97,7 @@ export interface RecordStore {
   liveExecutionTokens(now: number): Promise<(ExecutionToken & { tokenHash: string })[]>;
 }
 
-export interface NewAllocation {
-  organisationId: number;
-  keyId: number;
-  name: string;
-  service: string;
-  action: string;
-  instances: number;
-  timeoutMs: number;
-}
+export type NewAllocation = Omit<Allocation, 'id' | 'executions' | 'dateCreated'>;
 
 function page<T extends { id: number }>(rows: T[], first: number): Page<T> {
   return { items: rows.slice(0, first), hasNextPage: rows.length > first };
