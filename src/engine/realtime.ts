@@ -25,6 +25,7 @@ const FAILED_RECORD_RETRY_MS = 1000;
 const RECORD_INTERVAL_MS = 5;
 const RECORD_BATCH_SIZE = 200;
 const TOKEN_HASH_CACHE_SIZE = 10_000;
+const MAX_UNRECORDED = 100_000;
 
 export interface ExecutionLog {
   level: LogLevel;
@@ -146,6 +147,7 @@ export class RealtimeRuntime {
   #recordScheduled = false;
   #recording: Promise<void> = Promise.resolve();
   #stopping = false;
+  #recordFailing = false;
   /** Calls running now, and timed-out ones still settling: shutdown waits for them to be recorded. */
   readonly #running = new Set<Promise<unknown>>();
 
@@ -463,6 +465,7 @@ export class RealtimeRuntime {
 
   #queueRecord(record: ExecutionRecord): void {
     this.#unrecorded.push(record);
+    if (this.#recordFailing) return;
     if (this.#unrecorded.length >= RECORD_BATCH_SIZE) {
       this.#recording = this.#recording.then(() => this.#record());
       return;
@@ -486,18 +489,33 @@ export class RealtimeRuntime {
         for (const record of batch) if (record.organisationId === organisationId) record.retrievalProtocol = protocol;
       }
       const tasks = await this.#options.queue.recordExecutions(batch);
-      for (const record of batch) {
-        const pool = this.#pools.get(record.allocationId);
-        if (pool) pool.executionsNotRecorded -= 1;
-      }
+      this.#forget(batch);
       publishChanges(this.#options.events, tasks, 'CREATED');
       publishChanges(this.#options.events, tasks, 'STATE_CHANGED');
+      this.#recordFailing = false;
     } catch (error) {
-      this.#options.logger.error({ err: error, calls: batch.length }, 'recording real-time calls failed; retrying');
       this.#unrecorded.unshift(...batch);
-      setTimeout(() => {
-        this.#recording = this.#recording.then(() => this.#record());
-      }, FAILED_RECORD_RETRY_MS).unref();
+      // The answers went out already; what cannot be written is kept, up to a bound, for the retry.
+      const dropped = this.#unrecorded.length - MAX_UNRECORDED;
+      if (dropped > 0) this.#forget(this.#unrecorded.splice(0, dropped));
+      this.#options.logger.error(
+        { err: error, waiting: this.#unrecorded.length, dropped: Math.max(0, dropped) },
+        'recording real-time calls failed; retrying in a second',
+      );
+      if (!this.#recordFailing) {
+        this.#recordFailing = true;
+        setTimeout(() => {
+          this.#recordFailing = false;
+          this.#recording = this.#recording.then(() => this.#record());
+        }, FAILED_RECORD_RETRY_MS).unref();
+      }
+    }
+  }
+
+  #forget(records: readonly ExecutionRecord[]): void {
+    for (const record of records) {
+      const pool = this.#pools.get(record.allocationId);
+      if (pool) pool.executionsNotRecorded -= 1;
     }
   }
 }

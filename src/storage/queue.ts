@@ -303,15 +303,12 @@ export class SqliteQueueStore implements QueueStore {
       ),
       // AUTOINCREMENT never hands out an id at or below the sequence: the block is ours alone.
       advanceTaskSequence: prepare(`UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'tasks' RETURNING seq`),
-      // One statement for the whole batch: binding a row's parameters one by one costs more than the row.
-      insertExecutions: prepare(
+      // Positional parameters: binding them costs a fraction of binding an object's named ones.
+      insertExecution: prepare(
         `INSERT INTO tasks (id, organisation_id, key_id, service, type, params, state, priority, attempts,
            max_attempts, timeout_ms, progress, error_code, error_message, retrieval_protocol, result_retrieved,
            execution, allocation_id, available_at, date_created, date_started, date_completed)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, 0, 1,
-           1, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12,
-           'REALTIME', value ->> 13, value ->> 14, value ->> 14, value ->> 14, value ->> 15
-         FROM json_each(?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, 1, ?, ?, ?, ?, ?, ?, 'REALTIME', ?, ?, ?, ?, ?)`,
       ),
       insertDeliveredResults: prepare(
         `INSERT INTO task_results (task_id, name, content_type, size, data, retrieved, date_created, date_retrieved)
@@ -623,9 +620,8 @@ export class SqliteQueueStore implements QueueStore {
         const logs: unknown[][] = [];
         const results: unknown[][] = [];
         const perAllocation = new Map<number, number>();
-        const rows: unknown[][] = [];
         for (const record of records) {
-          rows.push([
+          statements.insertExecution.run([
             record.taskId,
             record.organisationId,
             record.keyId,
@@ -641,6 +637,8 @@ export class SqliteQueueStore implements QueueStore {
             record.results.length > 0 ? 1 : 0,
             record.allocationId,
             record.dateCreated,
+            record.dateCreated,
+            record.dateCreated,
             record.dateCompleted,
           ]);
           recorded.push(taskOfExecution(record));
@@ -652,7 +650,6 @@ export class SqliteQueueStore implements QueueStore {
           }
           perAllocation.set(record.allocationId, (perAllocation.get(record.allocationId) ?? 0) + 1);
         }
-        statements.insertExecutions.run(JSON.stringify(rows));
         if (logs.length > 0) statements.insertLogs.all(JSON.stringify(logs));
         if (results.length > 0) statements.insertDeliveredResults.run(JSON.stringify(results));
         for (const [allocationId, count] of perAllocation) statements.countExecutions.run(count, allocationId);
