@@ -3,26 +3,30 @@ import type { LogLevel, RetrievalProtocol, Task, TaskError, TaskLog, TaskResult,
 import type { SqliteDatabase } from './db.js';
 import { levelNumber, TASK_COLUMNS, toTask, toTaskLog, toTaskResult } from './rows.js';
 
-export interface NewTask {
-  organisationId: number;
-  keyId: number;
-  user: string | null;
-  sourceId: number | null;
-  sourceType: string | null;
-  session: string | null;
-  poll: string | null;
-  service: string;
-  type: string;
-  target: string | null;
-  params: Record<string, unknown>;
-  priority: number;
-  maxAttempts: number;
-  timeoutMs: number;
-  retrievalProtocol: RetrievalProtocol;
-  idempotencyKey: string | null;
+/** A task as submitted: the engine has checked every field. */
+export type NewTask = Pick<
+  Task,
+  | 'organisationId'
+  | 'keyId'
+  | 'user'
+  | 'sourceId'
+  | 'sourceType'
+  | 'session'
+  | 'poll'
+  | 'service'
+  | 'type'
+  | 'target'
+  | 'params'
+  | 'priority'
+  | 'maxAttempts'
+  | 'timeoutMs'
+  | 'retrievalProtocol'
+  | 'idempotencyKey'
+> & {
+  /** Epoch milliseconds. */
   runAt: number | null;
   dependsOn: readonly number[];
-}
+};
 
 export type EnqueueResult =
   | { ok: true; tasks: { task: Task; created: boolean }[] }
