@@ -3,7 +3,7 @@ import { builtInCatalog } from './catalog/services.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createEngine, ValidationError } from './engine/index.js';
 import { createLogger } from './logger.js';
-import { migrateDatabase, openStorage } from './storage/index.js';
+import { DatabaseOpenError, migrateDatabase, openStorage } from './storage/index.js';
 
 function configOrExit() {
   try {
@@ -87,4 +87,21 @@ program
     process.stdout.write(printSchemaText());
   });
 
-await program.parseAsync();
+/** Failures an operator causes and can fix, as one line naming the setting to change. */
+function operatorFault(error: unknown): string | null {
+  if (error instanceof DatabaseOpenError) return `${error.message} (set TASKPORT_DB to another path)`;
+  const { code, port, address } = (error ?? {}) as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (code === 'EADDRINUSE') return `port ${port} is in use on ${address}; set PORT to another port`;
+  if (code === 'EACCES' && port !== undefined) return `port ${port} needs privileges; set PORT to 1024 or above`;
+  if (code === 'EADDRNOTAVAIL') return `${address} is not an address of this machine; set HOST`;
+  return null;
+}
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  const fault = operatorFault(error);
+  if (!fault) throw error;
+  process.stderr.write(`taskport: ${fault}\n`);
+  process.exit(1);
+}

@@ -32,6 +32,7 @@ export async function startTaskport(config: Config, logger: Logger): Promise<Run
     port: config.port,
     logger,
     publicUrl: config.publicUrl,
+    graphiql: config.graphiql,
   });
   if (bootstrapped?.generated) {
     process.stdout.write(

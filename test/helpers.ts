@@ -44,6 +44,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     logLevel: 'silent',
     realtimeWaitMs: 250,
     publicUrl: undefined,
+    graphiql: true,
     ...overrides,
   };
 }

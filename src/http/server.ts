@@ -15,6 +15,7 @@ import { forbiddenAsGraphQLError } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import { authenticate, authenticationFailure, type Authentication } from './auth.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
+import { graphiqlOptions, selfContainedGraphiQL } from './graphiql.js';
 
 export interface ServerOptions {
   engine: TaskEngine;
@@ -144,7 +145,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   const yoga = createYoga<TransportContext, ServerContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
-    graphiql: options.graphiql === false ? false : { subscriptionsProtocol: 'SSE' },
+    graphiql: options.graphiql === false ? false : graphiqlOptions,
+    renderGraphiQL: selfContainedGraphiQL(),
     logging: yogaLogger(logger),
     maskedErrors: {
       maskError: (error, message, isDev) => forbiddenAsGraphQLError(error) ?? maskError(error, message, isDev),

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,16 +18,33 @@ export interface SqliteDatabase {
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
+/**
+ * Creates `folder` and its missing parents one at a time: Node's recursive mkdir loops for ever
+ * under /proc, and an operator's typo must end in a message, not a hang.
+ */
+function ensureFolder(folder: string): void {
+  const stat = statSync(folder, { throwIfNoEntry: false });
+  if (stat?.isDirectory()) return;
+  if (stat) throw Object.assign(new Error(`${folder} is not a folder`), { code: 'ENOTDIR' });
+  const parent = dirname(folder);
+  if (parent !== folder) ensureFolder(parent);
+  mkdirSync(folder);
+}
+
 export function openDatabase(path: string): SqliteDatabase {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    ensureFolder(dirname(path));
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+      throw Object.assign(new Error(`${path} is a folder`), { code: 'EISDIR' });
+    }
+  }
   const sqlite = new Database(path);
-  sqlite.pragma('journal_mode = WAL');
-  // NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('cache_size = -65536');
-  sqlite.pragma('temp_store = MEMORY');
+  try {
+    setPragmas(sqlite);
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
   const checkpointer = path === ':memory:' ? null : startCheckpointer(path);
   // A backstop (about 400 MB of WAL) in case the checkpointer thread fails or falls behind.
   sqlite.pragma(`wal_autocheckpoint = ${checkpointer ? 100_000 : 1000}`);
@@ -43,6 +60,17 @@ export function openDatabase(path: string): SqliteDatabase {
       }
     },
   };
+}
+
+function setPragmas(sqlite: Database.Database): void {
+  // The first statement reads the file: a file that is no database fails here.
+  sqlite.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('cache_size = -65536');
+  sqlite.pragma('temp_store = MEMORY');
 }
 
 const CHECKPOINT_INTERVAL_MS = 500;
