@@ -16,6 +16,7 @@ const environmentSchema = z.object({
   TASKPORT_PUBLIC_URL: z
     .url({ protocol: /^https?$/, message: 'must be an http(s) URL, e.g. https://tasks.example.com' })
     .optional(),
+  TASKPORT_GRAPHIQL: z.stringbool({ error: 'must be true or false' }).default(true),
 });
 
 export interface Config {
@@ -31,6 +32,8 @@ export interface Config {
   realtimeWaitMs: number;
   /** Where clients reach this server; execution URLs are built from it, else from the request. */
   publicUrl: string | undefined;
+  /** Whether a browser's GET /graphql gets GraphiQL; servers reachable by strangers may not want it. */
+  graphiql: boolean;
 }
 
 export class ConfigError extends Error {
@@ -58,5 +61,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     logLevel: env.TASKPORT_LOG_LEVEL,
     realtimeWaitMs: env.TASKPORT_REALTIME_WAIT_MS,
     publicUrl: env.TASKPORT_PUBLIC_URL?.replace(/\/+$/, ''),
+    graphiql: env.TASKPORT_GRAPHIQL,
   };
 }
