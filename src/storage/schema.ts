@@ -116,6 +116,10 @@ export const tasks = sqliteTable(
     errorMessage: text('error_message'),
     retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull(),
     resultRetrieved: integer('result_retrieved', { mode: 'boolean' }).notNull().default(false),
+    // SHA-256 of the retrievalKey of the first retrieveResults: a retry that repeats it gets the payloads again.
+    retrievalKeyHash: text('retrieval_key_hash'),
+    // Until when retrieved payloads are kept for such a retry; null once they have been deleted.
+    resultsKeptUntil: integer('results_kept_until'),
     cancelRequested: integer('cancel_requested', { mode: 'boolean' }).notNull().default(false),
     execution: text('execution', { enum: ['ASYNCHRONOUS', 'REALTIME'] }).notNull().default('ASYNCHRONOUS'),
     allocationId: integer('allocation_id').references(() => allocations.id),
@@ -141,6 +145,7 @@ export const tasks = sqliteTable(
     uniqueIndex('tasks_idempotency')
       .on(table.organisationId, table.idempotencyKey)
       .where(sql`idempotency_key IS NOT NULL`),
+    index('tasks_results_kept').on(table.resultsKeptUntil).where(sql`results_kept_until IS NOT NULL`),
     index('tasks_by_organisation').on(table.organisationId, table.id),
     index('tasks_by_key').on(table.organisationId, table.keyId, table.id),
     index('tasks_by_user').on(table.organisationId, table.user, table.id).where(sql`user IS NOT NULL`),
@@ -205,9 +210,12 @@ export const taskResults = sqliteTable(
     name: text('name').notNull(),
     contentType: text('content_type').notNull(),
     size: integer('size').notNull(),
-    // JSON text; null once the payload has been delivered or retrieved.
+    // JSON text; null once the payload has been delivered, or retrieved and past its retry window.
     data: text('data'),
     retrieved: integer('retrieved', { mode: 'boolean' }).notNull().default(false),
+    // CHANNEL: the subscription writing this payload now. It keeps a second subscriber from sending it
+    // too; the payload counts as delivered only when the write is confirmed.
+    deliveryClaim: text('delivery_claim'),
     dateCreated: integer('date_created').notNull(),
     dateRetrieved: integer('date_retrieved'),
   },
