@@ -73,7 +73,7 @@ export function toTaskLog(record: typeof schema.taskLogs.$inferSelect): TaskLog 
   };
 }
 
-export function toTaskResult(record: Omit<typeof schema.taskResults.$inferSelect, 'data'>): TaskResult {
+export function toTaskResult(record: Omit<typeof schema.taskResults.$inferSelect, 'data' | 'deliveryClaim'>): TaskResult {
   return {
     id: record.id,
     taskId: record.taskId,
