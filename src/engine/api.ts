@@ -25,6 +25,8 @@ import type {
 export const MAX_BATCH_SUBMIT = 1000;
 export const MAX_STATUS_IDS = 10_000;
 
+export type Health = { status: 'ok' } | { status: 'unavailable'; reason: string };
+
 export interface Viewer {
   key: ApiKey;
   organisation: Organisation;
@@ -40,6 +42,8 @@ export interface TaskEngine {
 
   /** The key's viewer, or null for an unknown or revoked token. */
   authenticate(token: string): Promise<Viewer | null>;
+  /** Whether this process can serve: its database takes writes. */
+  health(): Promise<Health>;
   /** `permissions` (KeyPermissions) narrows what the new key may run; ValidationError when it names what the catalog lacks. */
   createApiKey(
     actor: Actor,

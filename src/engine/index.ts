@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Catalog } from '../catalog/index.js';
-import type { Storage } from '../storage/index.js';
-import { MAX_BATCH_SUBMIT, MAX_STATUS_IDS, type TaskEngine, type Viewer } from './api.js';
+import { StorageUnavailableError, type Storage } from '../storage/index.js';
+import { MAX_BATCH_SUBMIT, MAX_STATUS_IDS, type Health, type TaskEngine, type Viewer } from './api.js';
 import { ConflictError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from './errors.js';
 import { InProcessPubSub, type PubSub } from './events.js';
 import { silentLogger, type EngineLogger } from './logger.js';
@@ -34,6 +34,7 @@ import { Worker } from './worker.js';
 export * from './api.js';
 export * from './errors.js';
 export * from './events.js';
+export { StorageUnavailableError, storageUnavailable } from '../storage/index.js';
 export type * from './types.js';
 export type { EngineLogger } from './logger.js';
 export type { AllocationStatus, ExecutionOutcome, ExecutionLog, ExecutionResult } from './realtime.js';
@@ -52,6 +53,7 @@ export interface EngineOptions {
 }
 
 const TOKEN_PREFIX = 'tp_';
+const HEALTH_CHECK_INTERVAL_MS = 1000;
 const MAX_NAME_LENGTH = 200;
 
 export function hashToken(token: string): string {
@@ -124,6 +126,23 @@ export class Engine implements TaskEngine {
    */
   async stop(graceMs: number): Promise<void> {
     await Promise.all([this.#worker.stop(graceMs), this.#realtime.stop(graceMs)]);
+  }
+
+  #health: { checkedAt: number; result: Promise<Health> } | null = null;
+
+  // A probe writes to the database: at most one a second, however often a load balancer asks.
+  health(): Promise<Health> {
+    const now = Date.now();
+    if (this.#health && now - this.#health.checkedAt < HEALTH_CHECK_INTERVAL_MS) return this.#health.result;
+    const result = this.#storage.checkWritable().then(
+      (): Health => ({ status: 'ok' }),
+      (error: unknown): Health => {
+        if (!(error instanceof StorageUnavailableError)) throw error;
+        return { status: 'unavailable', reason: error.message };
+      },
+    );
+    this.#health = { checkedAt: now, result };
+    return result;
   }
 
   get runningTasks(): number {

@@ -8,6 +8,7 @@ import {
   NotFoundError,
   ValidationError,
 } from '../engine/errors.js';
+import { storageUnavailable } from '../engine/index.js';
 import { builder } from './builder.js';
 
 const ErrorCodeEnum = builder.enumType('ErrorCode', { values: ERROR_CODES });
@@ -50,16 +51,23 @@ builder.objectType(LimitExceededError, {
 });
 
 /**
- * The engine's ForbiddenError (a key without the role) as the GraphQL error clients expect, or null
- * for any other error. Error masking must not hide it as an unexpected one.
+ * Failures that error masking must not hide as unexpected ones, as the GraphQL errors clients
+ * expect: the engine's ForbiddenError (a key without the role), and a database that cannot serve
+ * (503: nothing the client sent is at fault, it may retry). Null for any other error.
  */
-export function forbiddenAsGraphQLError(error: unknown): GraphQLError | null {
+export function exposedGraphQLError(error: unknown): GraphQLError | null {
   const located = error instanceof GraphQLError ? error : null;
   const original = located ? located.originalError : error;
-  if (!(original instanceof ForbiddenError)) return null;
-  return new GraphQLError(original.message, {
-    nodes: located?.nodes ?? null,
-    path: located?.path ?? null,
-    extensions: { code: 'FORBIDDEN' },
-  });
+  const at = { nodes: located?.nodes ?? null, path: located?.path ?? null };
+  if (original instanceof ForbiddenError) {
+    return new GraphQLError(original.message, { ...at, extensions: { code: 'FORBIDDEN' } });
+  }
+  const unavailable = storageUnavailable(original);
+  if (unavailable) {
+    return new GraphQLError(unavailable.message, {
+      ...at,
+      extensions: { code: unavailable.code, http: { status: 503 } },
+    });
+  }
+  return null;
 }

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { TaskEngine } from '../engine/api.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
-import { forbiddenAsGraphQLError } from '../graphql/errors.js';
+import { exposedGraphQLError } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import { authenticate, authenticationFailure, type Authentication } from './auth.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
@@ -121,6 +121,19 @@ function subscriptionTracker() {
   return { plugin, drained };
 }
 
+/** 200 with {"status":"ok"}, or 503 with the reason this process cannot serve. */
+async function answerHealth(engine: TaskEngine, logger: Logger, response: ServerResponse): Promise<void> {
+  try {
+    const health = await engine.health();
+    response
+      .writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' })
+      .end(JSON.stringify(health));
+  } catch (error) {
+    logger.error({ err: error }, 'health check failed');
+    response.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'error' }));
+  }
+}
+
 /** Waits for `work`, but never longer than `ms`: a stuck client must not hold shutdown up. */
 function atMost(ms: number, work: Promise<unknown>): Promise<unknown> {
   return Promise.race([work, sleep(ms, undefined, { ref: false })]);
@@ -149,7 +162,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     renderGraphiQL: selfContainedGraphiQL(),
     logging: yogaLogger(logger),
     maskedErrors: {
-      maskError: (error, message, isDev) => forbiddenAsGraphQLError(error) ?? maskError(error, message, isDev),
+      maskError: (error, message, isDev) => exposedGraphQLError(error) ?? maskError(error, message, isDev),
     },
     context: async ({ request, connectionParams, req }) => {
       const authorization = connectionParams ? connectionParams['authorization'] : request.headers.get('authorization');
@@ -179,7 +192,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
   const httpServer = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
     if (request.method === 'GET' && request.url === HEALTH_PATH) {
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+      void answerHealth(engine, logger, response);
       return;
     }
     if (request.url?.startsWith(EXECUTE_PATH_PREFIX)) {

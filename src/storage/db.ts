@@ -13,6 +13,8 @@ export type Drizzle = BetterSQLite3Database<typeof schema>;
 export interface SqliteDatabase {
   sqlite: Database.Database;
   db: Drizzle;
+  /** Throws the driver's error when the database cannot take a write (read-only, disk full, locked). */
+  probeWrite(): void;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,12 @@ export function openDatabase(path: string): SqliteDatabase {
   return {
     sqlite,
     db,
+    // Rewriting the header's user_version with its own value is the smallest write that must
+    // reach the disk; a read or a rolled-back transaction would succeed on a full or read-only disk.
+    probeWrite: () => {
+      const version = sqlite.pragma('user_version', { simple: true }) as number;
+      sqlite.pragma(`user_version = ${version}`);
+    },
     close: async () => {
       await checkpointer?.stop();
       if (sqlite.open) {

@@ -1,5 +1,5 @@
 import { openDatabase, runMigrations, type SqliteDatabase } from './db.js';
-import { DatabaseOpenError, openFailureReason } from './errors.js';
+import { DatabaseOpenError, openFailureReason, storageUnavailable } from './errors.js';
 import { SqliteQueueStore, type QueueStore } from './queue.js';
 import { SqliteRecordStore, type RecordStore } from './records.js';
 
@@ -10,6 +10,8 @@ export { DatabaseOpenError, StorageUnavailableError, storageUnavailable } from '
 export interface Storage {
   queue: QueueStore;
   records: RecordStore;
+  /** Resolves when the database takes a write; rejects with StorageUnavailableError saying why not. */
+  checkWritable(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -19,6 +21,13 @@ export function openStorage(path: string): Storage {
   return {
     queue: new SqliteQueueStore(database),
     records: new SqliteRecordStore(database),
+    checkWritable: async () => {
+      try {
+        database.probeWrite();
+      } catch (error) {
+        throw storageUnavailable(error) ?? error;
+      }
+    },
     close: () => database.close(),
   };
 }
