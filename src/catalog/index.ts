@@ -121,6 +121,30 @@ export class Catalog {
   }
 
   /**
+   * The first thing `requested` (valid permissions) grants that `granted` does not, as
+   * `service`, `service.action` or `service.action.parameter: value`; null when it grants nothing more.
+   */
+  permissionsBeyond(requested: KeyPermissions, granted: KeyPermissions | null): string | null {
+    if (granted === null) return null;
+    for (const [serviceSlug, requestedActions] of Object.entries(requested)) {
+      const service = this.#services.get(serviceSlug)!;
+      if (granted[serviceSlug] === undefined) return serviceSlug;
+      // "*" also grants the actions a later version of the service adds: only "*" is within "*".
+      if (requestedActions === '*' && granted[serviceSlug] !== '*') return `${serviceSlug}: "*"`;
+      for (const action of this.actions(service, requested)) {
+        if (!this.allows(granted, serviceSlug, action.slug)) return `${serviceSlug}.${action.slug}`;
+        const wanted = this.permissions(serviceSlug, action, requested);
+        const allowed = this.permissions(serviceSlug, action, granted);
+        for (const [parameterSlug, values] of Object.entries(wanted)) {
+          const extra = values.find((value) => !allowed[parameterSlug]?.includes(value));
+          if (extra !== undefined) return `${serviceSlug}.${action.slug}.${parameterSlug}: ${extra}`;
+        }
+      }
+    }
+    return null;
+  }
+
+  /**
    * Checks params against the action's schema and the values the key may request (`permitted`,
    * from `permissions()`), and returns them with defaults applied.
    */

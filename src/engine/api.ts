@@ -44,7 +44,10 @@ export interface TaskEngine {
   authenticate(token: string): Promise<Viewer | null>;
   /** Whether this process can serve: its database takes writes. */
   health(): Promise<Health>;
-  /** `permissions` (KeyPermissions) narrows what the new key may run; ValidationError when it names what the catalog lacks. */
+  /**
+   * `permissions` (KeyPermissions) narrows what the new key may run, within the actor's own (its
+   * own when omitted); ValidationError when it names what the catalog lacks or goes beyond the actor's.
+   */
   createApiKey(
     actor: Actor,
     input: { name: string; role: Role; permissions?: unknown },

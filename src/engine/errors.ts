@@ -11,6 +11,7 @@ export const ERROR_CODES = Object.freeze([
   'LIMIT_EXCEEDED',
   'ALREADY_RETRIEVED',
   'NOT_COMPLETED',
+  'PERMISSIONS_EXCEEDED',
 ] as const);
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -20,7 +21,9 @@ export type ValidationCode =
   | 'MISSING_PARAM'
   | 'INVALID_PARAMETER_VALUE'
   | 'INVALID'
-  | 'NO_SUCH_ACCOUNT';
+  | 'NO_SUCH_ACCOUNT'
+  /** A key asked to create a key that may do more than itself. */
+  | 'PERMISSIONS_EXCEEDED';
 
 /** Base of every expected failure: the API layer maps each subclass to a typed error. */
 export abstract class DomainError extends Error {

@@ -193,13 +193,32 @@ export class Engine implements TaskEngine {
     if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
       throw new ValidationError('INVALID', `name must be 1 to ${MAX_NAME_LENGTH} characters`, 'name');
     }
-    const permissions = this.#checkedPermissions(input.permissions);
+    const permissions = this.#permissionsWithinActor(actor, input.permissions);
     const token = newToken();
     const apiKey = await this.#records.createApiKey(
       { organisationId: actor.organisationId, name, role: input.role, tokenHash: hashToken(token), permissions },
       Date.now(),
     );
     return { apiKey, token };
+  }
+
+  /**
+   * A key cannot hand out more than it holds, or a narrowed ADMIN could mint an unrestricted one:
+   * omitted permissions are the actor's own, and explicit ones must lie within them.
+   */
+  #permissionsWithinActor(actor: Actor, requested: unknown): KeyPermissions | null {
+    const own = actor.permissions ?? null;
+    const permissions = this.#checkedPermissions(requested);
+    if (permissions === null) return own;
+    const beyond = this.catalog.permissionsBeyond(permissions, own);
+    if (beyond !== null) {
+      throw new ValidationError(
+        'PERMISSIONS_EXCEEDED',
+        `permissions may not go beyond those of the key creating it; this key may not grant ${beyond}`,
+        'permissions',
+      );
+    }
+    return permissions;
   }
 
   #checkedPermissions(permissions: unknown): KeyPermissions | null {

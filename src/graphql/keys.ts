@@ -53,7 +53,7 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
     permissions: t.field({
       type: 'JSON',
       description:
-        'Narrows what the key may run, e.g. { "demo": { "echo": {}, "fetch-data": { "data": ["sms"] } } } or { "demo": "*" }. Omitted: the whole catalog.',
+        'Narrows what the key may run, e.g. { "demo": { "echo": {}, "fetch-data": { "data": ["sms"] } } } or { "demo": "*" }, within what the creating key may run (PERMISSIONS_EXCEEDED otherwise). Omitted or null: the creating key’s own permissions.',
     }),
   }),
 });

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { query, startServer, submit, type TestServer } from './helpers.js';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+const CREATE_KEY = `
+  mutation ($input: CreateApiKeyInput!) {
+    createApiKey(input: $input) {
+      __typename
+      ... on CreateApiKeySuccess { token apiKey { id role permissions } }
+      ... on ValidationError { code field message }
+    }
+  }`;
+
+async function createApiKey(token: string, input: Record<string, unknown>): Promise<Record<string, any>> {
+  return (await query(server, token, CREATE_KEY, { input: { name: 'made', ...input } })).createApiKey;
+}
+
+async function adminLimitedTo(permissions: unknown): Promise<string> {
+  const created = await createApiKey(server.adminToken, { role: 'ADMIN', permissions });
+  expect(created.__typename).toBe('CreateApiKeySuccess');
+  return created.token;
+}
+
+const ECHO_ONLY = { demo: { echo: {} } };
+
+describe('keys created by a narrowed ADMIN key', () => {
+  it('get the creator’s own permissions when they name none', async () => {
+    const narrowed = await adminLimitedTo(ECHO_ONLY);
+    for (const permissions of [undefined, null]) {
+      const created = await createApiKey(narrowed, { role: 'ADMIN', permissions });
+      expect(created).toMatchObject({
+        __typename: 'CreateApiKeySuccess',
+        apiKey: { role: 'ADMIN', permissions: ECHO_ONLY },
+      });
+
+      const token = created.token as string;
+      for (const [action, params] of [
+        ['fail', {}],
+        ['sleep', { ms: 1 }],
+      ] as const) {
+        const refused = await submit(server, token, { service: 'demo', action, params });
+        expect(refused, action).toMatchObject({ __typename: 'ValidationError', code: 'INVALID_ACTION' });
+      }
+      const echo = await submit(server, token, { service: 'demo', action: 'echo', params: { message: 'hi' } });
+      expect(echo.__typename).toBe('SubmitTaskSuccess');
+      // Nor can the new ADMIN key escape by minting a key of its own.
+      const grandchild = await createApiKey(token, { role: 'ADMIN' });
+      expect(grandchild.apiKey.permissions).toEqual(ECHO_ONLY);
+    }
+  });
+
+  it('may be narrowed further', async () => {
+    const narrowed = await adminLimitedTo({ demo: { echo: {}, 'fetch-data': { data: ['sms', 'calls'] } } });
+    const created = await createApiKey(narrowed, {
+      role: 'MEMBER',
+      permissions: { demo: { 'fetch-data': { data: ['sms'] } } },
+    });
+    expect(created).toMatchObject({
+      __typename: 'CreateApiKeySuccess',
+      apiKey: { permissions: { demo: { 'fetch-data': { data: ['sms'] } } } },
+    });
+  });
+
+  it('are refused with PERMISSIONS_EXCEEDED, naming what exceeds, when they ask for more', async () => {
+    const narrowed = await adminLimitedTo({ demo: { echo: {}, 'fetch-data': { data: ['sms'] } } });
+    for (const [permissions, exceeding] of [
+      [{ demo: '*' }, 'demo: "*"'],
+      [{ demo: { echo: {}, fail: {} } }, 'demo.fail'],
+      // No list for a permissioned parameter means every value the catalog allows.
+      [{ demo: { 'fetch-data': {} } }, 'demo.fetch-data.data: calls'],
+      [{ demo: { 'fetch-data': { data: ['sms', 'photos'] } } }, 'demo.fetch-data.data: photos'],
+    ] as const) {
+      for (const role of ['ADMIN', 'MEMBER']) {
+        const refused = await createApiKey(narrowed, { role, permissions });
+        expect(refused, JSON.stringify(permissions)).toMatchObject({
+          __typename: 'ValidationError',
+          code: 'PERMISSIONS_EXCEEDED',
+          field: 'permissions',
+        });
+        expect(refused.message).toContain(exceeding);
+      }
+    }
+    const keys = await query(server, narrowed, `{ apiKeys { permissions } }`);
+    expect(keys.apiKeys.map((key: { permissions: unknown }) => key.permissions)).not.toContainEqual({ demo: '*' });
+  });
+});
+
+describe('keys created by an unrestricted ADMIN key', () => {
+  it('may have any permissions, or none', async () => {
+    const wide = await createApiKey(server.adminToken, { role: 'ADMIN', permissions: { demo: '*' } });
+    expect(wide).toMatchObject({ __typename: 'CreateApiKeySuccess', apiKey: { permissions: { demo: '*' } } });
+    const unrestricted = await createApiKey(server.adminToken, { role: 'ADMIN' });
+    expect(unrestricted).toMatchObject({ __typename: 'CreateApiKeySuccess', apiKey: { permissions: null } });
+    const sleep = await submit(server, unrestricted.token, { service: 'demo', action: 'sleep', params: { ms: 1 } });
+    expect(sleep.__typename).toBe('SubmitTaskSuccess');
+  });
+});
