@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { query, startServer, submit, type TestServer } from './helpers.js';
+import { createKey, graphql, query, startServer, submit, type TestServer } from './helpers.js';
 
 let server: TestServer;
 
@@ -102,5 +102,85 @@ describe('keys created by an unrestricted ADMIN key', () => {
     expect(unrestricted).toMatchObject({ __typename: 'CreateApiKeySuccess', apiKey: { permissions: null } });
     const sleep = await submit(server, unrestricted.token, { service: 'demo', action: 'sleep', params: { ms: 1 } });
     expect(sleep.__typename).toBe('SubmitTaskSuccess');
+  });
+});
+
+describe('what a MEMBER key sees of API keys', () => {
+  let member: string;
+  let memberKeyId: string;
+  let otherKeyId: string;
+  let otherTaskId: string;
+
+  beforeAll(async () => {
+    member = await createKey(server, 'default');
+    const other = await createKey(server, 'default');
+    memberKeyId = (await query(server, member, `{ viewer { key { id } } }`)).viewer.key.id;
+    otherKeyId = (await query(server, other, `{ viewer { key { id } } }`)).viewer.key.id;
+    otherTaskId = (await submit(server, other, { service: 'demo', action: 'echo', params: { message: 'hi' } })).task.id;
+  });
+
+  const NODE_KEY = `
+    query ($id: ID!) { node(id: $id) { id ... on ApiKey { name role permissions revoked dateCreated } } }`;
+
+  it('node(id:) of another key is null, as for an id that does not exist', async () => {
+    const response = await graphql(server, member, NODE_KEY, { id: otherKeyId });
+    expect(response.body).toEqual({ data: { node: null } });
+    const admin = await query(server, server.adminToken, NODE_KEY, { id: otherKeyId });
+    expect(admin.node).toMatchObject({ id: otherKeyId, role: 'MEMBER', revoked: false });
+  });
+
+  it('shows its own key in full through node(id:) and viewer', async () => {
+    const own = await query(server, member, NODE_KEY, { id: memberKeyId });
+    expect(own.node).toEqual({
+      id: memberKeyId,
+      name: 'default-MEMBER',
+      role: 'MEMBER',
+      permissions: null,
+      revoked: false,
+      dateCreated: expect.any(String),
+    });
+    const viewer = await query(server, member, `{ viewer { key { id name role permissions revoked dateCreated } } }`);
+    expect(viewer.viewer.key).toEqual(own.node);
+  });
+
+  it('Task.key of another key’s task gives id and name, and FORBIDDEN for the rest', async () => {
+    const taskKey = (selection: string) =>
+      graphql(server, member, `query ($id: ID!) { node(id: $id) { ... on Task { id key { ${selection} } } } }`, {
+        id: otherTaskId,
+      });
+
+    const named = await taskKey('id name');
+    expect(named.body).toEqual({
+      data: { node: { id: otherTaskId, key: { id: otherKeyId, name: 'default-MEMBER' } } },
+    });
+
+    for (const field of ['role', 'permissions', 'revoked', 'dateCreated']) {
+      const refused = await taskKey(`id name ${field}`);
+      expect(refused.body.errors, field).toHaveLength(1);
+      expect(refused.body.errors![0]).toMatchObject({
+        extensions: { code: 'FORBIDDEN' },
+        path: ['node', 'key', field],
+      });
+      // role, revoked and dateCreated are non-null in the contract: their error nulls the nearest nullable parent.
+      const expected =
+        field === 'permissions'
+          ? { id: otherTaskId, key: { id: otherKeyId, name: 'default-MEMBER', permissions: null } }
+          : null;
+      expect(refused.body.data, field).toEqual({ node: expected });
+    }
+
+    const listed = await query(server, member, `{ tasks(first: 50) { edges { node { id key { id name } } } } }`);
+    const entry = listed.tasks.edges.find((edge: { node: { id: string } }) => edge.node.id === otherTaskId);
+    expect(entry.node.key).toEqual({ id: otherKeyId, name: 'default-MEMBER' });
+  });
+
+  it('an ADMIN key still reads every key of a task in full', async () => {
+    const data = await query(
+      server,
+      server.adminToken,
+      `query ($id: ID!) { node(id: $id) { ... on Task { key { id role permissions revoked } } } }`,
+      { id: otherTaskId },
+    );
+    expect(data.node.key).toEqual({ id: otherKeyId, role: 'MEMBER', permissions: null, revoked: false });
   });
 });

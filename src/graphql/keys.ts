@@ -1,6 +1,6 @@
 import type { Viewer } from '../engine/api.js';
 import { NotFoundError, ValidationError } from '../engine/errors.js';
-import type { ApiKey } from '../engine/types.js';
+import type { Actor, ApiKey } from '../engine/types.js';
 import { builder } from './builder.js';
 import { requireActor, requireViewer } from './context.js';
 import { decodeId } from './ids.js';
@@ -16,10 +16,22 @@ export const RetrievalProtocolEnum = builder.enumType('RetrievalProtocol', {
 
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
 
+/**
+ * Whether the actor may read the key's record beyond its id and name. apiKeys is ADMIN-only, and
+ * no other path (node, Task.key) may show a MEMBER more of another key than who submitted a task.
+ */
+export function maySeeKeyDetails(actor: Actor | null, key: ApiKey): boolean {
+  if (actor === null || actor.organisationId !== key.organisationId) return false;
+  return actor.role === 'ADMIN' || actor.keyId === key.id;
+}
+
 builder.node(ApiKeyRef, {
-  id: { resolve: (key) => key.id },
+  description:
+    'An API key. ADMIN keys see every key of their organisation and a key sees itself; of any other key (as Task.key) a MEMBER key sees only id and name, and its other fields are FORBIDDEN.',
+  authScopes: (key, context) => maySeeKeyDetails(context.actor, key),
+  id: { resolve: (key) => key.id, skipTypeScopes: true },
   fields: (t) => ({
-    name: t.exposeString('name'),
+    name: t.exposeString('name', { skipTypeScopes: true }),
     role: t.expose('role', { type: RoleEnum }),
     permissions: t.field({
       type: 'JSON',

@@ -7,7 +7,7 @@ import { AccountRef } from './accounts.js';
 import { AllocationRef } from './allocations.js';
 import './catalog.js';
 import { decodeAnyId, type NodeTypename } from './ids.js';
-import { ApiKeyRef } from './keys.js';
+import { ApiKeyRef, maySeeKeyDetails } from './keys.js';
 import './subscriptions.js';
 import { TaskRef, TaskResultRef } from './tasks.js';
 
@@ -24,7 +24,13 @@ const NODE_TYPES: NodeType = {
   Task: { ref: TaskRef, load: (context, id) => context.loaders.tasks.load(id) },
   TaskResult: { ref: TaskResultRef, load: (context, id) => context.loaders.results.load(id) },
   Account: { ref: AccountRef, load: (context, id) => context.loaders.accounts.load(id) },
-  ApiKey: { ref: ApiKeyRef, load: (context, id) => context.loaders.apiKeys.load(id) },
+  ApiKey: {
+    ref: ApiKeyRef,
+    load: async (context, id) => {
+      const key = await context.loaders.apiKeys.load(id);
+      return key && maySeeKeyDetails(context.actor, key) ? key : null;
+    },
+  },
   Allocation: { ref: AllocationRef, load: (context, id) => context.loaders.allocations.load(id) },
 };
 
@@ -36,7 +42,8 @@ builder.queryField('node', (t) =>
   t.field({
     type: builder.nodeInterfaceRef(),
     nullable: true,
-    description: 'Any object by its global id; null for malformed, unknown and other organisations’ ids.',
+    description:
+      'Any object by its global id; null for malformed, unknown and other organisations’ ids, and for keys other than itself to a MEMBER key.',
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, context) => {
       const decoded = decodeAnyId(String(id));

@@ -84,7 +84,7 @@ builder.node(TaskRef, {
   fields: (t) => ({
     key: t.field({
       type: ApiKeyRef,
-      description: 'The key that submitted it.',
+      description: 'The key that submitted it; of another key, a MEMBER key may read only id and name.',
       resolve: (task, _args, context) => loadExisting(context.loaders.apiKeys.load(task.keyId), 'ApiKey', task.keyId),
     }),
     user: t.exposeString('user', { nullable: true, description: 'The end-user tag given at submit.' }),
