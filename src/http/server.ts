@@ -15,6 +15,7 @@ import { exposedGraphQLError } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import { authenticate, authenticationFailure, type Authentication } from './auth.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
+import { listeningOrigin, malformedHostError, originFromHost } from './origin.js';
 import { graphiqlOptions, selfContainedGraphiQL } from './graphiql.js';
 
 export interface ServerOptions {
@@ -165,10 +166,15 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       maskError: (error, message, isDev) => exposedGraphQLError(error) ?? maskError(error, message, isDev),
     },
     context: async ({ request, connectionParams, req }) => {
+      const host = connectionParams ? req?.headers.host : request.headers.get('host');
+      let origin = options.publicUrl ?? (host ? originFromHost(host) : null);
+      if (origin === null) {
+        // Over WebSocket the upgrade has been answered: too late for a 400, so the listening address it is.
+        if (host && !connectionParams) throw malformedHostError();
+        origin = listeningOrigin(httpServer.address() as AddressInfo);
+      }
       const authorization = connectionParams ? connectionParams['authorization'] : request.headers.get('authorization');
       const authentication = await authenticate(engine, authorization);
-      const host = connectionParams ? (req?.headers.host ?? null) : request.headers.get('host');
-      const origin = options.publicUrl ?? `http://${host ?? `${options.host}:${options.port}`}`;
       return { ...createContext(engine, authentication.viewer, shutdown.signal, origin), authentication };
     },
     plugins: [
