@@ -43,9 +43,22 @@ export class ValidationError extends DomainError {
   }
 }
 
+/** What a NotFoundError is about, for the API layer to name by the id its clients know. */
+export interface MissingSubject {
+  typename: 'Task' | 'ApiKey' | 'Allocation' | 'ExecutionToken';
+  id: number;
+}
+
 export class NotFoundError extends DomainError {
   override name = 'NotFoundError';
   readonly code = 'NOT_FOUND' as const;
+  constructor(
+    message: string,
+    /** When set, the message ends with this subject's id, which the API layer appends in its own form. */
+    readonly subject: MissingSubject | null = null,
+  ) {
+    super(message);
+  }
 }
 
 export class ConflictError extends DomainError {

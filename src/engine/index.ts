@@ -231,7 +231,7 @@ export class Engine implements TaskEngine {
   async revokeApiKey(actor: Actor, keyId: number): Promise<ApiKey> {
     requireAdmin(actor);
     const apiKey = await this.#records.revokeApiKey(actor.organisationId, keyId, Date.now());
-    if (!apiKey) throw new NotFoundError(`no API key ${keyId}`);
+    if (!apiKey) throw new NotFoundError('no API key', { typename: 'ApiKey', id: keyId });
     this.events.publish('keyRevoked', apiKey.id, { keyId: apiKey.id });
     return apiKey;
   }
@@ -326,7 +326,7 @@ export class Engine implements TaskEngine {
 
   async #enqueue(prepared: Parameters<Storage['queue']['enqueue']>[0]): Promise<Task[]> {
     const result = await this.#queue.enqueue(prepared, Date.now());
-    if (!result.ok) throw new NotFoundError(`dependsOn: no task ${result.missingDependency}`);
+    if (!result.ok) throw new NotFoundError('dependsOn: no task', { typename: 'Task', id: result.missingDependency });
     const created = result.tasks.filter((entry) => entry.created).map((entry) => entry.task);
     publishChanges(this.events, created, 'CREATED');
     if (created.some((task) => task.state === 'PENDING')) this.#worker.wake();
@@ -337,7 +337,7 @@ export class Engine implements TaskEngine {
     const result = await this.#queue.cancel(actor.organisationId, taskId, Date.now());
     switch (result.outcome) {
       case 'not-found':
-        throw new NotFoundError(`no task ${taskId}`);
+        throw new NotFoundError('no task', { typename: 'Task', id: taskId });
       case 'terminal':
         throw new ConflictError('NOT_CANCELLABLE', `the task has already ended ${result.task.state}`);
       case 'requested':
@@ -410,7 +410,7 @@ export class Engine implements TaskEngine {
     const retrieved = await this.#records.retrieveResults(actor.organisationId, taskId, Date.now());
     switch (retrieved.outcome) {
       case 'not-found':
-        throw new NotFoundError(`no task ${taskId}`);
+        throw new NotFoundError('no task', { typename: 'Task', id: taskId });
       case 'already-retrieved':
         throw new ConflictError('ALREADY_RETRIEVED', 'the results of this task have already been retrieved');
       case 'not-completed':

@@ -270,7 +270,7 @@ export class RealtimeRuntime {
   async deleteAllocation(actor: Actor, allocationId: number): Promise<Allocation> {
     requireAdmin(actor);
     const allocation = await this.#options.records.deleteAllocation(actor.organisationId, allocationId, Date.now());
-    if (!allocation) throw new NotFoundError(`no allocation ${allocationId}`);
+    if (!allocation) throw new NotFoundError('no allocation', { typename: 'Allocation', id: allocationId });
     this.#pools.get(allocationId)?.close();
     this.#pools.delete(allocationId);
     for (const [hash, token] of this.#tokens) if (token.allocationId === allocationId) this.#tokens.delete(hash);
@@ -284,7 +284,7 @@ export class RealtimeRuntime {
   ): Promise<{ token: string; executionToken: ExecutionToken }> {
     requireAdmin(actor);
     const [allocation] = await this.getAllocations(actor, [allocationId]);
-    if (!allocation) throw new NotFoundError(`no allocation ${allocationId}`);
+    if (!allocation) throw new NotFoundError('no allocation', { typename: 'Allocation', id: allocationId });
     const ttl = ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
     if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SECONDS) {
       throw new ValidationError('INVALID', `ttlSeconds must be from 1 to ${MAX_TOKEN_TTL_SECONDS} (30 days)`, 'ttlSeconds');
@@ -302,7 +302,7 @@ export class RealtimeRuntime {
   async revokeExecutionToken(actor: Actor, tokenId: number): Promise<ExecutionToken> {
     requireAdmin(actor);
     const revoked = await this.#options.records.revokeExecutionToken(actor.organisationId, tokenId);
-    if (!revoked) throw new NotFoundError(`no execution token ${tokenId}`);
+    if (!revoked) throw new NotFoundError('no execution token', { typename: 'ExecutionToken', id: tokenId });
     for (const [hash, token] of this.#tokens) if (token.id === tokenId) this.#tokens.delete(hash);
     return revoked;
   }

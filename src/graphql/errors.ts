@@ -10,14 +10,25 @@ import {
 } from '../engine/errors.js';
 import { storageUnavailable } from '../engine/index.js';
 import { builder } from './builder.js';
+import { encodeId } from './ids.js';
 
 const ErrorCodeEnum = builder.enumType('ErrorCode', { values: ERROR_CODES });
+
+/**
+ * The engine's message, naming what is missing by the global id clients know, never by its row
+ * number. The value that reaches this field fails `instanceof NotFoundError` (it is not the thrown
+ * instance itself), so the subject is read rather than the class tested.
+ */
+function errorMessage(error: DomainError): string {
+  const { subject } = error as Partial<Pick<NotFoundError, 'subject'>>;
+  return subject ? `${error.message} ${encodeId(subject.typename, subject.id)}` : error.message;
+}
 
 const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
   description: 'An expected failure of a mutation; each mutation lists the kinds it can return.',
   fields: (t) => ({
     code: t.expose('code', { type: ErrorCodeEnum }),
-    message: t.exposeString('message'),
+    message: t.string({ resolve: errorMessage }),
   }),
 });
 

@@ -9,18 +9,24 @@ function unauthenticated(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 }
 
+const HOW = 'send "Authorization: Bearer <token>"';
+
+/** Why the header holds no usable credentials, in words that say what to change. */
+function missingCredentials(authorization: unknown): string {
+  const sent = typeof authorization === 'string' ? authorization.trim() : '';
+  if (sent === '') return `An API key is required: ${HOW}`;
+  const [scheme, ...rest] = sent.split(/\s+/);
+  if (rest.length === 0) return `The API key needs its scheme in front: ${HOW}`;
+  return `The scheme "${scheme!.slice(0, 20)}" is not accepted: ${HOW} (or "Token <token>")`;
+}
+
 /**
  * The viewer of an HTTP Authorization header or of graphql-ws connectionParams.authorization:
  * both carry "Bearer <token>" (or "Token <token>").
  */
 export async function authenticate(engine: TaskEngine, authorization: unknown): Promise<Authentication> {
   const token = typeof authorization === 'string' ? CREDENTIALS.exec(authorization.trim())?.[1] : undefined;
-  if (!token) {
-    return {
-      viewer: null,
-      failure: unauthenticated('An API key is required: send "Authorization: Bearer <token>"'),
-    };
-  }
+  if (!token) return { viewer: null, failure: unauthenticated(missingCredentials(authorization)) };
   const viewer = await engine.authenticate(token);
   if (!viewer) return { viewer: null, failure: unauthenticated('The API key is unknown or revoked') };
   return { viewer, failure: null };

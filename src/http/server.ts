@@ -99,6 +99,30 @@ function useMalformedQueryParamsCheck(): Plugin {
   };
 }
 
+/** The POST bodies yoga parses. */
+const ACCEPTED_POST_TYPES = [
+  'application/json',
+  'application/graphql+json',
+  'application/graphql',
+  'multipart/form-data',
+  'application/x-www-form-urlencoded',
+];
+
+/** yoga answers a POST of another Content-Type with an empty 415; the client deserves to know what to send. */
+function useUnsupportedMediaTypeError(): Plugin {
+  return {
+    onRequestParse({ request }) {
+      if (request.method !== 'POST') return;
+      const contentType = request.headers.get('content-type')?.split(/[;,]/)[0]?.trim().toLowerCase() ?? '';
+      if (ACCEPTED_POST_TYPES.includes(contentType)) return;
+      throw new GraphQLError(
+        `${contentType ? `Content-Type ${contentType.slice(0, 100)} is not supported` : 'Content-Type is missing'}: send the operation as application/json`,
+        { extensions: { code: 'UNSUPPORTED_MEDIA_TYPE', http: { status: 415 } } },
+      );
+    },
+  };
+}
+
 /** Counts open subscription streams (SSE and WebSocket alike), so that shutdown can wait for them to end. */
 function subscriptionTracker() {
   let open = 0;
@@ -179,6 +203,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     },
     plugins: [
       useMalformedQueryParamsCheck(),
+      useUnsupportedMediaTypeError(),
       EnvelopArmorPlugin({
         maxDepth: { n: 12 },
         maxAliases: { n: 20 },
