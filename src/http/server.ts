@@ -230,6 +230,14 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       void handleExecute(engine, logger, request, response);
       return;
     }
+    // yoga parses the Host into a URL before any plugin runs, and answers one it cannot parse with a 500.
+    const { host } = request.headers;
+    if (host !== undefined && originFromHost(host) === null) {
+      const { message, extensions } = malformedHostError();
+      const body = JSON.stringify({ errors: [{ message, extensions: { code: extensions.code } }] });
+      response.writeHead(400, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+      return;
+    }
     void yoga(request, response);
   });
 
