@@ -94,3 +94,19 @@ describe('not-found messages', () => {
     expect(answer.body).toEqual({ data: { result: { code: 'NOT_FOUND', message } } });
   });
 });
+
+describe('an input variable of the wrong type', () => {
+  it('is named as the client sent it, $input, with the path to the field at fault', async () => {
+    const answer = await graphql(
+      server,
+      server.adminToken,
+      'mutation ($input: SubmitTaskInput!) { submitTask(input: $input) { __typename } }',
+      { input: { service: 'demo', action: 'sleep', params: { ms: 10 }, priority: 'high' } },
+    );
+    expect(answer.body.errors).toEqual([
+      expect.objectContaining({
+        message: 'Variable "$input" got invalid value "high" at "input.priority"; Int cannot represent non-integer value: "high"',
+      }),
+    ]);
+  });
+});
