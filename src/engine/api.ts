@@ -24,6 +24,21 @@ import type {
 
 export const MAX_BATCH_SUBMIT = 1000;
 export const MAX_STATUS_IDS = 10_000;
+/**
+ * How long retrieved payloads stay for a retry that repeats the retrievalKey: long enough for a
+ * client to notice a dropped connection and ask again, short enough not to keep results for ever.
+ */
+export const RESULT_RETRY_WINDOW_MS = 5 * 60_000;
+export const MAX_RETRIEVAL_KEY_LENGTH = 128;
+
+/** A CHANNEL payload reserved for one subscriber while its transport writes it. */
+export interface ResultDelivery {
+  payload: TaskResultPayload;
+  /** Written to the connection: it counts as delivered. False when retrieveResults took it meanwhile. */
+  confirm(): Promise<boolean>;
+  /** Not written: the payload stays for retrieveResults. */
+  release(): Promise<void>;
+}
 
 export type Health = { status: 'ok' } | { status: 'unavailable'; reason: string };
 
@@ -83,10 +98,13 @@ export interface TaskEngine {
   getResults(actor: Actor, ids: readonly number[]): Promise<(TaskResult | null)[]>;
   /** Ids of the tasks each task depends on. */
   dependencies(taskIds: readonly number[]): Promise<Map<number, number[]>>;
-  /** One-time: the payloads, which are then dropped. */
-  retrieveResults(actor: Actor, taskId: number): Promise<TaskResultPayload[]>;
-  /** A CHANNEL delivery: the first caller gets the payload, later ones get null. */
-  consumeResult(resultId: number): Promise<TaskResultPayload | null>;
+  /**
+   * One-time: the payloads. With a retrievalKey they stay for the retry window, and only a retry
+   * with that key gets them again; without one they are dropped at once.
+   */
+  retrieveResults(actor: Actor, taskId: number, retrievalKey: string | null): Promise<TaskResultPayload[]>;
+  /** CHANNEL: reserves the payload for one subscriber; null when it is gone or another subscriber has it. */
+  claimResultDelivery(resultId: number): Promise<ResultDelivery | null>;
 
   /** Reserves warm instances of a REALTIME action; ValidationError when its prepare() fails. */
   createAllocation(

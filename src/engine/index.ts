@@ -1,7 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Catalog } from '../catalog/index.js';
 import { StorageUnavailableError, type Storage } from '../storage/index.js';
-import { MAX_BATCH_SUBMIT, MAX_STATUS_IDS, type Health, type TaskEngine, type Viewer } from './api.js';
+import {
+  MAX_BATCH_SUBMIT,
+  MAX_RETRIEVAL_KEY_LENGTH,
+  MAX_STATUS_IDS,
+  RESULT_RETRY_WINDOW_MS,
+  type Health,
+  type ResultDelivery,
+  type TaskEngine,
+  type Viewer,
+} from './api.js';
 import { ConflictError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from './errors.js';
 import { InProcessPubSub, type PubSub } from './events.js';
 import { silentLogger, type EngineLogger } from './logger.js';
@@ -50,11 +59,16 @@ export interface EngineOptions {
   retryBaseMs?: number;
   /** How long a real-time call waits for a busy allocation. */
   realtimeWaitMs?: number;
+  /** How long retrieved payloads stay for a retry with the same retrievalKey. */
+  resultRetryWindowMs?: number;
 }
 
 const TOKEN_PREFIX = 'tp_';
 const HEALTH_CHECK_INTERVAL_MS = 1000;
 const MAX_NAME_LENGTH = 200;
+/** How often payloads past their retry window are deleted, and how many tasks' worth per statement. */
+const EXPIRED_PAYLOAD_SWEEP_MS = 60_000;
+const EXPIRED_PAYLOAD_BATCH = 500;
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -76,12 +90,15 @@ export class Engine implements TaskEngine {
   readonly #logger: EngineLogger;
   readonly #worker: Worker;
   readonly #realtime: RealtimeRuntime;
+  readonly #resultRetryWindowMs: number;
+  #payloadSweep: NodeJS.Timeout | null = null;
 
   constructor(options: EngineOptions) {
     this.catalog = options.catalog;
     this.events = options.events ?? new InProcessPubSub();
     this.#storage = options.storage;
     this.#logger = options.logger ?? silentLogger;
+    this.#resultRetryWindowMs = options.resultRetryWindowMs ?? RESULT_RETRY_WINDOW_MS;
     this.#worker = new Worker({
       queue: options.storage.queue,
       records: options.storage.records,
@@ -118,6 +135,20 @@ export class Engine implements TaskEngine {
     }
     await this.#realtime.start();
     this.#worker.start();
+    await this.#deleteExpiredPayloads();
+    this.#payloadSweep = setInterval(() => void this.#deleteExpiredPayloads(), EXPIRED_PAYLOAD_SWEEP_MS).unref();
+  }
+
+  /** Retry windows end whether or not anyone asks again: their payloads are deleted here. */
+  async #deleteExpiredPayloads(): Promise<void> {
+    try {
+      while ((await this.#records.deleteExpiredPayloads(Date.now(), EXPIRED_PAYLOAD_BATCH)) === EXPIRED_PAYLOAD_BATCH) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      // The next sweep tries again; until then the payloads only take room.
+      this.#logger.warn({ err: error }, 'deleting payloads past their retry window failed');
+    }
   }
 
   /**
@@ -125,6 +156,7 @@ export class Engine implements TaskEngine {
    * calls already answered are recorded.
    */
   async stop(graceMs: number): Promise<void> {
+    if (this.#payloadSweep) clearInterval(this.#payloadSweep);
     await Promise.all([this.#worker.stop(graceMs), this.#realtime.stop(graceMs)]);
   }
 
@@ -406,8 +438,16 @@ export class Engine implements TaskEngine {
     return byTask;
   }
 
-  async retrieveResults(actor: Actor, taskId: number): Promise<TaskResultPayload[]> {
-    const retrieved = await this.#records.retrieveResults(actor.organisationId, taskId, Date.now());
+  async retrieveResults(actor: Actor, taskId: number, retrievalKey: string | null): Promise<TaskResultPayload[]> {
+    if (retrievalKey !== null && (retrievalKey.length === 0 || retrievalKey.length > MAX_RETRIEVAL_KEY_LENGTH)) {
+      throw new ValidationError('INVALID', `retrievalKey must be 1 to ${MAX_RETRIEVAL_KEY_LENGTH} characters`, 'retrievalKey');
+    }
+    const now = Date.now();
+    const request = {
+      keyHash: retrievalKey === null ? null : hashToken(retrievalKey),
+      keepUntil: now + this.#resultRetryWindowMs,
+    };
+    const retrieved = await this.#records.retrieveResults(actor.organisationId, taskId, request, now);
     switch (retrieved.outcome) {
       case 'not-found':
         throw new NotFoundError('no task', { typename: 'Task', id: taskId });
@@ -420,8 +460,15 @@ export class Engine implements TaskEngine {
     }
   }
 
-  async consumeResult(resultId: number): Promise<TaskResultPayload | null> {
-    return this.#records.consumeResult(resultId, Date.now());
+  async claimResultDelivery(resultId: number): Promise<ResultDelivery | null> {
+    const claim = randomBytes(12).toString('base64url');
+    const payload = await this.#records.claimResultDelivery(resultId, claim);
+    if (!payload) return null;
+    return {
+      payload,
+      confirm: () => this.#records.confirmResultDelivery(resultId, claim, Date.now()),
+      release: () => this.#records.releaseResultDelivery(resultId, claim),
+    };
   }
 
   // ------------------------------------------------------------ real-time execution

@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import type { ResultDelivery } from '../engine/api.js';
 import { EventStream, type TaskChange, type TaskEventKind } from '../engine/events.js';
 import {
   isTerminal,
@@ -200,9 +201,36 @@ function matchesFilter(task: Task, filter: TaskFilter): boolean {
 }
 
 /** On the CHANNEL protocol a result is pushed once, to whichever subscriber claims it first. */
-async function deliveredResult(context: GraphQLContext, task: Task, change: TaskChange): Promise<TaskResultPayload | null> {
+async function claimDelivery(context: GraphQLContext, task: Task, change: TaskChange): Promise<ResultDelivery | null> {
   if (change.kind !== 'RESULT' || change.resultId == null || task.retrievalProtocol !== 'CHANNEL') return null;
-  return context.engine.consumeResult(change.resultId);
+  return context.engine.claimResultDelivery(change.resultId);
+}
+
+/** The part of a Node socket that tells whether what was written to it has left the process. */
+interface ConnectionSocket {
+  readonly destroyed: boolean;
+  readonly writable: boolean;
+  write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean;
+}
+
+const NOTHING = new Uint8Array(0);
+
+/**
+ * Whether the message the transport took last has been written to the connection: handed to the
+ * operating system, as far as a server can know. Both transports ask for the next message only
+ * after taking the last one, so this runs when they ask. graphql-ws asks once its send completed;
+ * yoga's SSE stream asks as it dequeues the message, before writing it to the response, and a
+ * receiver that does not read leaves it in the socket's buffer. A write of nothing completes only
+ * after everything queued before it, or fails when the connection is gone.
+ */
+async function writtenToConnection(context: GraphQLContext): Promise<boolean> {
+  // yoga's Node adapter puts the HTTP request into the context (SSE), and server.ts the upgrade
+  // request (graphql-ws); either way its socket is the connection.
+  const socket = (context as { req?: { socket?: ConnectionSocket | null } }).req?.socket;
+  if (!socket) return true;
+  await new Promise((resolve) => setImmediate(resolve));
+  if (socket.destroyed || !socket.writable) return false;
+  return new Promise((resolve) => socket.write(NOTHING, (error) => resolve(!error)));
 }
 
 /** How many PENDING tasks one taskEvents subscription follows for QUEUE_POSITION events. */
@@ -260,6 +288,7 @@ async function* matchingEvents(
   changes: EventStream<TaskChange | KeyRevoked>,
 ): AsyncGenerator<TaskEvent | KeyRevoked> {
   const queuePositions = followQueuePositions(context, changes);
+  let unconfirmed: ResultDelivery | null = null;
   try {
     if (!filter.state?.length || filter.state.includes('PENDING')) {
       const alreadyPending = await context.engine.listTasks(
@@ -278,16 +307,24 @@ async function* matchingEvents(
       const task = await context.loaders.tasks.load(change.taskId);
       if (!task || !matchesFilter(task, filter)) continue;
       queuePositions.observe(task);
-      yield {
-        kind: change.kind,
-        task,
-        log: change.log ?? null,
-        result: await deliveredResult(context, task, change),
-        at: change.at,
-      };
+      const delivery = await claimDelivery(context, task, change);
+      unconfirmed = delivery;
+      yield { kind: change.kind, task, log: change.log ?? null, result: delivery?.payload ?? null, at: change.at };
+      // Resumed: the transport asks for the next message, so it has taken this one.
+      unconfirmed = null;
+      if (delivery) {
+        if (!(await writtenToConnection(context))) {
+          await delivery.release();
+          return;
+        }
+        await delivery.confirm();
+      }
     }
   } finally {
     changes.close();
+    // A failed release leaves the claim behind, which only keeps other subscribers from sending
+    // the payload: retrieveResults still returns it.
+    await (unconfirmed as ResultDelivery | null)?.release().catch(() => {});
   }
 }
 
@@ -303,7 +340,9 @@ const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement({
     result: t.expose('result', {
       type: TaskResultPayloadRef,
       nullable: true,
-      description: 'For RESULT on a CHANNEL task: the payload, consumed by this delivery.',
+      description:
+        'For RESULT on a CHANNEL task: the payload, sent to one subscriber only. It counts as delivered, and is dropped, ' +
+        'once this message has been written to the connection; if the subscription ends first, retrieveResults returns it.',
     }),
     at: t.expose('at', { type: 'DateTime' }),
   }),

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { MAX_STATUS_IDS } from '../engine/api.js';
+import { MAX_RETRIEVAL_KEY_LENGTH, MAX_STATUS_IDS, RESULT_RETRY_WINDOW_MS } from '../engine/api.js';
 import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../engine/errors.js';
 import {
   LOG_LEVELS,
@@ -365,13 +365,27 @@ builder.mutationFields((t) => ({
   }),
   retrieveResults: t.field({
     type: RetrieveResultsSuccess,
-    description: 'STORE protocol: the payloads, once; afterwards resultRetrieved is true.',
-    args: { taskId: t.arg.id({ required: true }) },
-    errors: { types: [NotFoundError, ConflictError], directResult: true, union: { name: 'RetrieveResultsResult' } },
-    resolve: async (_root, { taskId }, context) => {
+    description:
+      'The payloads of a finished task, once; afterwards resultRetrieved is true and any other retrieval gets ALREADY_RETRIEVED. ' +
+      `With a retrievalKey, a retry that repeats the key within ${RESULT_RETRY_WINDOW_MS / 60_000} minutes of the first retrieval ` +
+      'gets the same payloads again (for when the answer was lost with the connection); they are deleted when that window ends. ' +
+      'Without a key the payloads are deleted as the answer is made: an answer that never arrives loses them. ' +
+      'On the CHANNEL protocol it returns what no taskEvents subscriber had been sent.',
+    args: {
+      taskId: t.arg.id({ required: true }),
+      retrievalKey: t.arg.string({
+        description: `Chosen by the client (e.g. a UUID), 1 to ${MAX_RETRIEVAL_KEY_LENGTH} characters; send the same one when retrying.`,
+      }),
+    },
+    errors: {
+      types: [NotFoundError, ConflictError, ValidationError],
+      directResult: true,
+      union: { name: 'RetrieveResultsResult' },
+    },
+    resolve: async (_root, { taskId, retrievalKey }, context) => {
       const id = decodeId(String(taskId), 'Task');
       if (id === null) throw new NotFoundError(`No task ${taskId}`);
-      return { results: await context.engine.retrieveResults(requireActor(context), id) };
+      return { results: await context.engine.retrieveResults(requireActor(context), id, retrievalKey ?? null) };
     },
   }),
 }));

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, sql, type Placeholder, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type {
   Account,
@@ -57,6 +57,13 @@ export type RetrieveOutcome =
   | { outcome: 'not-completed' }
   | { outcome: 'not-found' };
 
+export interface RetrievalRequest {
+  /** Hash of the client's retrievalKey; null for a one-shot retrieval, whose payloads go at once. */
+  keyHash: string | null;
+  /** Until when a retry with the same key gets the payloads again. */
+  keepUntil: number;
+}
+
 /** Everything that is not the queue's life cycle: tenants, keys, accounts, reads of tasks. */
 export interface RecordStore {
   findOrCreateOrganisation(name: string, now: number): Promise<Organisation>;
@@ -83,8 +90,19 @@ export interface RecordStore {
   taskResults(taskIds: readonly number[]): Promise<TaskResult[]>;
   getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]>;
   dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]>;
-  retrieveResults(organisationId: number, taskId: number, now: number): Promise<RetrieveOutcome>;
-  consumeResult(resultId: number, now: number): Promise<TaskResultPayload | null>;
+  /**
+   * The first retrieval marks the task retrieved and returns its payloads; a retry with the same key
+   * before `keepUntil` returns them again; anything else is already-retrieved.
+   */
+  retrieveResults(organisationId: number, taskId: number, request: RetrievalRequest, now: number): Promise<RetrieveOutcome>;
+  /** Deletes the payloads whose retry window ended before `now`, of at most `limit` tasks; returns how many tasks. */
+  deleteExpiredPayloads(now: number, limit: number): Promise<number>;
+  /** CHANNEL: reserves a payload for one delivery; null when it is delivered, retrieved or reserved by another. */
+  claimResultDelivery(resultId: number, claim: string): Promise<TaskResultPayload | null>;
+  /** The claimed payload was written: it is delivered and dropped. False when a retrieval took it meanwhile. */
+  confirmResultDelivery(resultId: number, claim: string, now: number): Promise<boolean>;
+  /** The claimed payload was not written: it stays for retrieveResults. */
+  releaseResultDelivery(resultId: number, claim: string): Promise<void>;
 
   createAllocation(input: NewAllocation, now: number): Promise<Allocation>;
   /** Allocations not deleted: of one organisation, or of all of them (null) for a server's start. */
@@ -114,6 +132,11 @@ function rangeConditions(column: SQLiteColumn, range: DateRange | null | undefin
 }
 
 const TERMINAL_STATES_SQL = sql`('SUCCEEDED', 'FAILED', 'CANCELLED')`;
+
+/** As the client receives it: a payload handed out counts as retrieved. */
+function toPayload(row: typeof taskResults.$inferSelect): TaskResultPayload {
+  return { result: { ...toTaskResult(row), retrieved: true }, data: row.data === null ? null : JSON.parse(row.data) };
+}
 
 export class SqliteRecordStore implements RecordStore {
   readonly #db: Drizzle;
@@ -387,16 +410,41 @@ export class SqliteRecordStore implements RecordStore {
       .all();
   }
 
-  async retrieveResults(organisationId: number, taskId: number, now: number): Promise<RetrieveOutcome> {
+  async retrieveResults(
+    organisationId: number,
+    taskId: number,
+    request: RetrievalRequest,
+    now: number,
+  ): Promise<RetrieveOutcome> {
     const db = this.#db;
     return this.#database.sqlite.transaction((): RetrieveOutcome => {
       const task = db
-        .select({ state: tasks.state, resultRetrieved: tasks.resultRetrieved })
+        .select({
+          state: tasks.state,
+          resultRetrieved: tasks.resultRetrieved,
+          retrievalKeyHash: tasks.retrievalKeyHash,
+          resultsKeptUntil: tasks.resultsKeptUntil,
+        })
         .from(tasks)
         .where(and(eq(tasks.id, taskId), eq(tasks.organisationId, organisationId)))
         .get();
       if (!task) return { outcome: 'not-found' };
-      if (task.resultRetrieved) return { outcome: 'already-retrieved' };
+      if (task.resultRetrieved) {
+        const keptUntil = task.resultsKeptUntil;
+        if (keptUntil !== null && keptUntil <= now) {
+          this.#deletePayloads([taskId]);
+        } else if (keptUntil !== null && request.keyHash !== null && request.keyHash === task.retrievalKeyHash) {
+          // Payloads delivered over CHANNEL before the retrieval were dropped then and are not in it.
+          const rows = db
+            .select()
+            .from(taskResults)
+            .where(and(eq(taskResults.taskId, taskId), eq(taskResults.retrieved, true), isNotNull(taskResults.data)))
+            .orderBy(asc(taskResults.id))
+            .all();
+          return { outcome: 'retrieved', payloads: rows.map(toPayload) };
+        }
+        return { outcome: 'already-retrieved' };
+      }
       if (!['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(task.state)) return { outcome: 'not-completed' };
       const rows = db
         .select()
@@ -404,48 +452,93 @@ export class SqliteRecordStore implements RecordStore {
         .where(and(eq(taskResults.taskId, taskId), eq(taskResults.retrieved, false)))
         .orderBy(asc(taskResults.id))
         .all();
+      const keepsPayloads = request.keyHash !== null;
+      // A CHANNEL subscriber still writing one of these loses it to this retrieval: its confirmation
+      // then changes nothing. Better sent twice than lost.
       db.update(taskResults)
-        .set({ retrieved: true, data: null, dateRetrieved: now })
-        .where(eq(taskResults.taskId, taskId))
+        .set({ retrieved: true, dateRetrieved: now, deliveryClaim: null, ...(keepsPayloads ? {} : { data: null }) })
+        .where(and(eq(taskResults.taskId, taskId), eq(taskResults.retrieved, false)))
         .run();
-      db.update(tasks).set({ resultRetrieved: true }).where(eq(tasks.id, taskId)).run();
-      const payloads = rows.map((row) => ({
-        result: { ...toTaskResult(row), retrieved: true },
-        data: row.data === null ? null : JSON.parse(row.data),
-      }));
-      return { outcome: 'retrieved', payloads };
+      db.update(tasks)
+        .set({
+          resultRetrieved: true,
+          retrievalKeyHash: request.keyHash,
+          resultsKeptUntil: keepsPayloads ? request.keepUntil : null,
+        })
+        .where(eq(tasks.id, taskId))
+        .run();
+      return { outcome: 'retrieved', payloads: rows.map(toPayload) };
     }).immediate();
   }
 
-  async consumeResult(resultId: number, now: number): Promise<TaskResultPayload | null> {
+  async deleteExpiredPayloads(now: number, limit: number): Promise<number> {
+    return this.#database.sqlite.transaction((): number => {
+      const expired = this.#db
+        .select({ id: tasks.id })
+        .from(tasks)
+        .where(and(isNotNull(tasks.resultsKeptUntil), lte(tasks.resultsKeptUntil, now)))
+        .limit(limit)
+        .all()
+        .map((row) => row.id);
+      this.#deletePayloads(expired);
+      return expired.length;
+    }).immediate();
+  }
+
+  /** Inside a transaction: the retry window of these tasks is over. */
+  #deletePayloads(taskIds: number[]): void {
+    if (taskIds.length === 0) return;
+    this.#db
+      .update(taskResults)
+      .set({ data: null })
+      .where(and(inArray(taskResults.taskId, taskIds), isNotNull(taskResults.data)))
+      .run();
+    this.#db.update(tasks).set({ resultsKeptUntil: null }).where(inArray(tasks.id, taskIds)).run();
+  }
+
+  async claimResultDelivery(resultId: number, claim: string): Promise<TaskResultPayload | null> {
+    const row = this.#db
+      .update(taskResults)
+      .set({ deliveryClaim: claim })
+      .where(and(eq(taskResults.id, resultId), eq(taskResults.retrieved, false), isNull(taskResults.deliveryClaim)))
+      .returning()
+      .get();
+    return row ? toPayload(row) : null;
+  }
+
+  async confirmResultDelivery(resultId: number, claim: string, now: number): Promise<boolean> {
     const db = this.#db;
-    return this.#database.sqlite.transaction((): TaskResultPayload | null => {
-      const before = db
-        .select()
-        .from(taskResults)
-        .where(and(eq(taskResults.id, resultId), eq(taskResults.retrieved, false)))
+    return this.#database.sqlite.transaction((): boolean => {
+      const delivered = db
+        .update(taskResults)
+        .set({ retrieved: true, data: null, dateRetrieved: now, deliveryClaim: null })
+        .where(
+          and(eq(taskResults.id, resultId), eq(taskResults.deliveryClaim, claim), eq(taskResults.retrieved, false)),
+        )
+        .returning({ taskId: taskResults.taskId })
         .get();
-      if (!before) return null;
-      db.update(taskResults)
-        .set({ retrieved: true, data: null, dateRetrieved: now })
-        .where(eq(taskResults.id, resultId))
-        .run();
+      if (!delivered) return false;
       // Once a finished task's last result has been delivered, its results count as retrieved.
       db.update(tasks)
         .set({ resultRetrieved: true })
         .where(
           and(
-            eq(tasks.id, before.taskId),
+            eq(tasks.id, delivered.taskId),
             sql`${tasks.state} IN ${TERMINAL_STATES_SQL}`,
             sql`NOT EXISTS (SELECT 1 FROM ${taskResults} WHERE ${taskResults.taskId} = ${tasks.id} AND ${taskResults.retrieved} = 0)`,
           ),
         )
         .run();
-      return {
-        result: { ...toTaskResult(before), retrieved: true },
-        data: before.data === null ? null : JSON.parse(before.data),
-      };
+      return true;
     }).immediate();
+  }
+
+  async releaseResultDelivery(resultId: number, claim: string): Promise<void> {
+    this.#db
+      .update(taskResults)
+      .set({ deliveryClaim: null })
+      .where(and(eq(taskResults.id, resultId), eq(taskResults.deliveryClaim, claim)))
+      .run();
   }
 
   async createAllocation(input: NewAllocation, now: number): Promise<Allocation> {
