@@ -2,8 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { useGraphQlJit } from '@envelop/graphql-jit';
-import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, isAsyncIterable, maskError, type Plugin, type YogaLogger } from 'graphql-yoga';
@@ -211,12 +210,6 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         costLimit: { maxCost: 20_000 },
       }),
       useAuthentication(),
-      // Compiled operations resolve a 10,000-entry taskStatuses in a fraction of graphql-js's time.
-      // Subscriptions keep graphql-js, whose event streams yoga and graphql-ws drive.
-      useGraphQlJit(
-        {},
-        { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription' },
-      ),
       subscriptions.plugin,
     ],
   });
