@@ -11,7 +11,7 @@ import {
   type TaskEngine,
   type Viewer,
 } from './api.js';
-import { ConflictError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from './errors.js';
+import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from './errors.js';
 import { InProcessPubSub, type PubSub } from './events.js';
 import { silentLogger, type EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
@@ -262,10 +262,21 @@ export class Engine implements TaskEngine {
 
   async revokeApiKey(actor: Actor, keyId: number): Promise<ApiKey> {
     requireAdmin(actor);
+    const [target] = await this.#records.getApiKeys(actor.organisationId, [keyId]);
+    if (!target) throw new NotFoundError('no API key', { typename: 'ApiKey', id: keyId });
+    // As for creating keys: a narrowed ADMIN key must not lock out the keys that may do more than it.
+    if (this.#mayDoMore(target.permissions, actor.permissions ?? null)) {
+      throw new ForbiddenError('This key may not revoke a key whose permissions go beyond its own.');
+    }
     const apiKey = await this.#records.revokeApiKey(actor.organisationId, keyId, Date.now());
     if (!apiKey) throw new NotFoundError('no API key', { typename: 'ApiKey', id: keyId });
     this.events.publish('keyRevoked', apiKey.id, { keyId: apiKey.id });
     return apiKey;
+  }
+
+  #mayDoMore(permissions: KeyPermissions | null, than: KeyPermissions | null): boolean {
+    if (than === null) return false;
+    return permissions === null || this.catalog.permissionsBeyond(permissions, than) !== null;
   }
 
   async listApiKeys(actor: Actor): Promise<ApiKey[]> {
@@ -410,7 +421,16 @@ export class Engine implements TaskEngine {
           error: null,
         };
       }
-      return { ...row, found: true, queuePosition: positions.get(row.id) ?? null };
+      // The not-found entry's property order: one shape for every entry is cheaper to build and read.
+      return {
+        id: row.id,
+        found: true,
+        state: row.state,
+        queuePosition: positions.get(row.id) ?? null,
+        resultRetrieved: row.resultRetrieved,
+        retrievalProtocol: row.retrievalProtocol,
+        error: row.error,
+      };
     });
   }
 

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Page, PageRequest } from '../engine/types.js';
 
 export type NodeTypename = 'Task' | 'TaskResult' | 'Account' | 'ApiKey' | 'Allocation';
@@ -7,19 +7,44 @@ export type NodeTypename = 'Task' | 'TaskResult' | 'Account' | 'ApiKey' | 'Alloc
 /** Ids that name something but are not nodes of their own. */
 type OpaqueTypename = 'ExecutionToken';
 
-const POSITIVE_INTEGER = /^[1-9]\d*$/;
+// What Pothos' decodeGlobalID accepts (canonical base64 of "typename:id"), narrowed to ids that are
+// positive integers. Decoding here rather than through Buffer takes a third of the time, which
+// matters for 10,000 ids of one taskStatuses call.
+const CANONICAL_BASE64 = /^(?:[\d+/A-Za-z]{4})*(?:[\d+/A-Za-z]{2}==|[\d+/A-Za-z]{3}=)?$/;
+const TYPENAME_AND_NUMBER = /^([A-Z_a-z]\w*):([1-9]\d*)$/;
+const BASE64_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const BASE64_VALUE = new Uint8Array(128);
+for (let index = 0; index < BASE64_DIGITS.length; index++) BASE64_VALUE[BASE64_DIGITS.charCodeAt(index)] = index;
+
+/**
+ * The bytes of canonical base64 as one character per byte. A byte above 0x7f becomes a character
+ * that UTF-8 decoding would not give, but UTF-8 turns such bytes into non-ASCII characters too, and
+ * TYPENAME_AND_NUMBER refuses both alike.
+ */
+function decodeBase64Bytes(value: string): string | null {
+  if (!CANONICAL_BASE64.test(value)) return null;
+  const end = value.endsWith('==') ? value.length - 2 : value.endsWith('=') ? value.length - 1 : value.length;
+  let decoded = '';
+  let bits = 0;
+  let bitCount = 0;
+  for (let index = 0; index < end; index++) {
+    bits = ((bits << 6) | BASE64_VALUE[value.charCodeAt(index)]!) & 0xffffff;
+    bitCount += 6;
+    if (bitCount >= 8) {
+      bitCount -= 8;
+      decoded += String.fromCharCode((bits >> bitCount) & 0xff);
+    }
+  }
+  return decoded;
+}
 
 /** The global id's typename and number, or null when it is malformed; never throws. */
 export function decodeAnyId(globalId: string): { typename: string; id: number } | null {
-  let decoded: { typename: string; id: string };
-  try {
-    decoded = decodeGlobalID(globalId);
-  } catch {
-    return null;
-  }
-  if (!POSITIVE_INTEGER.test(decoded.id)) return null;
-  const id = Number(decoded.id);
-  return Number.isSafeInteger(id) ? { typename: decoded.typename, id } : null;
+  const decoded = decodeBase64Bytes(globalId);
+  const match = decoded === null ? null : TYPENAME_AND_NUMBER.exec(decoded);
+  if (!match) return null;
+  const id = Number(match[2]);
+  return Number.isSafeInteger(id) ? { typename: match[1]!, id } : null;
 }
 
 export function encodeId(typename: NodeTypename | OpaqueTypename, id: number): string {

@@ -323,7 +323,18 @@ builder.queryFields((t) => ({
       const requested = ids.map(String);
       const taskIds = requested.map((id) => decodeId(id, 'Task'));
       const statuses = await context.engine.taskStatuses(requireActor(context), taskIds);
-      return statuses.map((status, index) => ({ ...status, id: requested[index]! }));
+      // Literals rather than spreads: for 10,000 entries the spreads took longer than decoding the ids.
+      return statuses.map(
+        (status, index): TaskStatusEntry => ({
+          id: requested[index]!,
+          found: status.found,
+          state: status.state,
+          queuePosition: status.queuePosition,
+          resultRetrieved: status.resultRetrieved,
+          retrievalProtocol: status.retrievalProtocol,
+          error: status.error,
+        }),
+      );
     },
   }),
 }));
