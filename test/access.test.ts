@@ -184,3 +184,31 @@ describe('what a MEMBER key sees of API keys', () => {
     expect(data.node.key).toEqual({ id: otherKeyId, role: 'MEMBER', permissions: null, revoked: false });
   });
 });
+
+describe('revoking keys', () => {
+  const REVOKE = `mutation ($id: ID!) { revokeApiKey(id: $id) { __typename ... on RevokeApiKeySuccess { apiKey { revoked } } } }`;
+  const keyIdOf = async (token: string) => (await query(server, token, '{ viewer { key { id } } }')).viewer.key.id as string;
+
+  it('a narrowed ADMIN key may not revoke a key that may do more than it, and may revoke one within it', async () => {
+    const narrowed = await adminLimitedTo(ECHO_ONLY);
+    const unrestricted = await createApiKey(server.adminToken, { role: 'ADMIN' });
+    const refused = await graphql(server, narrowed, REVOKE, { id: unrestricted.apiKey.id });
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({
+        message: 'This key may not revoke a key whose permissions go beyond its own.',
+        extensions: { code: 'FORBIDDEN' },
+      }),
+    ]);
+    expect((await query(server, unrestricted.token, '{ viewer { key { revoked } } }')).viewer.key.revoked).toBe(false);
+
+    const within = await createApiKey(narrowed, { role: 'MEMBER' });
+    const revoked = await query(server, narrowed, REVOKE, { id: within.apiKey.id });
+    expect(revoked.revokeApiKey).toEqual({ __typename: 'RevokeApiKeySuccess', apiKey: { revoked: true } });
+  });
+
+  it('an unrestricted ADMIN key may revoke any key of its organisation', async () => {
+    const narrowed = await adminLimitedTo(ECHO_ONLY);
+    const revoked = await query(server, server.adminToken, REVOKE, { id: await keyIdOf(narrowed) });
+    expect(revoked.revokeApiKey.apiKey.revoked).toBe(true);
+  });
+});

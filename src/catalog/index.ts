@@ -127,7 +127,9 @@ export class Catalog {
   permissionsBeyond(requested: KeyPermissions, granted: KeyPermissions | null): string | null {
     if (granted === null) return null;
     for (const [serviceSlug, requestedActions] of Object.entries(requested)) {
-      const service = this.#services.get(serviceSlug)!;
+      const service = this.#services.get(serviceSlug);
+      // A stored key may name a service the catalog no longer has: it grants nothing now.
+      if (!service) continue;
       if (granted[serviceSlug] === undefined) return serviceSlug;
       // "*" also grants the actions a later version of the service adds: only "*" is within "*".
       if (requestedActions === '*' && granted[serviceSlug] !== '*') return `${serviceSlug}: "*"`;
