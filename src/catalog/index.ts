@@ -1,8 +1,10 @@
+import { encodeJson, LIMITS } from './limits.js';
 import type { ActionDefinition, KeyPermissions, ParameterDefinition, ServiceDefinition } from './types.js';
 
+export * from './limits.js';
 export * from './types.js';
 
-export type ParameterIssueCode = 'MISSING_PARAM' | 'INVALID_PARAMETER_VALUE' | 'INVALID';
+export type ParameterIssueCode = 'MISSING_PARAM' | 'INVALID_PARAMETER_VALUE' | 'INVALID' | 'PARAMS_TOO_LARGE';
 
 export interface ParameterIssue {
   code: ParameterIssueCode;
@@ -154,6 +156,11 @@ export class Catalog {
     const given = params ?? {};
     if (typeof given !== 'object' || Array.isArray(given)) {
       return fail('INVALID', 'params', 'params must be a JSON object keyed by parameter slug');
+    }
+    const encoded = encodeJson(given, 'params');
+    if (!encoded.ok) return fail('INVALID', 'params', encoded.failure.message);
+    if (encoded.bytes > LIMITS.paramsBytes) {
+      return fail('PARAMS_TOO_LARGE', 'params', `params are ${encoded.bytes} bytes of JSON; at most ${LIMITS.paramsBytes} are accepted`);
     }
     for (const slug in given) {
       if (!action.parameters.some((parameter) => parameter.slug === slug)) {

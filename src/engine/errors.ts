@@ -11,6 +11,7 @@ export const ERROR_CODES = Object.freeze([
   'LIMIT_EXCEEDED',
   'ALREADY_RETRIEVED',
   'NOT_COMPLETED',
+  'PARAMS_TOO_LARGE',
   'PERMISSIONS_EXCEEDED',
 ] as const);
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -22,6 +23,7 @@ export type ValidationCode =
   | 'INVALID_PARAMETER_VALUE'
   | 'INVALID'
   | 'NO_SUCH_ACCOUNT'
+  | 'PARAMS_TOO_LARGE'
   /** A key asked to create a key that may do more than itself. */
   | 'PERMISSIONS_EXCEEDED';
 
