@@ -32,11 +32,19 @@ export interface HandlerContext<Params = Record<string, unknown>> {
   attempt: number;
   params: Params;
   account: HandlerAccount | null;
-  /** Fires on cancellation, on timeout and on shutdown; the run is over once it has fired. */
+  /**
+   * Fires on cancellation, on timeout, on shutdown, and when the attempt failed on what the handler
+   * put out (a result over a limit or not JSON); the run is over once it has fired.
+   */
   signal: AbortSignal;
+  /** A line longer than LIMITS.logLineBytes is cut; past LIMITS.attemptLogBytes, lines are dropped. */
   log(level: HandlerLogLevel, message: string): void;
-  /** A fraction between 0 and 1. */
+  /** A fraction between 0 and 1; anything else is ignored. */
   progress(fraction: number): void;
+  /**
+   * Never throws: a result that breaks a limit of LIMITS, or that JSON cannot hold, fails the
+   * attempt (RESULT_TOO_LARGE, TOO_MANY_RESULTS, RESULT_NOT_SERIALISABLE, INVALID_RESULT).
+   */
   publish(name: string, data: unknown, contentType?: string): void;
   /** What the action's `prepare()` built, once per instance (real time) or per process (queued). */
   prepared: unknown;

@@ -1,10 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TaskFailure, type Catalog, type HandlerAccount, type HandlerContext } from '../catalog/index.js';
+import {
+  clipLogLine,
+  clipUtf8,
+  describe,
+  encodeJson,
+  LIMITS,
+  TaskFailure,
+  type Catalog,
+  type HandlerAccount,
+  type HandlerContext,
+  type OutputFailure,
+} from '../catalog/index.js';
 import type { AttemptOutcome, QueueStore, RecordStore, WorkBatch, WorkReport } from '../storage/index.js';
 import type { PubSub } from './events.js';
 import type { EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
-import type { LogLevel, Task, TaskError } from './types.js';
+import { LOG_LEVELS, type LogLevel, type Task, type TaskError } from './types.js';
 
 export interface WorkerOptions {
   queue: QueueStore;
@@ -31,6 +42,16 @@ interface Run {
   controller: AbortController;
   settled: boolean;
   timer: NodeJS.Timeout;
+  /** The task's results so far, those of earlier attempts included. */
+  resultCount: number;
+  resultBytes: number;
+  loggedBytes: number;
+  logsDropped: boolean;
+}
+
+interface EarlierResults {
+  count: number;
+  bytes: number;
 }
 
 /** How long one turn may keep claiming and writing before it yields to the event loop. */
@@ -40,7 +61,11 @@ const HANDLER_SETTLE_MICROTASKS = 6;
 const FAILED_TURN_RETRY_MS = 1000;
 const MAX_RETRY_DELAY_MS = 15 * 60_000;
 const MAX_IDLE_WAIT_MS = 60_000;
-const MAX_RESULT_BYTES = 16 * 1024 * 1024;
+/**
+ * Result text one write may carry: the storage sends a batch as one JSON string, whose escaping
+ * can double it, and a V8 string stops near 512 Mi characters. The rest waits for the next turn.
+ */
+const MAX_FLUSH_RESULT_CHARS = 64 * 1024 * 1024;
 const ENGINE_LOG_SOURCE = 'taskport';
 const HANDLER_LOG_SOURCE = 'handler';
 
@@ -113,7 +138,15 @@ export class Worker {
     // An aborted run settles on a later microtask; its RELEASED outcome must be in the last write.
     while (this.#runs.size > 0) await new Promise((resolve) => setImmediate(resolve));
     while (this.#turning) await sleep(1);
-    await this.#flush(0);
+    while (this.#hasUnwritten()) await this.#flush(0);
+  }
+
+  #hasUnwritten(): boolean {
+    const batch = this.#batch;
+    return (
+      this.#progress.size > 0 ||
+      batch.logs.length + batch.results.length + batch.progress.length + batch.outcomes.length > 0
+    );
   }
 
   async #turn(): Promise<void> {
@@ -155,7 +188,10 @@ export class Worker {
   async #start(claimed: Task[], free: number): Promise<void> {
     if (claimed.length > 0) {
       const accounts = await this.#accountsOf(claimed);
-      for (const task of claimed) this.#run(task, task.sourceId === null ? null : accounts.get(task.sourceId) ?? null);
+      const earlier = await this.#earlierResults(claimed);
+      for (const task of claimed) {
+        this.#run(task, task.sourceId === null ? null : accounts.get(task.sourceId) ?? null, earlier.get(task.id));
+      }
     }
     if (claimed.length === free) {
       this.#turnAgain = true;
@@ -181,6 +217,24 @@ export class Worker {
     return accounts;
   }
 
+  /**
+   * A retried task keeps what its earlier attempts published: that counts against its limits. Most
+   * claims are first attempts, and they cost no read; so a first attempt handed back at shutdown
+   * and run again starts its count afresh, once per shutdown.
+   */
+  async #earlierResults(tasks: Task[]): Promise<Map<number, EarlierResults>> {
+    const earlier = new Map<number, EarlierResults>();
+    const retried = tasks.filter((task) => task.attempts > 1).map((task) => task.id);
+    if (retried.length === 0) return earlier;
+    for (const result of await this.#options.records.taskResults(retried)) {
+      const sum = earlier.get(result.taskId) ?? { count: 0, bytes: 0 };
+      sum.count += 1;
+      sum.bytes += result.size;
+      earlier.set(result.taskId, sum);
+    }
+    return earlier;
+  }
+
   async #armDueTimer(): Promise<void> {
     if (this.#dueTimer) clearTimeout(this.#dueTimer);
     this.#dueTimer = null;
@@ -194,12 +248,30 @@ export class Worker {
     this.#dueTimer.unref();
   }
 
-  #run(task: Task, account: HandlerAccount | null): void {
-    const action = this.#options.catalog.action(task.service, task.type);
+  #run(task: Task, account: HandlerAccount | null, earlier: EarlierResults | undefined): void {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new RunAborted('TIMEOUT')), task.timeoutMs);
-    const run: Run = { task, controller, settled: false, timer };
+    const run: Run = {
+      task,
+      controller,
+      settled: false,
+      timer,
+      resultCount: earlier?.count ?? 0,
+      resultBytes: earlier?.bytes ?? 0,
+      loggedBytes: 0,
+      logsDropped: false,
+    };
     this.#runs.set(task.id, run);
+    try {
+      this.#execute(run, account);
+    } catch (error) {
+      this.#bookkeepingFailed(run, error);
+    }
+  }
+
+  #execute(run: Run, account: HandlerAccount | null): void {
+    const { task, controller } = run;
+    const action = this.#options.catalog.action(task.service, task.type);
     if (!action) {
       this.#settle(run, {
         code: 'UNKNOWN_ACTION',
@@ -215,14 +287,41 @@ export class Worker {
     const running = action.prepare
       ? this.#preparedFor(task, action.prepare).then((prepared) => action.handler({ ...context, prepared }))
       : Promise.resolve().then(() => action.handler(context));
-    Promise.race([running, aborted]).then(
-      (value) => {
-        if (run.settled) return;
-        if (value !== undefined) context.publish('result', value);
-        this.#settle(run, null);
-      },
-      (error: unknown) => this.#settle(run, this.#describeFailure(task, error)),
-    );
+    Promise.race([running, aborted])
+      .then(
+        (value) => {
+          if (run.settled) return;
+          if (value !== undefined) this.#acceptResult(run, 'result', value, 'application/json');
+          this.#settle(run, null);
+        },
+        (error: unknown) => this.#settle(run, this.#describeFailure(task, error)),
+      )
+      .catch((error: unknown) => this.#bookkeepingFailed(run, error));
+  }
+
+  /**
+   * The last resort: a fault in the worker's own handling of an attempt fails that attempt. As an
+   * unhandled rejection it would end the process, and recovery would start the task, and the
+   * crash, again at the next start.
+   */
+  #bookkeepingFailed(run: Run, error: unknown): void {
+    this.#options.logger.error({ err: error, taskId: run.task.id }, 'handling an attempt failed; the attempt fails');
+    try {
+      this.#settle(run, {
+        code: 'INTERNAL_ERROR',
+        message: 'The server failed while handling this attempt; its log says why.',
+        retryable: false,
+      });
+    } catch (again) {
+      // Not even the outcome could be queued: free the slot at least. The task stays PROCESSING
+      // until the next start recovers it.
+      this.#options.logger.error({ err: again, taskId: run.task.id }, 'failing the attempt failed too');
+      run.settled = true;
+      clearTimeout(run.timer);
+      this.#runs.delete(run.task.id);
+      if (this.#runs.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+    run.controller.abort(new TaskFailure('INTERNAL_ERROR', 'the attempt failed', false));
   }
 
   /** Once per process and action; a failed prepare is tried again by the next task. */
@@ -234,49 +333,113 @@ export class Worker {
         .then(prepare)
         .catch((error: unknown) => {
           this.#prepared.delete(key);
-          const reason = error instanceof Error ? error.message : String(error);
-          throw new TaskFailure('PREPARE_FAILED', `preparing ${key} failed: ${reason}`);
+          throw new TaskFailure('PREPARE_FAILED', `preparing ${key} failed: ${describe(error)}`);
         });
       this.#prepared.set(key, prepared);
     }
     return prepared;
   }
 
+  /** Nothing here throws at the handler, which may call it from a timer where a throw would end the process. */
   #handlerContext(run: Run, account: HandlerAccount | null): HandlerContext {
     const { task } = run;
     const attempt = task.attempts;
-    const log = (level: LogLevel, message: string, source = HANDLER_LOG_SOURCE) => {
-      if (run.settled) return;
-      this.#batch.logs.push({ taskId: task.id, level, message: String(message), source, timestamp: Date.now() });
-      this.wake();
-    };
     return {
       taskId: task.id,
       attempt,
       params: task.params,
       account,
       signal: run.controller.signal,
-      log: (level, message) => log(level, message),
+      log: (level, message) => this.#acceptLog(run, level, message),
       progress: (fraction) => {
         if (run.settled || !Number.isFinite(fraction)) return;
         this.#progress.set(task.id, { attempt, progress: Math.min(1, Math.max(0, fraction)) });
         this.wake();
       },
       publish: (name, data, contentType = 'application/json') => {
-        if (run.settled) return;
-        if (typeof name !== 'string' || name.length === 0) throw new TypeError('a result needs a name');
-        const text = JSON.stringify(data ?? null);
-        if (Buffer.byteLength(text) > MAX_RESULT_BYTES) {
-          throw new RangeError(`result ${name} is larger than ${MAX_RESULT_BYTES} bytes`);
-        }
-        this.#batch.results.push({ taskId: task.id, name, contentType, data: text, timestamp: Date.now() });
-        this.wake();
+        if (!run.settled) this.#acceptResult(run, name, data, contentType);
       },
       prepared: undefined,
     };
   }
 
+  #acceptLog(run: Run, level: unknown, message: unknown): void {
+    if (run.settled || run.logsDropped) return;
+    const text = clipLogLine(typeof message === 'string' ? message : describe(message));
+    const bytes = Buffer.byteLength(text);
+    const taskId = run.task.id;
+    if (run.loggedBytes + bytes > LIMITS.attemptLogBytes) {
+      run.logsDropped = true;
+      this.#batch.logs.push({
+        taskId,
+        level: 'WARN',
+        message: `this attempt has logged ${run.loggedBytes} bytes; lines past ${LIMITS.attemptLogBytes} are dropped`,
+        source: ENGINE_LOG_SOURCE,
+        timestamp: Date.now(),
+      });
+    } else {
+      run.loggedBytes += bytes;
+      const known = (LOG_LEVELS as readonly unknown[]).includes(level);
+      this.#batch.logs.push({
+        taskId,
+        level: known ? (level as LogLevel) : 'INFO',
+        message: text,
+        source: HANDLER_LOG_SOURCE,
+        timestamp: Date.now(),
+      });
+    }
+    this.wake();
+  }
+
+  /** Queues a result within the limits, or fails the attempt with the limit it broke. */
+  #acceptResult(run: Run, name: unknown, data: unknown, contentType: unknown): void {
+    const refuse = (failure: OutputFailure) => this.#fail(run, { ...failure, retryable: false });
+    const maxLength = LIMITS.resultNameLength;
+    if (typeof name !== 'string' || name.length === 0 || name.length > maxLength) {
+      return refuse({ code: 'INVALID_RESULT', message: `a result needs a name of 1 to ${maxLength} characters` });
+    }
+    if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > maxLength) {
+      return refuse({ code: 'INVALID_RESULT', message: `result ${name} needs a content type of 1 to ${maxLength} characters` });
+    }
+    const encoded = encodeJson(data, `result ${name}`);
+    if (!encoded.ok) return refuse(encoded.failure);
+    if (encoded.bytes > LIMITS.resultBytes) {
+      return refuse({
+        code: 'RESULT_TOO_LARGE',
+        message: `result ${name} is ${encoded.bytes} bytes of JSON; one result may have at most ${LIMITS.resultBytes}`,
+      });
+    }
+    if (run.resultCount >= LIMITS.taskResults) {
+      return refuse({ code: 'TOO_MANY_RESULTS', message: `a task may publish at most ${LIMITS.taskResults} results` });
+    }
+    if (run.resultBytes + encoded.bytes > LIMITS.taskResultBytes) {
+      return refuse({
+        code: 'RESULT_TOO_LARGE',
+        message: `result ${name} would bring the task's results to ${run.resultBytes + encoded.bytes} bytes of JSON; a task may have at most ${LIMITS.taskResultBytes}`,
+      });
+    }
+    run.resultCount += 1;
+    run.resultBytes += encoded.bytes;
+    this.#batch.results.push({ taskId: run.task.id, name, contentType, data: encoded.text, timestamp: Date.now() });
+    this.wake();
+  }
+
+  /** Ends the attempt with `failure` and fires the handler's signal, so that it stops working for nothing. */
+  #fail(run: Run, failure: Failure): void {
+    this.#settle(run, failure);
+    run.controller.abort(new TaskFailure(failure.code, failure.message, failure.retryable));
+  }
+
   #describeFailure(task: Task, error: unknown): Failure {
+    try {
+      return this.#classifyFailure(task, error);
+    } catch {
+      // A revoked proxy, a throwing getter: the value cannot even be looked at.
+      return { code: 'HANDLER_ERROR', message: 'The handler failed with a value that cannot be inspected.', retryable: true };
+    }
+  }
+
+  #classifyFailure(task: Task, error: unknown): Failure {
     if (error instanceof RunAborted) {
       switch (error.reason) {
         case 'CANCELLED':
@@ -291,9 +454,22 @@ export class Worker {
           return { code: 'SHUTDOWN', message: 'The server stopped during the attempt.', retryable: true, shutdown: true };
       }
     }
-    if (error instanceof TaskFailure) return { code: error.code, message: error.message, retryable: error.retryable };
-    const message = error instanceof Error ? error.message : String(error);
-    return { code: 'HANDLER_ERROR', message, retryable: true };
+    const message = (text: string) => clipUtf8(text, LIMITS.errorMessageBytes).text;
+    if (error instanceof TaskFailure) {
+      const { code } = error;
+      if (typeof code !== 'string' || code.length === 0 || code.length > LIMITS.errorCodeLength) {
+        return {
+          code: 'HANDLER_ERROR',
+          message: message(`The handler failed with an invalid code (1 to ${LIMITS.errorCodeLength} characters): ${describe(error)}`),
+          retryable: true,
+        };
+      }
+      return { code, message: message(describe(error)), retryable: error.retryable !== false };
+    }
+    if (error instanceof Error) return { code: 'HANDLER_ERROR', message: message(describe(error)), retryable: true };
+    const what = error === undefined || error === null ? String(error) : `a ${typeof error}`;
+    const shown = error === undefined || error === null ? '' : `: ${describe(error)}`;
+    return { code: 'HANDLER_ERROR', message: message(`The handler threw ${what}, not an Error${shown}`), retryable: true };
   }
 
   #settle(run: Run, failure: Failure | null): void {
@@ -345,10 +521,9 @@ export class Worker {
       for (const [taskId, update] of this.#progress) this.#batch.progress.push({ taskId, ...update });
       this.#progress.clear();
     }
-    const batch = this.#batch;
-    const written = batch.logs.length + batch.results.length + batch.progress.length + batch.outcomes.length;
+    const written = this.#batch.logs.length + this.#batch.results.length + this.#batch.progress.length + this.#batch.outcomes.length;
     if (written === 0 && claimLimit === 0) return null;
-    this.#batch = emptyBatch();
+    const batch = this.#takeBatch();
     let report: WorkReport;
     try {
       report = await this.#options.queue.work(batch, claimLimit, Date.now());
@@ -369,6 +544,43 @@ export class Worker {
       if (!this.#runs.has(outcome.taskId)) this.#organisationOf.delete(outcome.taskId);
     }
     return report;
+  }
+
+  /**
+   * The batch to write now: all of it, unless its results pass MAX_FLUSH_RESULT_CHARS. Then the
+   * results past that wait for the next write, and so do the outcomes of their tasks, so that no
+   * task is seen finished before its results are stored.
+   */
+  #takeBatch(): WorkBatch {
+    const batch = this.#batch;
+    let chars = 0;
+    let cut = batch.results.length;
+    for (const [index, result] of batch.results.entries()) {
+      chars += result.data.length;
+      if (chars > MAX_FLUSH_RESULT_CHARS && index > 0) {
+        cut = index;
+        break;
+      }
+    }
+    if (cut === batch.results.length) {
+      this.#batch = emptyBatch();
+      return batch;
+    }
+    const waiting = batch.results.slice(cut);
+    const waitingTasks = new Set(waiting.map((result) => result.taskId));
+    this.#batch = {
+      logs: [],
+      results: waiting,
+      progress: [],
+      outcomes: batch.outcomes.filter((outcome) => waitingTasks.has(outcome.taskId)),
+    };
+    this.#turnAgain = true;
+    return {
+      logs: batch.logs,
+      results: batch.results.slice(0, cut),
+      progress: batch.progress,
+      outcomes: batch.outcomes.filter((outcome) => !waitingTasks.has(outcome.taskId)),
+    };
   }
 
   #announce(report: WorkReport): void {
