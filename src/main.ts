@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Catalog } from './catalog/index.js';
 import { builtInCatalog } from './catalog/services.js';
 import type { Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
@@ -13,12 +14,19 @@ export interface RunningTaskport {
   stop(): Promise<void>;
 }
 
-/** The composition root: storage, then the engine and its worker, then HTTP. */
-export async function startTaskport(config: Config, logger: Logger): Promise<RunningTaskport> {
+/**
+ * The composition root: storage, then the engine and its worker, then HTTP. `catalog` replaces the
+ * built-in services (tests bring handlers of their own).
+ */
+export async function startTaskport(
+  config: Config,
+  logger: Logger,
+  options: { catalog?: Catalog } = {},
+): Promise<RunningTaskport> {
   const storage = openStorage(config.databasePath);
   const engine = createEngine({
     storage,
-    catalog: builtInCatalog(),
+    catalog: options.catalog ?? builtInCatalog(),
     logger: logger.child({ component: 'engine' }),
     concurrency: config.concurrency,
     retryBaseMs: config.retryBaseMs,

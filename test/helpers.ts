@@ -8,6 +8,7 @@ import { afterAll, afterEach, expect } from 'vitest';
 import WebSocket from 'ws';
 
 type Result<Data> = FormattedExecutionResult<Data, unknown>;
+import type { Catalog } from '../src/catalog/index.js';
 import type { Config } from '../src/config.js';
 import type { Role } from '../src/engine/types.js';
 import { startTaskport, type RunningTaskport } from '../src/main.js';
@@ -49,10 +50,13 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   };
 }
 
-/** The real server on an ephemeral port over a SQLite file in a temporary folder. */
-export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+/**
+ * The real server on an ephemeral port over a SQLite file in a temporary folder; `catalog`
+ * replaces the built-in services.
+ */
+export async function startServer(overrides: Partial<Config> = {}, options: { catalog?: Catalog } = {}): Promise<TestServer> {
   const config = testConfig(overrides);
-  const taskport = await startTaskport(config, pino({ level: 'silent' }));
+  const taskport = await startTaskport(config, pino({ level: 'silent' }), options);
   const server: TestServer = {
     url: taskport.url,
     wsUrl: taskport.url.replace(/^http/, 'ws'),
