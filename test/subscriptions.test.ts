@@ -532,7 +532,10 @@ test('stopping the server completes open subscriptions on both transports', asyn
   // Completed, or at worst the clean close of a going-away server, never an internal error.
   if (outcome.ended === 'error') expect((outcome.error as { code?: number }).code).toBe(1001);
   else expect(outcome.ended).toBe('complete');
-  expect(outcome.results.every((result) => result.errors === undefined)).toBe(true);
+  // The only error is the last message, SHUTTING_DOWN, which tells the client why the stream ended.
+  expect(outcome.results.slice(0, -1).every((result) => result.errors === undefined)).toBe(true);
+  const last = outcome.results.at(-1)!;
+  if (last.errors) expect(last.errors.map((error) => error.extensions?.code)).toEqual(['SHUTTING_DOWN']);
   await expect(sseEnd).resolves.toBe('ended');
   const unreachable = await graphql(server, admin, '{ __typename }').then(
     () => 'answered',

@@ -95,6 +95,8 @@ export class Worker {
   #turning = false;
   #turnAgain = false;
   #stopping = false;
+  /** Past the final write of stop(): no turn may touch the storage any more. */
+  #stopped = false;
   #started = false;
   #dueTimer: NodeJS.Timeout | null = null;
   #idleWaiters: (() => void)[] = [];
@@ -112,9 +114,13 @@ export class Worker {
     this.wake();
   }
 
-  /** Something may have become due: look for work on the next turn. */
+  /**
+   * Something may have become due, or a handler produced something: write and claim on the next
+   * turn. While stopping, turns still write (without claiming), so that subscribers see what the
+   * running handlers do during the grace period.
+   */
   wake(): void {
-    if (!this.#started || this.#stopping || this.#turnScheduled) return;
+    if (!this.#started || this.#stopped || this.#turnScheduled) return;
     this.#turnScheduled = true;
     setImmediate(() => void this.#turn());
   }
@@ -138,6 +144,7 @@ export class Worker {
     // An aborted run settles on a later microtask; its RELEASED outcome must be in the last write.
     while (this.#runs.size > 0) await new Promise((resolve) => setImmediate(resolve));
     while (this.#turning) await sleep(1);
+    this.#stopped = true;
     while (this.#hasUnwritten()) await this.#flush(0);
   }
 
@@ -151,6 +158,7 @@ export class Worker {
 
   async #turn(): Promise<void> {
     this.#turnScheduled = false;
+    if (this.#stopped) return;
     if (this.#turning) {
       this.#turnAgain = true;
       return;

@@ -16,28 +16,39 @@ import { decodeId } from './ids.js';
 import { TaskFilterInput, TaskLogRef, TaskRef, TaskResultPayloadRef, toEngineFilter } from './tasks.js';
 
 /**
- * Yielded when the subscriber's key is revoked: the field's resolve turns it into an
- * UNAUTHENTICATED error, which ends the subscription.
+ * Yielded as the last message of a subscription the server ends early: the field's resolve turns
+ * it into an error (UNAUTHENTICATED when the key is revoked, SHUTTING_DOWN when the server stops),
+ * and the stream completes after it.
  */
 const KEY_REVOKED = Symbol('key revoked');
-type KeyRevoked = typeof KEY_REVOKED;
+const SHUTTING_DOWN = Symbol('shutting down');
+type Ending = typeof KEY_REVOKED | typeof SHUTTING_DOWN;
 
-function failOnRevokedKey<T>(update: T | KeyRevoked): T {
+function failOnEnding<T>(update: T | Ending): T {
   if (update === KEY_REVOKED) {
     throw new GraphQLError('The API key was revoked', { extensions: { code: 'UNAUTHENTICATED' } });
+  }
+  if (update === SHUTTING_DOWN) {
+    throw new GraphQLError('The server is shutting down; subscribe again once it is back', {
+      extensions: { code: 'SHUTTING_DOWN' },
+    });
   }
   return update;
 }
 
-/** A stream that carries KEY_REVOKED if the actor's key is revoked, and closes when the server shuts down. */
-function openStream<T>(context: GraphQLContext, actor: Actor): EventStream<T | KeyRevoked> {
-  const stream = new EventStream<T | KeyRevoked>();
+/**
+ * A stream that carries KEY_REVOKED if the actor's key is revoked, and SHUTTING_DOWN once the
+ * server closes its subscriptions: by then the worker has written what it did during the grace
+ * period, and those events are ahead of it in the stream.
+ */
+function openStream<T>(context: GraphQLContext, actor: Actor): EventStream<T | Ending> {
+  const stream = new EventStream<T | Ending>();
   stream.onClose(context.engine.events.listen('keyRevoked', actor.keyId, () => stream.push(KEY_REVOKED)));
   const { shutdownSignal } = context;
-  const close = () => stream.close();
-  shutdownSignal.addEventListener('abort', close, { once: true });
-  stream.onClose(() => shutdownSignal.removeEventListener('abort', close));
-  if (shutdownSignal.aborted) stream.close();
+  const shuttingDown = () => stream.push(SHUTTING_DOWN);
+  shutdownSignal.addEventListener('abort', shuttingDown, { once: true });
+  stream.onClose(() => shutdownSignal.removeEventListener('abort', shuttingDown));
+  if (shutdownSignal.aborted) shuttingDown();
   return stream;
 }
 
@@ -103,8 +114,8 @@ function positionOf(context: GraphQLContext, task: Task): Promise<number | null>
 async function* followTask(
   context: GraphQLContext,
   initial: Task,
-  signals: EventStream<TaskSignal | KeyRevoked>,
-): AsyncGenerator<Task | KeyRevoked> {
+  signals: EventStream<TaskSignal | Ending>,
+): AsyncGenerator<Task | Ending> {
   let stopWatchingQueue: (() => void) | null = null;
   const queueAdvanced = throttled(() => signals.push('queueAdvanced'), QUEUE_POSITION_INTERVAL_MS);
   // Other tasks leaving the queue move this one up, without any event on the task itself.
@@ -140,17 +151,25 @@ async function* followTask(
         yield KEY_REVOKED;
         return;
       }
-      context.refreshLoaders();
-      const fresh = await context.loaders.tasks.load(task.id);
-      if (!fresh) return;
-      const position = await positionOf(context, fresh);
-      const onlyQueueMoved = received.every((update) => update === 'queueAdvanced');
-      if (onlyQueueMoved && position === sentPosition) continue;
-      task = fresh;
-      sentPosition = position;
-      watchQueueWhilePending(task);
-      yield task;
-      if (isTerminal(task.state)) return;
+      const changes = received.filter((update) => update !== SHUTTING_DOWN);
+      if (changes.length > 0) {
+        context.refreshLoaders();
+        const fresh = await context.loaders.tasks.load(task.id);
+        if (!fresh) return;
+        const position = await positionOf(context, fresh);
+        const onlyQueueMoved = changes.every((update) => update === 'queueAdvanced');
+        if (!onlyQueueMoved || position !== sentPosition) {
+          task = fresh;
+          sentPosition = position;
+          watchQueueWhilePending(task);
+          yield task;
+          if (isTerminal(task.state)) return;
+        }
+      }
+      if (changes.length < received.length) {
+        yield SHUTTING_DOWN;
+        return;
+      }
     }
   } finally {
     signals.close();
@@ -240,7 +259,7 @@ const MAX_FOLLOWED_POSITIONS = 1000;
  * Follows the queue positions of the PENDING tasks a taskEvents subscription has seen, and turns
  * the advances of their queues into QUEUE_POSITION changes, throttled.
  */
-function followQueuePositions(context: GraphQLContext, changes: EventStream<TaskChange | KeyRevoked>) {
+function followQueuePositions(context: GraphQLContext, changes: EventStream<TaskChange | Ending>) {
   const positions = new Map<number, { organisationId: number; position: number | null }>();
   const queues = new Map<string, () => void>();
   const recompute = throttled(() => {
@@ -285,8 +304,8 @@ function followQueuePositions(context: GraphQLContext, changes: EventStream<Task
 async function* matchingEvents(
   context: GraphQLContext,
   filter: TaskFilter,
-  changes: EventStream<TaskChange | KeyRevoked>,
-): AsyncGenerator<TaskEvent | KeyRevoked> {
+  changes: EventStream<TaskChange | Ending>,
+): AsyncGenerator<TaskEvent | Ending> {
   const queuePositions = followQueuePositions(context, changes);
   let unconfirmed: ResultDelivery | null = null;
   try {
@@ -299,8 +318,8 @@ async function* matchingEvents(
       for (const task of alreadyPending.items) queuePositions.observe(task);
     }
     for await (const change of changes) {
-      if (change === KEY_REVOKED) {
-        yield KEY_REVOKED;
+      if (change === KEY_REVOKED || change === SHUTTING_DOWN) {
+        yield change;
         return;
       }
       context.refreshLoaders();
@@ -352,7 +371,10 @@ builder.subscriptionFields((t) => ({
   taskUpdated: t.field({
     type: TaskRef,
     description:
-      'The task as it is now, then again after every change (state, queue position, progress, log, result); completes after a terminal state.',
+      'The task as it is now, then again after every change (state, queue position, progress, log, result); completes after a terminal state. ' +
+      'While the server shuts down, changes keep coming during its grace period; a task still running then goes back to the queue (PENDING), ' +
+      'and the last message is an error with extensions.code SHUTTING_DOWN before the stream completes (over graphql-ws the socket then closes with 1001). ' +
+      'A revoked key ends it the same way, with UNAUTHENTICATED.',
     args: { id: t.arg.id({ required: true }) },
     subscribe: async (_root, { id }, context) => {
       const actor = requireActor(context);
@@ -368,11 +390,14 @@ builder.subscriptionFields((t) => ({
       }
       return closingOnReturn(followTask(context, task, signals), signals);
     },
-    resolve: (update) => failOnRevokedKey(update),
+    resolve: (update) => failOnEnding(update),
   }),
   taskEvents: t.field({
     type: TaskEventRef,
-    description: "Every change to the organisation's tasks that match the filter.",
+    description:
+      "Every change to the organisation's tasks that match the filter, until the client stops. " +
+      'Changes keep coming during a shutdown\'s grace period; then the last message is an error with extensions.code SHUTTING_DOWN ' +
+      'before the stream completes (over graphql-ws the socket then closes with 1001). A revoked key ends it with UNAUTHENTICATED.',
     args: { filter: t.arg({ type: TaskFilterInput }) },
     subscribe: (_root, { filter }, context) => {
       const actor = requireActor(context);
@@ -387,6 +412,6 @@ builder.subscriptionFields((t) => ({
       }
       return closingOnReturn(matchingEvents(context, engineFilter ?? {}, changes), changes);
     },
-    resolve: (event) => failOnRevokedKey(event),
+    resolve: (event) => failOnEnding(event),
   }),
 }));
