@@ -92,8 +92,8 @@ export interface TaskEngine {
   taskStatuses(actor: Actor, ids: readonly (number | null)[]): Promise<TaskStatus[]>;
   /** 0-based positions of the PENDING tasks among the ids; others are absent. */
   queuePositions(taskIds: readonly number[]): Promise<Map<number, number>>;
-  /** Oldest first. The task must already have been authorised by the caller. */
-  taskLogs(taskId: number, minLevel: LogLevel | null, page: PageRequest): Promise<Page<TaskLog>>;
+  /** A page of each task's logs, oldest first, read at once. The tasks must already have been authorised by the caller. */
+  taskLogs(taskIds: readonly number[], minLevel: LogLevel | null, page: PageRequest): Promise<Map<number, Page<TaskLog>>>;
   taskResults(taskIds: readonly number[]): Promise<Map<number, TaskResult[]>>;
   getResults(actor: Actor, ids: readonly number[]): Promise<(TaskResult | null)[]>;
   /** Ids of the tasks each task depends on. */

@@ -438,8 +438,12 @@ export class Engine implements TaskEngine {
     return this.#queue.queuePositions(taskIds);
   }
 
-  async taskLogs(taskId: number, minLevel: LogLevel | null, page: PageRequest): Promise<Page<TaskLog>> {
-    return this.#records.taskLogs(taskId, minLevel, page);
+  async taskLogs(
+    taskIds: readonly number[],
+    minLevel: LogLevel | null,
+    page: PageRequest,
+  ): Promise<Map<number, Page<TaskLog>>> {
+    return this.#records.taskLogs(taskIds, minLevel, page);
   }
 
   async taskResults(taskIds: readonly number[]): Promise<Map<number, TaskResult[]>> {

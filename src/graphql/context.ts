@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import type { TaskEngine, Viewer } from '../engine/api.js';
 import type { AllocationStatus } from '../engine/index.js';
-import type { Account, Actor, ApiKey, Task, TaskResult } from '../engine/types.js';
+import type { Account, Actor, ApiKey, LogLevel, Page, PageRequest, Task, TaskLog, TaskResult } from '../engine/types.js';
 
 export interface Loaders {
   tasks: DataLoader<number, Task | null>;
@@ -15,6 +15,33 @@ export interface Loaders {
   queuePositions: DataLoader<number, number | null>;
   taskResults: DataLoader<number, TaskResult[]>;
   dependencies: DataLoader<number, number[]>;
+  /** Pages of logs: the logs field of every task in a list is one read per distinct page request. */
+  taskLogs: DataLoader<TaskLogsKey, Page<TaskLog>, string>;
+}
+
+export interface TaskLogsKey {
+  taskId: number;
+  minLevel: LogLevel | null;
+  page: PageRequest;
+}
+
+const pageRequestKey = ({ minLevel, page }: TaskLogsKey) => `${minLevel}/${page.first}/${page.afterId}`;
+
+async function loadTaskLogs(engine: TaskEngine, keys: readonly TaskLogsKey[]): Promise<Page<TaskLog>[]> {
+  const byRequest = new Map<string, TaskLogsKey[]>();
+  for (const key of keys) {
+    const sameRequest = byRequest.get(pageRequestKey(key));
+    if (sameRequest) sameRequest.push(key);
+    else byRequest.set(pageRequestKey(key), [key]);
+  }
+  const pages = new Map<string, Map<number, Page<TaskLog>>>();
+  await Promise.all(
+    [...byRequest].map(async ([request, [first, ...rest]]) => {
+      const taskIds = [first!, ...rest].map((key) => key.taskId);
+      pages.set(request, await engine.taskLogs(taskIds, first!.minLevel, first!.page));
+    }),
+  );
+  return keys.map((key) => pages.get(pageRequestKey(key))!.get(key.taskId)!);
 }
 
 export interface GraphQLContext {
@@ -73,6 +100,9 @@ function createLoaders(engine: TaskEngine, actor: Actor | null): Loaders {
     queuePositions: new DataLoader(async (ids) => fromMap(await engine.queuePositions(ids), ids, null)),
     taskResults: new DataLoader(async (ids) => fromMap(await engine.taskResults(ids), ids, [])),
     dependencies: new DataLoader(async (ids) => fromMap(await engine.dependencies(ids), ids, [])),
+    taskLogs: new DataLoader((keys) => loadTaskLogs(engine, keys), {
+      cacheKeyFn: (key) => `${key.taskId}/${pageRequestKey(key)}`,
+    }),
   };
 }
 

@@ -135,7 +135,8 @@ builder.node(TaskRef, {
       },
       resolve: async (task, { minLevel, ...page }, context) => {
         const request = pageRequest(page);
-        return toConnection(await context.engine.taskLogs(task.id, minLevel ?? null, request), request);
+        const logs = await context.loaders.taskLogs.load({ taskId: task.id, minLevel: minLevel ?? null, page: request });
+        return toConnection(logs, request);
       },
     }),
     dependsOn: t.field({

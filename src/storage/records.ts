@@ -19,6 +19,7 @@ import type {
   TaskResult,
   TaskResultPayload,
 } from '../engine/types.js';
+import { LOG_LEVELS } from '../engine/types.js';
 import type { Drizzle, SqliteDatabase } from './db.js';
 import {
   levelNumber,
@@ -86,7 +87,8 @@ export interface RecordStore {
 
   getTasks(organisationId: number, ids: readonly number[]): Promise<Task[]>;
   listTasks(organisationId: number, filter: TaskFilter, page: PageRequest): Promise<Page<Task>>;
-  taskLogs(taskId: number, minLevel: LogLevel | null, page: PageRequest): Promise<Page<TaskLog>>;
+  /** A page of each task's logs, oldest first, in one statement; every task gets the same page request. */
+  taskLogs(taskIds: readonly number[], minLevel: LogLevel | null, page: PageRequest): Promise<Map<number, Page<TaskLog>>>;
   taskResults(taskIds: readonly number[]): Promise<TaskResult[]>;
   getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]>;
   dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]>;
@@ -145,6 +147,7 @@ export class SqliteRecordStore implements RecordStore {
   readonly #findActiveKeyStatement;
   readonly #getOrganisationStatement;
   readonly #findActiveAccountStatement;
+  readonly #taskLogPagesStatement;
 
   constructor(database: SqliteDatabase) {
     this.#database = database;
@@ -168,6 +171,28 @@ export class SqliteRecordStore implements RecordStore {
         this.#activeAccount(sql.placeholder('organisationId'), sql.placeholder('service'), sql.placeholder('username')),
       )
       .prepare();
+    // Logs under a list of tasks: one page per task in one statement. The index orders a task's
+    // logs by level, then id, so a page in id order is merged from one short, LIMITed read per
+    // level: the first row past the page marks where it ends (and that another page follows), and
+    // the page is read up to it, seeking by id within each level. A long log is never read to its
+    // end, and a minLevel of 0 or an afterId of 0 matches every row, as no condition would.
+    const firstRowsOfLevel = (level: number) =>
+      `SELECT id FROM (SELECT id FROM task_logs
+         WHERE task_id = wanted_ids.value AND level = ${level} AND @minLevel <= ${level} AND id > @afterId
+         ORDER BY id LIMIT @first + 1)`;
+    const levels = LOG_LEVELS.map((_, level) => level);
+    this.#taskLogPagesStatement = database.sqlite.prepare(
+      `WITH wanted AS MATERIALIZED (
+         SELECT wanted_ids.value AS task_id,
+           (SELECT id FROM (${levels.map(firstRowsOfLevel).join(' UNION ALL ')})
+            ORDER BY id LIMIT 1 OFFSET @first) AS past_page_id
+         FROM json_each(@taskIds) AS wanted_ids)
+       SELECT l.id, l.task_id AS taskId, l.level, l.message, l.source, l.timestamp
+       FROM wanted CROSS JOIN task_logs AS l
+       WHERE l.task_id = wanted.task_id AND l.level IN (${levels.join(', ')}) AND l.level >= @minLevel
+         AND l.id > @afterId AND l.id <= coalesce(wanted.past_page_id, ${Number.MAX_SAFE_INTEGER})
+       ORDER BY l.task_id, l.id`,
+    );
   }
 
   async findOrCreateOrganisation(name: string, now: number): Promise<Organisation> {
@@ -350,21 +375,23 @@ export class SqliteRecordStore implements RecordStore {
     return page(rows.map(toTask), request.first);
   }
 
-  async taskLogs(taskId: number, minLevel: LogLevel | null, request: PageRequest): Promise<Page<TaskLog>> {
-    const rows = this.#db
-      .select()
-      .from(taskLogs)
-      .where(
-        and(
-          eq(taskLogs.taskId, taskId),
-          minLevel ? gte(taskLogs.level, levelNumber(minLevel)) : undefined,
-          request.afterId ? gt(taskLogs.id, request.afterId) : undefined,
-        ),
-      )
-      .orderBy(asc(taskLogs.id))
-      .limit(request.first + 1)
-      .all();
-    return page(rows.map(toTaskLog), request.first);
+  async taskLogs(
+    taskIds: readonly number[],
+    minLevel: LogLevel | null,
+    request: PageRequest,
+  ): Promise<Map<number, Page<TaskLog>>> {
+    const pages = new Map<number, Page<TaskLog>>();
+    if (taskIds.length === 0) return pages;
+    const rows = this.#taskLogPagesStatement.all({
+      taskIds: JSON.stringify(taskIds),
+      minLevel: minLevel === null ? 0 : levelNumber(minLevel),
+      afterId: request.afterId ?? 0,
+      first: request.first,
+    }) as (typeof taskLogs.$inferSelect)[];
+    const byTask = new Map<number, (typeof taskLogs.$inferSelect)[]>(taskIds.map((id) => [id, []]));
+    for (const row of rows) byTask.get(row.taskId)!.push(row);
+    for (const [taskId, taskRows] of byTask) pages.set(taskId, page(taskRows.map(toTaskLog), request.first));
+    return pages;
   }
 
   #resultColumns = {
