@@ -24,6 +24,7 @@ import type {
 
 export const MAX_BATCH_SUBMIT = 1000;
 export const MAX_STATUS_IDS = 10_000;
+export const MAX_DEPENDENCIES = 100;
 /**
  * How long retrieved payloads stay for a retry that repeats the retrievalKey: long enough for a
  * client to notice a dropped connection and ask again, short enough not to keep results for ever.

@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog/index.js';
 import type { NewTask, RecordStore } from '../storage/index.js';
+import { MAX_DEPENDENCIES } from './api.js';
 import { ValidationError } from './errors.js';
 import type { Actor, Organisation, SubmitTaskInput } from './types.js';
 
@@ -9,7 +10,6 @@ const MAX_ATTEMPTS = 100;
 const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
 const MAX_PRIORITY = 1_000_000;
 const MAX_TAG_LENGTH = 256;
-const MAX_DEPENDENCIES = 100;
 
 /**
  * Turns one submission into a row for the queue, or throws the ValidationError that names the

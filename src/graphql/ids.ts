@@ -81,15 +81,17 @@ interface PageArguments {
   after?: string | null;
 }
 
-/** `first` defaults to 20 and is capped at 500, as Relay allows a server to do. */
+/** The most a page holds for `first`: 20 by default, at most 500, as Relay allows a server to do; none when negative (refused). */
+export function pageSize(first: number | null | undefined): number {
+  if (first != null && first < 0) return 0;
+  return Math.min(first ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+}
+
 export function pageRequest({ first, after }: PageArguments): PageRequest {
   if (first != null && first < 0) {
     throw new GraphQLError('first must not be negative', { extensions: { code: 'INVALID' } });
   }
-  return {
-    first: Math.min(first ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-    afterId: after == null ? null : decodeCursor(after),
-  };
+  return { first: pageSize(first), afterId: after == null ? null : decodeCursor(after) };
 }
 
 export interface Connection<T> {

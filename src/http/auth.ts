@@ -1,5 +1,6 @@
-import { getOperationAST, GraphQLError, Kind, type DocumentNode, type SelectionSetNode } from 'graphql';
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { TaskEngine, Viewer } from '../engine/api.js';
+import { QUERY_LIMITS } from './limits.js';
 
 export type Authentication = { viewer: Viewer; failure: null } | { viewer: null; failure: GraphQLError };
 
@@ -32,35 +33,58 @@ export async function authenticate(engine: TaskEngine, authorization: unknown): 
   return { viewer, failure: null };
 }
 
-function selectsOnlyIntrospection(selectionSet: SelectionSetNode, document: DocumentNode): boolean {
-  return selectionSet.selections.every((selection) => {
-    switch (selection.kind) {
-      case Kind.FIELD:
-        return selection.name.value.startsWith('__');
-      case Kind.INLINE_FRAGMENT:
-        return selectsOnlyIntrospection(selection.selectionSet, document);
-      case Kind.FRAGMENT_SPREAD: {
-        const fragment = document.definitions.find(
-          (definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === selection.name.value,
-        );
-        return fragment?.kind === Kind.FRAGMENT_DEFINITION && selectsOnlyIntrospection(fragment.selectionSet, document);
-      }
-    }
-  });
-}
-
-/** Operations that only read __schema, __type or __typename run without a key, so GraphiQL's docs load. */
-function isIntrospectionOnly(document: DocumentNode, operationName?: string | null): boolean {
+/**
+ * The response names of the operation's __schema and __type fields, or null when it selects
+ * anything but introspection. Each fragment is read once: a document of fragments that spread
+ * each other twice over would otherwise take exponential time.
+ */
+function introspectionFields(document: DocumentNode, operationName?: string | null): Set<string> | null {
   const operation = getOperationAST(document, operationName);
-  return operation != null && selectsOnlyIntrospection(operation.selectionSet, document);
+  if (!operation) return null;
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  const names = new Set<string>();
+  const readFragments = new Set<string>();
+  const onlyIntrospection = (selectionSet: SelectionSetNode): boolean =>
+    selectionSet.selections.every((selection) => {
+      switch (selection.kind) {
+        case Kind.FIELD:
+          if (!selection.name.value.startsWith('__')) return false;
+          if (selection.name.value !== '__typename') names.add(selection.alias?.value ?? selection.name.value);
+          return true;
+        case Kind.INLINE_FRAGMENT:
+          return onlyIntrospection(selection.selectionSet);
+        case Kind.FRAGMENT_SPREAD: {
+          // A fragment read before either passed, or already made the whole answer false.
+          if (readFragments.has(selection.name.value)) return true;
+          readFragments.add(selection.name.value);
+          const fragment = fragments.get(selection.name.value);
+          return fragment !== undefined && onlyIntrospection(fragment.selectionSet);
+        }
+      }
+    });
+  return onlyIntrospection(operation.selectionSet) ? names : null;
 }
 
-/** Why the operation may not run, or null when it may. */
+/**
+ * Why the operation may not run, or null when it may. Without a key only introspection runs, so
+ * that GraphiQL's docs load, and only as much of it as GraphiQL asks for.
+ */
 export function authenticationFailure(
   authentication: Authentication,
   document: DocumentNode,
   operationName?: string | null,
 ): GraphQLError | null {
-  if (authentication.failure === null || isIntrospectionOnly(document, operationName)) return null;
-  return authentication.failure;
+  if (authentication.failure === null) return null;
+  const introspection = introspectionFields(document, operationName);
+  if (introspection === null) return authentication.failure;
+  if (introspection.size > QUERY_LIMITS.introspectionsWithoutKey) {
+    return unauthenticated(
+      `Without an API key an operation may introspect once (one __schema or __type field, as GraphiQL asks); ` +
+        `this one has ${introspection.size}. For more, ${HOW}`,
+    );
+  }
+  return null;
 }

@@ -1,7 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -14,6 +13,7 @@ import { exposedGraphQLError } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import { authenticate, authenticationFailure, type Authentication } from './auth.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
+import { parserAndValidationCache, useCostLimit, useDocumentLimits } from './limits.js';
 import { listeningOrigin, malformedHostError, originFromHost } from './origin.js';
 import { graphiqlOptions, selfContainedGraphiQL } from './graphiql.js';
 
@@ -185,6 +185,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     graphiql: options.graphiql === false ? false : graphiqlOptions,
     renderGraphiQL: selfContainedGraphiQL(),
     logging: yogaLogger(logger),
+    parserAndValidationCache: parserAndValidationCache(),
     maskedErrors: {
       maskError: (error, message, isDev) => exposedGraphQLError(error) ?? maskError(error, message, isDev),
     },
@@ -203,13 +204,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     plugins: [
       useMalformedQueryParamsCheck(),
       useUnsupportedMediaTypeError(),
-      EnvelopArmorPlugin({
-        maxDepth: { n: 12 },
-        maxAliases: { n: 20 },
-        maxTokens: { n: 2000 },
-        costLimit: { maxCost: 20_000 },
-      }),
+      useDocumentLimits(),
       useAuthentication(),
+      useCostLimit(schema, engine.catalog),
       subscriptions.plugin,
     ],
   });
