@@ -107,8 +107,9 @@ async function openSse(server: TestServer, token: string, text: string, variable
 
 interface EventMessage {
   kind: string;
+  at: string;
   task: { id: string; state: string; service: string; type: string; poll: string | null };
-  log: { message: string; level: string } | null;
+  log: { message: string; level: string; timestamp?: string } | null;
   result: { data: any; result: { name: string; retrieved: boolean } } | null;
 }
 
@@ -274,6 +275,36 @@ describe('subscriptions', () => {
     // Returning from the iterator ends the subscription on the server, which keeps answering.
     await vi.waitFor(() => expect(server.taskport.engine.events.listenerCount()).toBe(listenersBefore));
     expect((await query(server, admin, '{ viewer { organisation } }')).viewer.organisation).toBe('default');
+  });
+
+  test('taskEvents arrive in the order of their timestamps, with each log line keeping its own time', async () => {
+    const poll = uniquePoll();
+    const client = wsClient(server, admin);
+    const listening = nextListen(server, 'organisation');
+    const iterator = client.iterate<{ taskEvents: EventMessage }>({
+      query: `subscription ($filter: TaskFilter) { taskEvents(filter: $filter) { kind at task { id state } log { timestamp } } }`,
+      variables: { filter: { poll } },
+    });
+    await listening;
+    // Two tasks at once, each logging and reporting progress at every step: many writes to interleave.
+    const ids: string[] = [];
+    for (const steps of [5, 8]) {
+      const submitted = await submit(server, admin, { service: 'demo', action: 'sleep', params: { ms: 200, steps }, poll });
+      ids.push(submitted.task.id as string);
+    }
+    const events = await collectUntil(
+      async () => (await iterator.next()).value,
+      (seen) => ids.every((id) => succeeded(seen, id)),
+    );
+    await iterator.return?.();
+
+    const times = events.map((event) => Date.parse(event.at));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const logs = events.filter((event) => event.kind === 'LOG');
+    expect(logs.length).toBeGreaterThanOrEqual(13);
+    for (const event of logs) {
+      expect(Date.parse(event.log!.timestamp!)).toBeLessThanOrEqual(Date.parse(event.at));
+    }
   });
 
   test('taskEvents over SSE with a service/type filter delivers matching tasks only, then closes on abort', async () => {

@@ -2,9 +2,8 @@ import type { PubSub, TaskEventKind } from './events.js';
 import type { Task } from './types.js';
 
 /** Announces tasks whose state changed, and the queues whose order they changed. */
-export function publishChanges(events: PubSub, tasks: readonly Task[], kind: TaskEventKind): void {
+export function publishChanges(events: PubSub, tasks: readonly Task[], kind: TaskEventKind, at = new Date()): void {
   if (tasks.length === 0) return;
-  const at = new Date();
   const queues = new Map<string, { service: string; type: string }>();
   for (const task of tasks) {
     const change = { kind, taskId: task.id, organisationId: task.organisationId, at, state: task.state };

@@ -12,7 +12,7 @@ import {
   type OutputFailure,
 } from '../catalog/index.js';
 import type { AttemptOutcome, QueueStore, RecordStore, WorkBatch, WorkReport } from '../storage/index.js';
-import type { PubSub } from './events.js';
+import type { PubSub, TaskChange } from './events.js';
 import type { EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
 import { LOG_LEVELS, type LogLevel, type Task, type TaskError } from './types.js';
@@ -591,29 +591,30 @@ export class Worker {
     };
   }
 
+  /**
+   * Publishes what one write changed, stamped with the time it is announced: a subscriber's
+   * events then arrive in the order of `at`, whichever part of the server published them. A log
+   * line keeps the time it was written in its own timestamp.
+   */
   #announce(report: WorkReport): void {
     const { events } = this.#options;
     const organisationOf = this.#organisationOf;
     const at = new Date();
-    for (const progressed of report.progressed) {
-      const change = { kind: 'PROGRESS' as const, taskId: progressed.taskId, organisationId: progressed.organisationId, at, progress: progressed.progress };
+    const publish = (change: TaskChange) => {
       events.publish('task', change.taskId, change);
       events.publish('organisation', change.organisationId, change);
-    }
+    };
     for (const log of report.logs) {
       const organisationId = organisationOf.get(log.taskId);
-      if (organisationId === undefined) continue;
-      const change = { kind: 'LOG' as const, taskId: log.taskId, organisationId, at: log.timestamp, log };
-      events.publish('task', log.taskId, change);
-      events.publish('organisation', organisationId, change);
+      if (organisationId !== undefined) publish({ kind: 'LOG', taskId: log.taskId, organisationId, at, log });
     }
     for (const result of report.results) {
       const organisationId = organisationOf.get(result.taskId);
-      if (organisationId === undefined) continue;
-      const change = { kind: 'RESULT' as const, taskId: result.taskId, organisationId, at: result.dateCreated, resultId: result.id };
-      events.publish('task', result.taskId, change);
-      events.publish('organisation', organisationId, change);
+      if (organisationId !== undefined) publish({ kind: 'RESULT', taskId: result.taskId, organisationId, at, resultId: result.id });
     }
-    publishChanges(events, [...report.changed, ...report.claimed], 'STATE_CHANGED');
+    for (const { taskId, organisationId, progress } of report.progressed) {
+      publish({ kind: 'PROGRESS', taskId, organisationId, at, progress });
+    }
+    publishChanges(events, [...report.changed, ...report.claimed], 'STATE_CHANGED', at);
   }
 }

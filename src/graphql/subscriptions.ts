@@ -363,7 +363,11 @@ const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement({
         'For RESULT on a CHANNEL task: the payload, sent to one subscriber only. It counts as delivered, and is dropped, ' +
         'once this message has been written to the connection; if the subscription ends first, retrieveResults returns it.',
     }),
-    at: t.expose('at', { type: 'DateTime' }),
+    at: t.expose('at', {
+      type: 'DateTime',
+      description:
+        'When the server announced the change: a stream’s events arrive in the order of `at`. A log line also carries the time it was written, in `log.timestamp`.',
+    }),
   }),
 });
 
