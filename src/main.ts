@@ -3,7 +3,7 @@ import type { Catalog } from './catalog/index.js';
 import { builtInCatalog } from './catalog/services.js';
 import type { Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
-import { createServer } from './http/server.js';
+import { createServer, type RunningServer } from './http/server.js';
 import { openStorage } from './storage/index.js';
 
 export interface RunningTaskport {
@@ -32,16 +32,24 @@ export async function startTaskport(
     retryBaseMs: config.retryBaseMs,
     realtimeWaitMs: config.realtimeWaitMs,
   });
+  // Listening comes first: a start that cannot listen must not create the first key it would
+  // never print, nor requeue the running tasks of the server that holds the port.
+  let server: RunningServer;
+  try {
+    server = await createServer({
+      engine,
+      host: config.host,
+      port: config.port,
+      logger,
+      publicUrl: config.publicUrl,
+      graphiql: config.graphiql,
+    });
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
   const bootstrapped = await engine.bootstrap(config.bootstrapToken);
   await engine.start();
-  const server = await createServer({
-    engine,
-    host: config.host,
-    port: config.port,
-    logger,
-    publicUrl: config.publicUrl,
-    graphiql: config.graphiql,
-  });
   if (bootstrapped?.generated) {
     process.stdout.write(
       `\nCreated the first API key (ADMIN, organisation "default"). It is shown only this once:\n\n` +
@@ -64,10 +72,12 @@ export async function startTaskport(
 }
 
 export async function serve(config: Config, logger: Logger): Promise<void> {
-  const taskport = await startTaskport(config, logger);
+  const starting = startTaskport(config, logger);
+  // Listened for before the ready line, so that a signal sent as soon as it appears is not lost;
+  // a start that fails is reported by the caller.
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal, grace: config.shutdownGraceMs }, 'shutting down: no new tasks are claimed');
-    taskport.stop().then(
+    starting.then((taskport) => taskport.stop(), () => {}).then(
       () => {
         logger.info('stopped');
         process.exit(0);
@@ -80,4 +90,5 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  await starting;
 }

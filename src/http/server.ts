@@ -231,6 +231,19 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     void yoga(request, response);
   });
 
+  // Listening before the WebSocket server attaches: it would re-emit a failed listen as an error of its own.
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(options.port, options.host, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await yoga.dispose();
+    throw error;
+  }
   const webSocketServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
   const webSockets = useServer<Record<string, unknown>>(
     {
@@ -272,13 +285,6 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     webSocketServer,
   );
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(options.port, options.host, () => {
-      httpServer.off('error', reject);
-      resolve();
-    });
-  });
   const { port } = httpServer.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}${GRAPHQL_PATH}`;
