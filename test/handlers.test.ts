@@ -154,7 +154,7 @@ describe('how a handler fails', () => {
   it.each([
     ['string', 'The handler threw a string, not an Error: a plain string'],
     ['undefined', 'The handler threw undefined, not an Error'],
-    ['object', 'The handler threw a object, not an Error: [object Object]'],
+    ['object', 'The handler threw an object, not an Error: [object Object]'],
   ])('throwing %s fails with HANDLER_ERROR and says what was thrown', async (kind, message) => {
     const task = await finished('throw', { kind });
     expect(task).toMatchObject({ state: 'FAILED', error: { code: 'HANDLER_ERROR', message } });

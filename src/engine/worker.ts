@@ -1,21 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  clipLogLine,
-  clipUtf8,
-  describe,
-  encodeJson,
-  LIMITS,
-  TaskFailure,
-  type Catalog,
-  type HandlerAccount,
-  type HandlerContext,
-  type OutputFailure,
-} from '../catalog/index.js';
+import { describe, TaskFailure, type Catalog, type HandlerAccount, type HandlerContext } from '../catalog/index.js';
 import type { AttemptOutcome, QueueStore, RecordStore, WorkBatch, WorkReport } from '../storage/index.js';
 import type { PubSub, TaskChange } from './events.js';
 import type { EngineLogger } from './logger.js';
+import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
-import { LOG_LEVELS, type LogLevel, type Task, type TaskError } from './types.js';
+import type { Task, TaskError } from './types.js';
 
 export interface WorkerOptions {
   queue: QueueStore;
@@ -35,18 +25,23 @@ export class RunAborted extends Error {
   }
 }
 
+/** Why the run was aborted, when `error` is our RunAborted; instanceof itself throws on a revoked proxy. */
+function abortReason(error: unknown): RunAborted['reason'] | null {
+  try {
+    return error instanceof RunAborted ? error.reason : null;
+  } catch {
+    return null;
+  }
+}
+
 type Failure = TaskError & { retryable: boolean; cancelled?: boolean; shutdown?: boolean };
 
-interface Run {
+/** Its tally counts the task's results so far, those of earlier attempts included. */
+interface Run extends OutputTally {
   task: Task;
   controller: AbortController;
   settled: boolean;
   timer: NodeJS.Timeout;
-  /** The task's results so far, those of earlier attempts included. */
-  resultCount: number;
-  resultBytes: number;
-  loggedBytes: number;
-  logsDropped: boolean;
 }
 
 interface EarlierResults {
@@ -372,63 +367,20 @@ export class Worker {
   }
 
   #acceptLog(run: Run, level: unknown, message: unknown): void {
-    if (run.settled || run.logsDropped) return;
-    const text = clipLogLine(typeof message === 'string' ? message : describe(message));
-    const bytes = Buffer.byteLength(text);
-    const taskId = run.task.id;
-    if (run.loggedBytes + bytes > LIMITS.attemptLogBytes) {
-      run.logsDropped = true;
-      this.#batch.logs.push({
-        taskId,
-        level: 'WARN',
-        message: `this attempt has logged ${run.loggedBytes} bytes; lines past ${LIMITS.attemptLogBytes} are dropped`,
-        source: ENGINE_LOG_SOURCE,
-        timestamp: Date.now(),
-      });
-    } else {
-      run.loggedBytes += bytes;
-      const known = (LOG_LEVELS as readonly unknown[]).includes(level);
-      this.#batch.logs.push({
-        taskId,
-        level: known ? (level as LogLevel) : 'INFO',
-        message: text,
-        source: HANDLER_LOG_SOURCE,
-        timestamp: Date.now(),
-      });
-    }
+    if (run.settled) return;
+    const accepted = acceptLog(run, level, message);
+    if (!accepted) return;
+    const source = accepted.kind === 'line' ? HANDLER_LOG_SOURCE : ENGINE_LOG_SOURCE;
+    this.#batch.logs.push({ taskId: run.task.id, level: accepted.level, message: accepted.message, source, timestamp: Date.now() });
     this.wake();
   }
 
   /** Queues a result within the limits, or fails the attempt with the limit it broke. */
   #acceptResult(run: Run, name: unknown, data: unknown, contentType: unknown): void {
-    const refuse = (failure: OutputFailure) => this.#fail(run, { ...failure, retryable: false });
-    const maxLength = LIMITS.resultNameLength;
-    if (typeof name !== 'string' || name.length === 0 || name.length > maxLength) {
-      return refuse({ code: 'INVALID_RESULT', message: `a result needs a name of 1 to ${maxLength} characters` });
-    }
-    if (typeof contentType !== 'string' || contentType.length === 0 || contentType.length > maxLength) {
-      return refuse({ code: 'INVALID_RESULT', message: `result ${name} needs a content type of 1 to ${maxLength} characters` });
-    }
-    const encoded = encodeJson(data, `result ${name}`);
-    if (!encoded.ok) return refuse(encoded.failure);
-    if (encoded.bytes > LIMITS.resultBytes) {
-      return refuse({
-        code: 'RESULT_TOO_LARGE',
-        message: `result ${name} is ${encoded.bytes} bytes of JSON; one result may have at most ${LIMITS.resultBytes}`,
-      });
-    }
-    if (run.resultCount >= LIMITS.taskResults) {
-      return refuse({ code: 'TOO_MANY_RESULTS', message: `a task may publish at most ${LIMITS.taskResults} results` });
-    }
-    if (run.resultBytes + encoded.bytes > LIMITS.taskResultBytes) {
-      return refuse({
-        code: 'RESULT_TOO_LARGE',
-        message: `result ${name} would bring the task's results to ${run.resultBytes + encoded.bytes} bytes of JSON; a task may have at most ${LIMITS.taskResultBytes}`,
-      });
-    }
-    run.resultCount += 1;
-    run.resultBytes += encoded.bytes;
-    this.#batch.results.push({ taskId: run.task.id, name, contentType, data: encoded.text, timestamp: Date.now() });
+    const accepted = acceptResult(run, name, data, contentType);
+    if (!accepted.ok) return this.#fail(run, { ...accepted.failure, retryable: false });
+    const result = { taskId: run.task.id, name: accepted.name, contentType: accepted.contentType, data: accepted.json };
+    this.#batch.results.push({ ...result, timestamp: Date.now() });
     this.wake();
   }
 
@@ -439,45 +391,16 @@ export class Worker {
   }
 
   #describeFailure(task: Task, error: unknown): Failure {
-    try {
-      return this.#classifyFailure(task, error);
-    } catch {
-      // A revoked proxy, a throwing getter: the value cannot even be looked at.
-      return { code: 'HANDLER_ERROR', message: 'The handler failed with a value that cannot be inspected.', retryable: true };
+    const aborted = abortReason(error);
+    if (!aborted) return handlerFailure(error);
+    switch (aborted) {
+      case 'CANCELLED':
+        return { code: 'CANCELLED', message: 'Cancelled on request.', retryable: false, cancelled: true };
+      case 'TIMEOUT':
+        return { code: 'TIMEOUT', message: `The attempt ran past its time limit of ${task.timeoutMs / 1000} s.`, retryable: true };
+      case 'SHUTDOWN':
+        return { code: 'SHUTDOWN', message: 'The server stopped during the attempt.', retryable: true, shutdown: true };
     }
-  }
-
-  #classifyFailure(task: Task, error: unknown): Failure {
-    if (error instanceof RunAborted) {
-      switch (error.reason) {
-        case 'CANCELLED':
-          return { code: 'CANCELLED', message: 'Cancelled on request.', retryable: false, cancelled: true };
-        case 'TIMEOUT':
-          return {
-            code: 'TIMEOUT',
-            message: `The attempt ran past its time limit of ${task.timeoutMs / 1000} s.`,
-            retryable: true,
-          };
-        case 'SHUTDOWN':
-          return { code: 'SHUTDOWN', message: 'The server stopped during the attempt.', retryable: true, shutdown: true };
-      }
-    }
-    const message = (text: string) => clipUtf8(text, LIMITS.errorMessageBytes).text;
-    if (error instanceof TaskFailure) {
-      const { code } = error;
-      if (typeof code !== 'string' || code.length === 0 || code.length > LIMITS.errorCodeLength) {
-        return {
-          code: 'HANDLER_ERROR',
-          message: message(`The handler failed with an invalid code (1 to ${LIMITS.errorCodeLength} characters): ${describe(error)}`),
-          retryable: true,
-        };
-      }
-      return { code, message: message(describe(error)), retryable: error.retryable !== false };
-    }
-    if (error instanceof Error) return { code: 'HANDLER_ERROR', message: message(describe(error)), retryable: true };
-    const what = error === undefined || error === null ? String(error) : `a ${typeof error}`;
-    const shown = error === undefined || error === null ? '' : `: ${describe(error)}`;
-    return { code: 'HANDLER_ERROR', message: message(`The handler threw ${what}, not an Error${shown}`), retryable: true };
   }
 
   #settle(run: Run, failure: Failure | null): void {
