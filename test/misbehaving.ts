@@ -90,7 +90,7 @@ export const misbehavingService = defineService({
       slug: 'publish',
       name: 'Publish',
       description: 'Publishes `count` string results of `bytes` characters each.',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [
         { slug: 'count', name: 'Count', type: 'INTEGER' },
@@ -116,7 +116,7 @@ export const misbehavingService = defineService({
     defineAction<{ bytes: number }>({
       slug: 'return-large',
       name: 'Return a large value',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [{ slug: 'bytes', name: 'Bytes', type: 'INTEGER' }],
       handler: ({ params }) => 'x'.repeat(params.bytes),
@@ -125,7 +125,7 @@ export const misbehavingService = defineService({
       slug: 'return',
       name: 'Return what JSON cannot hold',
       description: 'A revoked proxy is published: returned, the promise machinery itself would reject on it.',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [
         { slug: 'kind', name: 'Kind', type: 'STRING', allowedValues: [...Object.keys(RETURNS), 'revoked-proxy'] },
@@ -138,7 +138,7 @@ export const misbehavingService = defineService({
     defineAction<{ kind: string }>({
       slug: 'throw',
       name: 'Throw from an async handler',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [{ slug: 'kind', name: 'Kind', type: 'STRING', allowedValues: Object.keys(THROWS) }],
       handler: async ({ params }) => THROWS[params.kind]!(),
@@ -146,7 +146,7 @@ export const misbehavingService = defineService({
     defineAction({
       slug: 'throw-sync',
       name: 'Throw before returning a promise',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [],
       handler: () => {
@@ -168,7 +168,7 @@ export const misbehavingService = defineService({
       slug: 'hang',
       name: 'Never settle',
       description: 'Ignores its signal and never returns.',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [],
       handler: () => new Promise(() => {}),
@@ -190,7 +190,7 @@ export const misbehavingService = defineService({
     defineAction<{ kind: 'huge-line' | 'flood' | 'garbage' }>({
       slug: 'log',
       name: 'Log badly',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [
         { slug: 'kind', name: 'Kind', type: 'STRING', allowedValues: ['huge-line', 'flood', 'garbage'] },
@@ -236,7 +236,7 @@ export const misbehavingService = defineService({
     defineAction<{ kind: 'name' | 'content-type' | 'long-name' }>({
       slug: 'bad-publish',
       name: 'Publish with a bad name or content type',
-      execution: ['ASYNCHRONOUS'],
+      execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [{ slug: 'kind', name: 'Kind', type: 'STRING', allowedValues: ['name', 'content-type', 'long-name'] }],
       handler: ({ params, publish }) => {

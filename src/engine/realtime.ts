@@ -1,15 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { ActionDefinition, Catalog, HandlerContext } from '../catalog/index.js';
+import type { ActionDefinition, Catalog, HandlerContext, OutputFailure } from '../catalog/index.js';
 import { TaskFailure } from '../catalog/index.js';
 import type { ExecutionRecord, QueueStore, RecordStore } from '../storage/index.js';
 import { NotFoundError, requireAdmin, ValidationError } from './errors.js';
 import type { PubSub } from './events.js';
 import type { EngineLogger } from './logger.js';
+import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
 import type { Actor, Allocation, ExecutionToken, LogLevel } from './types.js';
 import { RunAborted } from './worker.js';
 
 export const MAX_INSTANCES = 64;
+
+// What a call's race ends on besides the handler's own value, which may be any string.
+const TIMED_OUT = Symbol('timed out');
+const REFUSED = Symbol('a result was refused');
 export const DEFAULT_EXECUTION_TIMEOUT_MS = 30_000;
 const MAX_EXECUTION_TIMEOUT_MS = 15 * 60_000;
 export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
@@ -365,8 +370,25 @@ export class RealtimeRuntime {
     const results: ExecutionResult[] = [];
     let progress: number | null = null;
     // Made on first use: most handlers never look at their signal, and one costs microseconds.
-    const abort: { controller?: AbortController; reason?: RunAborted } = {};
+    const abort: { controller?: AbortController; reason?: RunAborted | TaskFailure } = {};
     let open = true;
+    const tally: OutputTally = { resultCount: 0, resultBytes: 0, loggedBytes: 0, logsDropped: false };
+    const resultSizes: number[] = [];
+    /** A result refused by the limits ends the call, as a queued attempt ends. */
+    const refusal: { failure: OutputFailure | null; end?: () => void } = { failure: null };
+    const keep = (name: unknown, data: unknown, contentType: unknown): void => {
+      const accepted = acceptResult(tally, name, data, contentType);
+      if (accepted.ok) {
+        results.push({ name: accepted.name, contentType: accepted.contentType, data: data ?? null });
+        resultSizes.push(accepted.bytes);
+        return;
+      }
+      refusal.failure ??= accepted.failure;
+      refusal.end?.();
+      open = false;
+      abort.reason = new TaskFailure(accepted.failure.code, accepted.failure.message, false);
+      abort.controller?.abort(abort.reason);
+    };
     const context: HandlerContext = {
       taskId,
       attempt: 1,
@@ -380,41 +402,42 @@ export class RealtimeRuntime {
         return abort.controller.signal;
       },
       log: (level, message) => {
-        logs.push({ level, message: String(message), timestamp: new Date() });
+        const accepted = acceptLog(tally, level, message);
+        if (accepted) logs.push({ level: accepted.level, message: accepted.message, timestamp: new Date() });
       },
       progress: (fraction) => {
         if (open && Number.isFinite(fraction)) progress = Math.min(1, Math.max(0, fraction));
       },
       publish: (name, data, contentType = 'application/json') => {
-        if (open) results.push({ name, contentType, data: data ?? null });
+        if (open) keep(name, data, contentType);
       },
       prepared: instance.prepared,
     };
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), allocation.timeoutMs);
+    const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMED_OUT), allocation.timeoutMs);
     });
+    const refused = new Promise<typeof REFUSED>((resolve) => (refusal.end = () => resolve(REFUSED)));
     const running = Promise.resolve().then(() => action.handler(context));
     let error: { code: string; message: string } | null = null;
     let didTimeOut = false;
     try {
-      const value = await Promise.race([running, timedOut]);
-      if (value === 'timeout') {
+      const value = await Promise.race([running, timedOut, refused]);
+      if (value === TIMED_OUT) {
         didTimeOut = true;
         abort.reason = new RunAborted('TIMEOUT');
         abort.controller?.abort(abort.reason);
         error = { code: 'TIMEOUT', message: `The call ran past the allocation's limit of ${allocation.timeoutMs} ms.` };
-      } else if (value !== undefined) {
-        results.push({ name: 'result', contentType: 'application/json', data: value });
+      } else if (value !== undefined && value !== REFUSED && open) {
+        keep('result', value, 'application/json');
       }
     } catch (failure) {
-      error =
-        failure instanceof TaskFailure
-          ? { code: failure.code, message: failure.message }
-          : { code: 'HANDLER_ERROR', message: failure instanceof Error ? failure.message : String(failure) };
+      const { code, message } = handlerFailure(failure);
+      error = { code, message };
     } finally {
       clearTimeout(timer);
     }
+    if (refusal.failure) error = { code: refusal.failure.code, message: refusal.failure.message };
     open = false;
     const durationMs = performance.now() - started;
     const state = error ? 'FAILED' : 'SUCCEEDED';
@@ -439,10 +462,10 @@ export class RealtimeRuntime {
         dateCreated: startedAt,
         dateCompleted: startedAt + Math.round(durationMs),
         logs: logs.map((log) => ({ ...log, source: 'handler', timestamp: log.timestamp.getTime() })),
-        results: results.map((result) => ({
+        results: results.map((result, index) => ({
           name: result.name,
           contentType: result.contentType,
-          size: Buffer.byteLength(JSON.stringify(result.data)),
+          size: resultSizes[index]!,
         })),
       });
       pool.executionsNotRecorded += 1;
