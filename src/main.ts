@@ -21,7 +21,7 @@ export interface RunningTaskport {
 export async function startTaskport(
   config: Config,
   logger: Logger,
-  options: { catalog?: Catalog } = {},
+  options: StartOptions = {},
 ): Promise<RunningTaskport> {
   const storage = openStorage(config.databasePath);
   const engine = createEngine({
@@ -71,8 +71,28 @@ export async function startTaskport(
   return { url: server.url, port: server.port, engine, stop };
 }
 
-export async function serve(config: Config, logger: Logger): Promise<void> {
-  const starting = startTaskport(config, logger);
+export interface StartOptions {
+  /** The services to serve; the built-in catalog when absent. */
+  catalog?: Catalog;
+}
+
+/**
+ * A handler's own callbacks (a timer that throws, a promise nobody awaits) fail outside any
+ * attempt, where no try can catch them. Node would end the process, and with it every running
+ * task of every organisation: the server logs them and serves on instead.
+ */
+function surviveHandlerFaults(logger: Logger): void {
+  process.on('uncaughtException', (error) => {
+    logger.error({ err: error }, 'uncaught exception, most likely from a handler callback outside its attempt; serving on');
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled rejection, most likely from a handler promise nobody awaited; serving on');
+  });
+}
+
+export async function serve(config: Config, logger: Logger, options: StartOptions = {}): Promise<void> {
+  surviveHandlerFaults(logger);
+  const starting = startTaskport(config, logger, options);
   // Listened for before the ready line, so that a signal sent as soon as it appears is not lost;
   // a start that fails is reported by the caller.
   const shutdown = (signal: NodeJS.Signals) => {

@@ -154,6 +154,22 @@ export const misbehavingService = defineService({
       },
     }),
     defineAction({
+      slug: 'throw-outside',
+      name: 'Throw from callbacks outside the attempt',
+      description: 'A timer that throws and a rejected promise nobody awaits; the handler itself succeeds.',
+      execution: ['ASYNCHRONOUS'],
+      maxAttempts: 1,
+      parameters: [],
+      handler: async () => {
+        setTimeout(() => {
+          throw new Error('thrown from a timer of the handler');
+        }, 0);
+        void Promise.reject(new Error('rejected and never awaited'));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return 'returned';
+      },
+    }),
+    defineAction({
       slug: 'prepare-throws',
       name: 'A prepare that throws a non-Error',
       execution: ['ASYNCHRONOUS'],
