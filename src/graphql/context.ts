@@ -55,6 +55,11 @@ export interface GraphQLContext {
   shutdownSignal: AbortSignal;
   /** Where clients reach this server (scheme, host, port): execution URLs start with it. */
   origin: string;
+  /**
+   * Resolves true once what the transport has taken so far has been written to the connection
+   * (handed to the operating system), false when the connection is gone.
+   */
+  connectionFlushed(): Promise<boolean>;
 }
 
 function actorOf(viewer: Viewer): Actor {
@@ -106,23 +111,20 @@ function createLoaders(engine: TaskEngine, actor: Actor | null): Loaders {
   };
 }
 
-export function createContext(
-  engine: TaskEngine,
-  viewer: Viewer | null,
-  shutdownSignal: AbortSignal,
-  origin: string,
-): GraphQLContext {
+/** What the transport knows of one operation's connection. */
+export type ConnectionContext = Pick<GraphQLContext, 'shutdownSignal' | 'origin' | 'connectionFlushed'>;
+
+export function createContext(engine: TaskEngine, viewer: Viewer | null, connection: ConnectionContext): GraphQLContext {
   const actor = viewer ? actorOf(viewer) : null;
   return {
     engine,
     viewer,
     actor,
-    origin,
+    ...connection,
     loaders: createLoaders(engine, actor),
     // Through `this`: yoga copies these properties into the context that resolvers see.
     refreshLoaders(this: GraphQLContext) {
       this.loaders = createLoaders(engine, actor);
     },
-    shutdownSignal,
   };
 }

@@ -225,33 +225,6 @@ async function claimDelivery(context: GraphQLContext, task: Task, change: TaskCh
   return context.engine.claimResultDelivery(change.resultId);
 }
 
-/** The part of a Node socket that tells whether what was written to it has left the process. */
-interface ConnectionSocket {
-  readonly destroyed: boolean;
-  readonly writable: boolean;
-  write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean;
-}
-
-const NOTHING = new Uint8Array(0);
-
-/**
- * Whether the message the transport took last has been written to the connection: handed to the
- * operating system, as far as a server can know. Both transports ask for the next message only
- * after taking the last one, so this runs when they ask. graphql-ws asks once its send completed;
- * yoga's SSE stream asks as it dequeues the message, before writing it to the response, and a
- * receiver that does not read leaves it in the socket's buffer. A write of nothing completes only
- * after everything queued before it, or fails when the connection is gone.
- */
-async function writtenToConnection(context: GraphQLContext): Promise<boolean> {
-  // yoga's Node adapter puts the HTTP request into the context (SSE), and server.ts the upgrade
-  // request (graphql-ws); either way its socket is the connection.
-  const socket = (context as { req?: { socket?: ConnectionSocket | null } }).req?.socket;
-  if (!socket) return true;
-  await new Promise((resolve) => setImmediate(resolve));
-  if (socket.destroyed || !socket.writable) return false;
-  return new Promise((resolve) => socket.write(NOTHING, (error) => resolve(!error)));
-}
-
 /** How many PENDING tasks one taskEvents subscription follows for QUEUE_POSITION events. */
 const MAX_FOLLOWED_POSITIONS = 1000;
 
@@ -329,10 +302,11 @@ async function* matchingEvents(
       const delivery = await claimDelivery(context, task, change);
       unconfirmed = delivery;
       yield { kind: change.kind, task, log: change.log ?? null, result: delivery?.payload ?? null, at: change.at };
-      // Resumed: the transport asks for the next message, so it has taken this one.
+      // Resumed: the transport asks for the next message, so it has taken this one; graphql-ws asks
+      // once its send completed, yoga's SSE as it dequeues the message, before writing it.
       unconfirmed = null;
       if (delivery) {
-        if (!(await writtenToConnection(context))) {
+        if (!(await context.connectionFlushed())) {
           await delivery.release();
           return;
         }

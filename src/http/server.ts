@@ -12,6 +12,7 @@ import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { exposedGraphQLError } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import { authenticate, authenticationFailure, type Authentication } from './auth.js';
+import { socketFlushed } from './connection.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
 import { parserAndValidationCache, useCostLimit, useDocumentLimits } from './limits.js';
 import { listeningOrigin, malformedHostError, originFromHost } from './origin.js';
@@ -199,7 +200,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       }
       const authorization = connectionParams ? connectionParams['authorization'] : request.headers.get('authorization');
       const authentication = await authenticate(engine, authorization);
-      return { ...createContext(engine, authentication.viewer, shutdown.signal, origin), authentication };
+      // yoga's Node adapter passes the HTTP request (SSE), graphql-ws the upgrade request: either
+      // way its socket is the connection the operation's messages go out on.
+      const socket = req?.socket;
+      const connection = { shutdownSignal: shutdown.signal, origin, connectionFlushed: () => socketFlushed(socket) };
+      return { ...createContext(engine, authentication.viewer, connection), authentication };
     },
     plugins: [
       useMalformedQueryParamsCheck(),
