@@ -53,7 +53,12 @@ export function taskportEnvironment(overrides: Record<string, string>): NodeJS.P
 
 /** `node ...args` in the project root, with its output collected; killed after the test. */
 export function spawnNode(args: string[], env: Record<string, string>): SpawnedProcess {
-  const child = spawn(process.execPath, args, {
+  return spawnCommand(process.execPath, args, env);
+}
+
+/** `command ...args` in the project root, with its output collected; killed after the test. */
+export function spawnCommand(command: string, args: string[], env: Record<string, string>): SpawnedProcess {
+  const child = spawn(command, args, {
     cwd: projectRoot,
     env: taskportEnvironment(env),
     stdio: ['ignore', 'pipe', 'pipe'],

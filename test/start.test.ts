@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -6,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import {
   projectRoot,
   readyUrl,
+  spawnCommand,
   spawnTaskport,
-  taskportEnvironment,
   temporaryFolder,
   type SpawnedProcess,
 } from './children.js';
@@ -28,44 +27,12 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** `npm start` as a user types it: the signalled process is npm itself. */
-function spawnNpmStart(env: Record<string, string>): SpawnedProcess {
-  const child = spawn('npm', ['start', '--silent'], {
-    cwd: projectRoot,
-    env: taskportEnvironment(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-/** The bin script run as an executable, as `taskport serve` on the PATH runs it. */
-function spawnBinDirectly(env: Record<string, string>): SpawnedProcess {
-  const child = spawn(join(projectRoot, 'bin/taskport.mjs'), ['serve'], {
-    cwd: projectRoot,
-    env: taskportEnvironment(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
 describe('stopping on a signal sent to the process the user started', () => {
   const starters: Array<[string, (env: Record<string, string>) => SpawnedProcess]> = [
-    ['npm start', spawnNpmStart],
-    ['taskport serve', spawnBinDirectly],
+    // The signalled process is npm itself, as when a user types it.
+    ['npm start', (env) => spawnCommand('npm', ['start', '--silent'], env)],
+    // The bin script run as an executable, as `taskport serve` on the PATH runs it.
+    ['taskport serve', (env) => spawnCommand(join(projectRoot, 'bin/taskport.mjs'), ['serve'], env)],
     ['node bin/taskport.mjs serve', (env) => spawnTaskport(['serve'], env)],
   ];
   for (const [name, start] of starters) {
