@@ -56,10 +56,15 @@ export function spawnNode(args: string[], env: Record<string, string>): SpawnedP
   return spawnCommand(process.execPath, args, env);
 }
 
-/** `command ...args` in the project root, with its output collected; killed after the test. */
-export function spawnCommand(command: string, args: string[], env: Record<string, string>): SpawnedProcess {
+/** `command ...args` in `cwd` (the project root by default), with its output collected; killed after the test. */
+export function spawnCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  { cwd = projectRoot }: { cwd?: string } = {},
+): SpawnedProcess {
   const child = spawn(command, args, {
-    cwd: projectRoot,
+    cwd,
     env: taskportEnvironment(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
