@@ -1,5 +1,13 @@
 #!/usr/bin/env node
-import { register } from 'tsx/esm/api';
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli.ts');
+// A checkout runs its sources, so that `npm start` and the tests see the code as it is now; an
+// installed package has no src/ and runs what `prepare` compiled.
+const sources = new URL('../src/cli.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli.js');
+}
