@@ -51,6 +51,7 @@ const RETURNS = {
     },
   }),
 } as const;
+const RETURN_KINDS = Object.keys(RETURNS) as (keyof typeof RETURNS)[];
 
 const THROWS: Record<string, () => unknown> = {
   string: () => {
@@ -86,7 +87,7 @@ export const misbehavingService = defineService({
   slug: 'misbehave',
   name: 'Misbehaving handlers',
   actions: [
-    defineAction<{ count: number; bytes: number; failFirstAttempt?: boolean; later?: boolean }>({
+    defineAction({
       slug: 'publish',
       name: 'Publish',
       description: 'Publishes `count` string results of `bytes` characters each.',
@@ -113,7 +114,7 @@ export const misbehavingService = defineService({
         if (params.failFirstAttempt && attempt === 1) throw new TaskFailure('AGAIN', 'the first attempt fails');
       },
     }),
-    defineAction<{ bytes: number }>({
+    defineAction({
       slug: 'return-large',
       name: 'Return a large value',
       execution: ['ASYNCHRONOUS', 'REALTIME'],
@@ -121,21 +122,21 @@ export const misbehavingService = defineService({
       parameters: [{ slug: 'bytes', name: 'Bytes', type: 'INTEGER' }],
       handler: ({ params }) => 'x'.repeat(params.bytes),
     }),
-    defineAction<{ kind: keyof typeof RETURNS | 'revoked-proxy' }>({
+    defineAction({
       slug: 'return',
       name: 'Return what JSON cannot hold',
       description: 'A revoked proxy is published: returned, the promise machinery itself would reject on it.',
       execution: ['ASYNCHRONOUS', 'REALTIME'],
       maxAttempts: 1,
       parameters: [
-        { slug: 'kind', name: 'Kind', type: 'STRING', allowedValues: [...Object.keys(RETURNS), 'revoked-proxy'] },
+        { slug: 'kind', name: 'Kind', type: 'STRING', allowedValues: [...RETURN_KINDS, 'revoked-proxy'] },
       ],
       handler: async ({ params, publish }) => {
         if (params.kind === 'revoked-proxy') return publish('result', revokedProxy());
         return RETURNS[params.kind]();
       },
     }),
-    defineAction<{ kind: string }>({
+    defineAction({
       slug: 'throw',
       name: 'Throw from an async handler',
       execution: ['ASYNCHRONOUS', 'REALTIME'],
@@ -203,7 +204,7 @@ export const misbehavingService = defineService({
         throw 'rejected after the signal';
       },
     }),
-    defineAction<{ kind: 'huge-line' | 'flood' | 'garbage' }>({
+    defineAction({
       slug: 'log',
       name: 'Log badly',
       execution: ['ASYNCHRONOUS', 'REALTIME'],
@@ -249,7 +250,7 @@ export const misbehavingService = defineService({
         return 'done';
       },
     }),
-    defineAction<{ kind: 'name' | 'content-type' | 'long-name' }>({
+    defineAction({
       slug: 'bad-publish',
       name: 'Publish with a bad name or content type',
       execution: ['ASYNCHRONOUS', 'REALTIME'],

@@ -1,4 +1,4 @@
-import { defineAction, defineService, TaskFailure } from './types.js';
+import { defineAction, defineService, TaskFailure, type ParameterDefinition, type ParamsOf } from './types.js';
 
 const DATA_TYPES = ['sms', 'calls', 'contacts', 'photos'] as const;
 type DataType = (typeof DATA_TYPES)[number];
@@ -55,12 +55,13 @@ function signalReason(reason: unknown): string {
   return String(reason);
 }
 
-interface FraudScoreParams {
-  amount: number;
-  currency: 'EUR' | 'USD' | 'GBP' | 'BRL';
-  country: string;
-  cardAgeDays?: number;
-}
+const FRAUD_SCORE_PARAMETERS = [
+  { slug: 'amount', name: 'Amount', type: 'NUMBER', min: 0 },
+  { slug: 'currency', name: 'Currency', type: 'STRING', allowedValues: ['EUR', 'USD', 'GBP', 'BRL'] },
+  { slug: 'country', name: 'Country', type: 'STRING', description: 'ISO 3166 alpha-2 code of the card holder.' },
+  { slug: 'cardAgeDays', name: 'Card age in days', type: 'INTEGER', optional: true, min: 0 },
+] as const satisfies readonly ParameterDefinition[];
+type FraudScoreParams = ParamsOf<typeof FRAUD_SCORE_PARAMETERS>;
 
 interface ScoringTable {
   countryRisk: Map<string, number>;
@@ -123,7 +124,7 @@ export const demoService = defineService({
   name: 'Demo',
   description: 'Built-in actions to try the API with: echo, sleep, fail and a data fetch against an account.',
   actions: [
-    defineAction<{ message: string }>({
+    defineAction({
       slug: 'echo',
       name: 'Echo',
       description: 'Succeeds at once with the message it was given.',
@@ -131,7 +132,7 @@ export const demoService = defineService({
       parameters: [{ slug: 'message', name: 'Message', type: 'STRING', description: 'Returned as is.' }],
       handler: ({ params }) => ({ message: params.message }),
     }),
-    defineAction<{ ms: number; steps: number }>({
+    defineAction({
       slug: 'sleep',
       name: 'Sleep',
       description: 'Sleeps for ms milliseconds in steps, logging and reporting progress at each step.',
@@ -156,7 +157,7 @@ export const demoService = defineService({
         return { sleptMs: ms };
       },
     }),
-    defineAction<{ code?: string }>({
+    defineAction({
       slug: 'fail',
       name: 'Fail',
       description: 'Fails with the given error code (DEMO_FAILURE by default).',
@@ -167,22 +168,17 @@ export const demoService = defineService({
         throw new TaskFailure(params.code ?? 'DEMO_FAILURE', 'The demo action failed as asked.');
       },
     }),
-    defineAction<FraudScoreParams>({
+    defineAction({
       slug: 'fraud-score',
       name: 'Fraud score',
       description:
         'Scores a card payment from 0 (safe) to 1 (fraud) and decides: approve, review or decline. Deterministic.',
       execution: ['REALTIME', 'ASYNCHRONOUS'],
-      parameters: [
-        { slug: 'amount', name: 'Amount', type: 'NUMBER', min: 0 },
-        { slug: 'currency', name: 'Currency', type: 'STRING', allowedValues: ['EUR', 'USD', 'GBP', 'BRL'] },
-        { slug: 'country', name: 'Country', type: 'STRING', description: 'ISO 3166 alpha-2 code of the card holder.' },
-        { slug: 'cardAgeDays', name: 'Card age in days', type: 'INTEGER', optional: true, min: 0 },
-      ],
+      parameters: FRAUD_SCORE_PARAMETERS,
       prepare: buildScoringTable,
       handler: ({ params, prepared }) => scorePayment(prepared as ScoringTable, params),
     }),
-    defineAction<{ device: string; since?: string; data: DataType[] }>({
+    defineAction({
       slug: 'fetch-data',
       name: 'Fetch data',
       description: 'Collects the requested kinds of data from a device of the account; one result per kind.',

@@ -99,7 +99,60 @@ export class TaskFailure extends Error {
   }
 }
 
-export function defineAction<Params = Record<string, unknown>>(action: ActionDefinition<Params>): ActionDefinition<Params> {
+/**
+ * The value a handler receives for a parameter once the catalog has checked it: checkParams
+ * passes JSON values through as they came, so DATE and DATETIME stay ISO strings.
+ */
+type ValueOf<P extends ParameterDefinition> = P['type'] extends 'STRING'
+  ? AllowedValue<P>
+  : P['type'] extends 'INTEGER' | 'NUMBER'
+    ? number
+    : P['type'] extends 'BOOLEAN'
+      ? boolean
+      : P['type'] extends 'DATE' | 'DATETIME'
+        ? string
+        : P['type'] extends 'LIST'
+          ? AllowedValue<P>[]
+          : unknown;
+
+type AllowedValue<P extends ParameterDefinition> = P extends { allowedValues: readonly (infer Value extends string)[] }
+  ? Value
+  : string;
+
+/** Present after checkParams: required, or optional with a default that it fills in. */
+type AlwaysPresent<P extends ParameterDefinition> = P extends { optional: false }
+  ? true
+  : P extends { optional: boolean }
+    ? P extends { default: infer Default }
+      ? undefined extends Default
+        ? false
+        : true
+      : false
+    : true;
+
+type Flatten<T> = { [Key in keyof T]: T[Key] } & {};
+
+/**
+ * The `params` of a handler, typed from the action's parameter list: `defineAction` infers it, so
+ * that a handler cannot read a parameter the action does not have or misuse its type.
+ */
+export type ParamsOf<Parameters extends readonly ParameterDefinition[]> = string extends Parameters[number]['slug']
+  ? Record<string, unknown>
+  : Flatten<
+      { [P in Parameters[number] as AlwaysPresent<P> extends true ? P['slug'] : never]: ValueOf<P> } & {
+        [P in Parameters[number] as AlwaysPresent<P> extends true ? never : P['slug']]?: ValueOf<P> | undefined;
+      }
+    >;
+
+/** An action as written: its handler's `params` follow from `parameters`. */
+export type ActionInput<Parameters extends readonly ParameterDefinition[]> = Omit<
+  ActionDefinition<ParamsOf<Parameters>>,
+  'parameters'
+> & { parameters: Parameters };
+
+export function defineAction<const Parameters extends readonly ParameterDefinition[]>(
+  action: ActionInput<Parameters>,
+): ActionDefinition<ParamsOf<Parameters>> {
   return action;
 }
 
