@@ -86,16 +86,25 @@ export interface ServiceDefinition {
  */
 export type KeyPermissions = Record<string, '*' | Record<string, Record<string, string[]>>>;
 
+export interface TaskFailureOptions {
+  /** False when another attempt cannot help: the task fails now, whatever attempts it has left. */
+  retryable?: boolean;
+  cause?: unknown;
+}
+
 /** Thrown by a handler to fail its task with a code of its choosing. */
 export class TaskFailure extends Error {
   override name = 'TaskFailure';
+  readonly retryable: boolean;
+  /** `options` may also be the retryable flag alone, as in `new TaskFailure(code, message, false)`. */
   constructor(
     readonly code: string,
     message: string,
-    /** False when another attempt cannot help. */
-    readonly retryable = true,
+    options: TaskFailureOptions | boolean = {},
   ) {
-    super(message);
+    const given = typeof options === 'object' && options !== null ? options : { retryable: options };
+    super(message, 'cause' in given ? { cause: given.cause } : undefined);
+    this.retryable = given.retryable !== false;
   }
 }
 
