@@ -27,8 +27,30 @@ export interface HandlerAccount {
   username: string;
 }
 
+/** The task a handler runs for, as it was submitted; a real-time call is a task of one attempt. */
+export interface HandlerTask {
+  /** The number inside the task's GraphQL ID, as Task.id and taskStatuses name it once decoded. */
+  id: number;
+  organisation: { id: number; name: string };
+  /** The API key that submitted the task, or that created the allocation of a real-time call. */
+  keyName: string;
+  poll: string | null;
+  session: string | null;
+  user: string | null;
+  target: string | null;
+  /** The registered account the task runs against, as `account`; null for real-time calls. */
+  source: HandlerAccount | null;
+  priority: number;
+  /** 1 for the first attempt; a real-time call has exactly one. */
+  attempt: number;
+  maxAttempts: number;
+}
+
 export interface HandlerContext<Params = Record<string, unknown>> {
+  task: HandlerTask;
+  /** @deprecated the same as `task.id` */
   taskId: number;
+  /** @deprecated the same as `task.attempt` */
   attempt: number;
   params: Params;
   account: HandlerAccount | null;

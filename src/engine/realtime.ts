@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { ActionDefinition, Catalog, HandlerContext, OutputFailure } from '../catalog/index.js';
+import type { ActionDefinition, Catalog, HandlerContext, HandlerTask, OutputFailure } from '../catalog/index.js';
 import { TaskFailure } from '../catalog/index.js';
 import type { ExecutionRecord, QueueStore, RecordStore } from '../storage/index.js';
 import { NotFoundError, requireAdmin, ValidationError } from './errors.js';
@@ -69,6 +69,9 @@ interface Instance {
   busy: boolean;
 }
 
+/** What every call of an allocation tells its handler about whose it is. */
+type AllocationOwner = Pick<HandlerTask, 'organisation' | 'keyName'>;
+
 /** The warm instances of one allocation, and the calls waiting for one of them. */
 class InstancePool {
   readonly #instances: Instance[];
@@ -81,6 +84,7 @@ class InstancePool {
     prepared: unknown[],
     /** Values of permissioned parameters calls may use: all the catalog allows. */
     readonly permitted: Record<string, string[]>,
+    readonly owner: AllocationOwner,
   ) {
     this.#instances = prepared.map((state) => ({ prepared: state, busy: false }));
   }
@@ -171,7 +175,8 @@ export class RealtimeRuntime {
       }
       try {
         const prepared = await prepareInstances(action, allocation.instances);
-        this.#pools.set(allocation.id, this.#pool(allocation, action, prepared));
+        const owner = await this.#ownerOf(allocation.organisationId, allocation.keyId);
+        this.#pools.set(allocation.id, this.#pool(allocation, action, prepared, owner));
       } catch (error) {
         logger.error({ err: error, allocation: allocation.id }, 'preparing an allocation failed; its calls are refused');
       }
@@ -226,6 +231,7 @@ export class RealtimeRuntime {
       const reason = error instanceof Error ? error.message : String(error);
       throw new ValidationError('INVALID_ACTION', `preparing ${input.service}.${input.action} failed: ${reason}`, 'action');
     }
+    const owner = await this.#ownerOf(actor.organisationId, actor.keyId);
     const allocation = await records.createAllocation(
       {
         organisationId: actor.organisationId,
@@ -238,12 +244,25 @@ export class RealtimeRuntime {
       },
       Date.now(),
     );
-    this.#pools.set(allocation.id, this.#pool(allocation, action, prepared));
+    this.#pools.set(allocation.id, this.#pool(allocation, action, prepared, owner));
     return allocation;
   }
 
-  #pool(allocation: Allocation, action: ActionDefinition<any>, prepared: unknown[]): InstancePool {
-    return new InstancePool(allocation, action, prepared, this.#options.catalog.permissions(allocation.service, action));
+  #pool(allocation: Allocation, action: ActionDefinition<any>, prepared: unknown[], owner: AllocationOwner): InstancePool {
+    const permitted = this.#options.catalog.permissions(allocation.service, action);
+    return new InstancePool(allocation, action, prepared, permitted, owner);
+  }
+
+  /** Looked up once per allocation: neither names change, and a call must not cost a query. */
+  async #ownerOf(organisationId: number, keyId: number): Promise<AllocationOwner> {
+    const { records } = this.#options;
+    const organisation = await records.getOrganisation(organisationId);
+    const [key] = await records.getApiKeys(organisationId, [keyId]);
+    // Every call of the allocation shares the organisation: no handler may change it for the next.
+    return {
+      organisation: Object.freeze({ id: organisationId, name: organisation?.name ?? '' }),
+      keyName: key?.name ?? '',
+    };
   }
 
   async listAllocations(actor: Actor): Promise<AllocationStatus[]> {
@@ -390,6 +409,19 @@ export class RealtimeRuntime {
       abort.controller?.abort(abort.reason);
     };
     const context: HandlerContext = {
+      task: {
+        id: taskId,
+        organisation: pool.owner.organisation,
+        keyName: pool.owner.keyName,
+        poll: null,
+        session: null,
+        user: null,
+        target: null,
+        source: null,
+        priority: 0,
+        attempt: 1,
+        maxAttempts: 1,
+      },
       taskId,
       attempt: 1,
       params,

@@ -61,6 +61,8 @@ const MAX_IDLE_WAIT_MS = 60_000;
  * can double it, and a V8 string stops near 512 Mi characters. The rest waits for the next turn.
  */
 const MAX_FLUSH_RESULT_CHARS = 64 * 1024 * 1024;
+/** Organisation and key names a worker remembers; past this, it forgets them and looks them up again. */
+const MAX_REMEMBERED_NAMES = 10_000;
 const ENGINE_LOG_SOURCE = 'taskport';
 const HANDLER_LOG_SOURCE = 'handler';
 
@@ -86,6 +88,9 @@ export class Worker {
   #batch: WorkBatch = emptyBatch();
   readonly #progress = new Map<number, { attempt: number; progress: number }>();
   readonly #prepared = new Map<string, Promise<unknown>>();
+  /** Names never change once created: a handler's `task` costs a query per new name, not per task. */
+  readonly #organisationNames = new Map<number, string>();
+  readonly #keyNames = new Map<number, string>();
   #turnScheduled = false;
   #turning = false;
   #turnAgain = false;
@@ -192,6 +197,7 @@ export class Worker {
     if (claimed.length > 0) {
       const accounts = await this.#accountsOf(claimed);
       const earlier = await this.#earlierResults(claimed);
+      await this.#learnNames(claimed);
       for (const task of claimed) {
         this.#run(task, task.sourceId === null ? null : accounts.get(task.sourceId) ?? null, earlier.get(task.id));
       }
@@ -218,6 +224,30 @@ export class Worker {
       }
     }
     return accounts;
+  }
+
+  async #learnNames(tasks: Task[]): Promise<void> {
+    if (this.#organisationNames.size + this.#keyNames.size >= MAX_REMEMBERED_NAMES) {
+      this.#organisationNames.clear();
+      this.#keyNames.clear();
+    }
+    const organisations = new Set<number>();
+    const keysByOrganisation = new Map<number, Set<number>>();
+    for (const task of tasks) {
+      if (!this.#organisationNames.has(task.organisationId)) organisations.add(task.organisationId);
+      if (this.#keyNames.has(task.keyId)) continue;
+      const keys = keysByOrganisation.get(task.organisationId) ?? new Set();
+      keys.add(task.keyId);
+      keysByOrganisation.set(task.organisationId, keys);
+    }
+    const { records } = this.#options;
+    for (const id of organisations) {
+      const organisation = await records.getOrganisation(id);
+      if (organisation) this.#organisationNames.set(id, organisation.name);
+    }
+    for (const [organisationId, keyIds] of keysByOrganisation) {
+      for (const key of await records.getApiKeys(organisationId, [...keyIds])) this.#keyNames.set(key.id, key.name);
+    }
   }
 
   /**
@@ -348,6 +378,19 @@ export class Worker {
     const { task } = run;
     const attempt = task.attempts;
     return {
+      task: {
+        id: task.id,
+        organisation: { id: task.organisationId, name: this.#organisationNames.get(task.organisationId) ?? '' },
+        keyName: this.#keyNames.get(task.keyId) ?? '',
+        poll: task.poll,
+        session: task.session,
+        user: task.user,
+        target: task.target,
+        source: account,
+        priority: task.priority,
+        attempt,
+        maxAttempts: task.maxAttempts,
+      },
       taskId: task.id,
       attempt,
       params: task.params,
