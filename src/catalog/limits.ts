@@ -89,3 +89,9 @@ export function describe(value: unknown): string {
     return `a ${typeof value} value that cannot be printed`;
   }
 }
+
+/** Bounds of an action's maxAttempts and timeoutSeconds, and of a submit's overrides of them. */
+export const ATTEMPT_BOUNDS = Object.freeze({
+  maxAttempts: 100,
+  timeoutSeconds: 7 * 24 * 3600,
+});

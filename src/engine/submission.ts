@@ -1,4 +1,4 @@
-import type { Catalog } from '../catalog/index.js';
+import { ATTEMPT_BOUNDS, type Catalog } from '../catalog/index.js';
 import type { NewTask, RecordStore } from '../storage/index.js';
 import { MAX_DEPENDENCIES } from './api.js';
 import { ValidationError } from './errors.js';
@@ -6,8 +6,8 @@ import type { Actor, Organisation, SubmitTaskInput } from './types.js';
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_TIMEOUT_SECONDS = 300;
-const MAX_ATTEMPTS = 100;
-const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
+const MAX_ATTEMPTS = ATTEMPT_BOUNDS.maxAttempts;
+const MAX_TIMEOUT_SECONDS = ATTEMPT_BOUNDS.timeoutSeconds;
 const MAX_PRIORITY = 1_000_000;
 const MAX_TAG_LENGTH = 256;
 
