@@ -1,6 +1,8 @@
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { builtInCatalog } from './catalog/services.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ServiceDefinitionError } from './catalog/definitions.js';
+import { loadCatalog } from './catalog/load.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { createEngine, ValidationError } from './engine/index.js';
 import { createLogger } from './logger.js';
 import { DatabaseOpenError, migrateDatabase, openStorage } from './storage/index.js';
@@ -19,11 +21,36 @@ function configOrExit() {
 
 const program = new Command('taskport').description('Self-hostable asynchronous task API over GraphQL');
 
-program
-  .command('serve')
+interface CatalogFlags {
+  services?: string[];
+  /** False only when --no-demo was given. */
+  demo: boolean;
+}
+
+/** The configuration with the catalog flags applied: each overrides its variable. */
+function configWith(flags: CatalogFlags): Config {
+  const config = configOrExit();
+  return {
+    ...config,
+    services: flags.services ? flags.services.map((path) => resolve(path)) : config.services,
+    demo: flags.demo && config.demo,
+  };
+}
+
+function catalogFlags(command: Command): Command {
+  return command
+    .option(
+      '--services <path>',
+      'a module whose services to offer (repeatable; overrides TASKPORT_SERVICES)',
+      (path: string, earlier: string[] | undefined) => [...(earlier ?? []), path],
+    )
+    .option('--no-demo', 'do not offer the built-in demo service (overrides TASKPORT_DEMO)');
+}
+
+catalogFlags(program.command('serve'))
   .description('start the API and the worker (configured by environment variables, see README)')
-  .action(async () => {
-    const config = configOrExit();
+  .action(async (flags: CatalogFlags) => {
+    const config = configWith(flags);
     // Outside production, graphql-js checks every type test against other copies of itself: about
     // a tenth of the time of a 10,000-id taskStatuses. It must be set before graphql loads.
     process.env.NODE_ENV ??= 'production';
@@ -41,8 +68,7 @@ program
   });
 
 const key = program.command('key').description('manage API keys');
-key
-  .command('create')
+catalogFlags(key.command('create'))
   .description('create an API key and print its token alone on stdout (the organisation is created if new)')
   .requiredOption('--organisation <name>', 'organisation the key belongs to')
   .option('--role <role>', 'admin or member', (value) => {
@@ -58,11 +84,13 @@ key
       throw new InvalidArgumentError('must be JSON');
     }
   })
-  .action(async (options: { organisation: string; role: 'ADMIN' | 'MEMBER'; name: string; permissions?: unknown }) => {
-    const config = configOrExit();
+  .action(async (options: CatalogFlags & { organisation: string; role: 'ADMIN' | 'MEMBER'; name: string; permissions?: unknown }) => {
+    const config = configWith(options);
+    // Permissions may name the user's services: they are checked against the catalog serve offers.
+    const catalog = await loadCatalog({ services: config.services, demo: config.demo });
     const storage = openStorage(config.databasePath);
     try {
-      const engine = createEngine({ storage, catalog: builtInCatalog() });
+      const engine = createEngine({ storage, catalog });
       const created = await engine.provisionApiKey({
         organisation: options.organisation,
         role: options.role,
@@ -89,6 +117,7 @@ program
 
 /** Failures an operator causes and can fix, as one line naming the setting to change. */
 function operatorFault(error: unknown): string | null {
+  if (error instanceof ServiceDefinitionError) return error.message;
   if (error instanceof DatabaseOpenError) return `${error.message} (set TASKPORT_DB to another path)`;
   const { code, port, address } = (error ?? {}) as NodeJS.ErrnoException & { port?: number; address?: string };
   if (code === 'EADDRINUSE') return `port ${port} is in use on ${address}; set PORT to another port`;

@@ -17,6 +17,8 @@ const environmentSchema = z.object({
     .url({ protocol: /^https?$/, message: 'must be an http(s) URL, e.g. https://tasks.example.com' })
     .optional(),
   TASKPORT_GRAPHIQL: z.stringbool({ error: 'must be true or false' }).default(true),
+  TASKPORT_SERVICES: z.string().optional(),
+  TASKPORT_DEMO: z.stringbool({ error: 'must be true or false' }).default(true),
 });
 
 export interface Config {
@@ -34,6 +36,10 @@ export interface Config {
   publicUrl: string | undefined;
   /** Whether a browser's GET /graphql gets GraphiQL; servers reachable by strangers may not want it. */
   graphiql: boolean;
+  /** Absolute paths of the modules whose services are offered, besides the demo's. */
+  services: string[];
+  /** Whether the built-in demo service is offered; production servers may not want demo.sleep. */
+  demo: boolean;
 }
 
 export class ConfigError extends Error {
@@ -62,5 +68,16 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     realtimeWaitMs: env.TASKPORT_REALTIME_WAIT_MS,
     publicUrl: env.TASKPORT_PUBLIC_URL?.replace(/\/+$/, ''),
     graphiql: env.TASKPORT_GRAPHIQL,
+    services: modulePaths(env.TASKPORT_SERVICES),
+    demo: env.TASKPORT_DEMO,
   };
+}
+
+/** A comma-separated list of module paths, each resolved against the working directory. */
+export function modulePaths(list: string | undefined): string[] {
+  return (list ?? '')
+    .split(',')
+    .map((path) => path.trim())
+    .filter((path) => path !== '')
+    .map((path) => resolve(path));
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Catalog } from './catalog/index.js';
-import { builtInCatalog } from './catalog/services.js';
+import { loadCatalog } from './catalog/load.js';
 import type { Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { createServer, type RunningServer } from './http/server.js';
@@ -15,18 +15,25 @@ export interface RunningTaskport {
 }
 
 /**
- * The composition root: storage, then the engine and its worker, then HTTP. `catalog` replaces the
- * built-in services (tests bring handlers of their own).
+ * The composition root: the catalog, storage, then the engine and its worker, then HTTP.
+ * `catalog` replaces the services of the configuration (tests bring handlers of their own).
  */
 export async function startTaskport(
   config: Config,
   logger: Logger,
   options: StartOptions = {},
 ): Promise<RunningTaskport> {
+  // First: a bad services module must stop the start before it opens the database or the port.
+  const catalog = options.catalog ?? (await loadCatalog({ services: config.services, demo: config.demo }));
+  const offered = catalog.services().map((service) => service.slug);
+  if (offered.length === 0) {
+    // An API-only process is a fair thing to start, but most likely a forgotten --services.
+    logger.warn('no services: the demo is off and no --services or TASKPORT_SERVICES were given, so nothing can be submitted');
+  }
   const storage = openStorage(config.databasePath);
   const engine = createEngine({
     storage,
-    catalog: options.catalog ?? builtInCatalog(),
+    catalog,
     logger: logger.child({ component: 'engine' }),
     concurrency: config.concurrency,
     retryBaseMs: config.retryBaseMs,
@@ -57,7 +64,10 @@ export async function startTaskport(
         `Send it as "Authorization: Bearer <key>". In GraphiQL, paste {"Authorization": "Bearer <key>"} into Headers.\n\n`,
     );
   }
-  logger.info({ url: server.url, database: config.databasePath, concurrency: config.concurrency }, 'Taskport is ready');
+  logger.info(
+    { url: server.url, database: config.databasePath, concurrency: config.concurrency, services: offered },
+    'Taskport is ready',
+  );
 
   let stopping: Promise<void> | null = null;
   const stop = () => {
@@ -72,7 +82,7 @@ export async function startTaskport(
 }
 
 export interface StartOptions {
-  /** The services to serve; the built-in catalog when absent. */
+  /** The services to serve; those of `config.services` and `config.demo` when absent. */
   catalog?: Catalog;
 }
 

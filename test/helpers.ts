@@ -46,6 +46,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     realtimeWaitMs: 250,
     publicUrl: undefined,
     graphiql: true,
+    services: [],
+    demo: true,
     ...overrides,
   };
 }
