@@ -183,6 +183,21 @@ describe('services loaded from modules', () => {
   });
 });
 
+describe('taskport key create --services', () => {
+  it('checks permissions against the services of the modules given, as serve offers them', async () => {
+    const { 'greetings.mjs': greetings } = writeModules({ 'greetings.mjs': GREETINGS_MJS });
+    const create = async (args: string[]) => {
+      const child = spawnTaskport(['key', 'create', '--organisation', 'acme', '--permissions', '{"greetings":"*"}', ...args], {
+        TASKPORT_DB: databasePath(),
+      });
+      const { code } = await child.exited;
+      return { code, stdout: child.stdout(), stderr: child.stderr() };
+    };
+    expect(await create([])).toMatchObject({ code: 2, stderr: '--permissions: no service greetings\n' });
+    expect(await create(['--services', greetings!, '--no-demo'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^tp_/) });
+  });
+});
+
 describe('TASKPORT_SERVICES and TASKPORT_DEMO', () => {
   it('reads module paths comma-separated, resolved to absolute paths, and the demo switch as a boolean', () => {
     expect(loadConfig({}).services).toEqual([]);
@@ -261,7 +276,8 @@ describe('a bad services module stops the start with one message naming it', () 
   });
 
   it('the same service slug in two modules names both', async () => {
-    const modules = writeModules({ 'a.ts': IMAGES_TS, 'b.mjs': moduleOf(imagesWith({ slug: 'crop', name: 'Crop', execution: ['ASYNCHRONOUS'], parameters: [] })) });
+    const crop = { slug: 'crop', name: 'Crop', execution: ['ASYNCHRONOUS'], parameters: [] };
+    const modules = writeModules({ 'a.ts': IMAGES_TS, 'b.mjs': moduleOf(imagesWith(crop)) });
     expect(await refusedStart(['--services', modules['a.ts']!, '--services', modules['b.mjs']!])).toEqual({
       code: 1,
       stderr: `taskport: service images: is defined in ${modules['a.ts']} and again in ${modules['b.mjs']}; service slugs must be unique\n`,
@@ -405,7 +421,11 @@ describe('every definition is validated, loaded or built in', () => {
       imagesWith(resizeAction({ maxAttempts: 1000 })),
       'service images, action resize: maxAttempts: must be a whole number from 1 to 100, not 1000',
     ],
-    ['parameters that are not a list', imagesWith(resizeAction({ parameters: undefined })), 'service images, action resize: parameters: must be an array (an empty one for none), not undefined'],
+    [
+      'parameters that are not a list',
+      imagesWith(resizeAction({ parameters: undefined })),
+      'service images, action resize: parameters: must be an array (an empty one for none), not undefined',
+    ],
   ];
 
   it.each(cases)('%s', async (_, definition, message) => {
@@ -417,7 +437,8 @@ describe('every definition is validated, loaded or built in', () => {
   });
 
   it('a service named like the demo, while the demo is on, says how to switch it off', async () => {
-    await expect(loadCatalog({ services: [{ ...imagesWith(resizeAction({})), slug: 'demo' } as ServiceDefinition], demo: true })).rejects.toThrow(
+    const demoAgain = { ...imagesWith(resizeAction({})), slug: 'demo' } as unknown as ServiceDefinition;
+    await expect(loadCatalog({ services: [demoAgain], demo: true })).rejects.toThrow(
       new ServiceDefinitionError(
         'service demo: is defined by the built-in demo and again by services[0]; service slugs must be unique (or switch the demo off: --no-demo, TASKPORT_DEMO=false)',
       ),

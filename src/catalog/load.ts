@@ -78,7 +78,8 @@ async function importServices(path: string, label: string): Promise<readonly unk
   const extension = extname(path);
   const typeScript = TYPESCRIPT_EXTENSIONS.includes(extension);
   if (!typeScript && !JAVASCRIPT_EXTENSIONS.includes(extension)) {
-    throw refuse(`cannot load a "${extension || 'extensionless'}" file; a services module ends in ${[...TYPESCRIPT_EXTENSIONS, ...JAVASCRIPT_EXTENSIONS].join(', ')}`);
+    const extensions = [...TYPESCRIPT_EXTENSIONS, ...JAVASCRIPT_EXTENSIONS].join(', ');
+    throw refuse(`cannot load a "${extension || 'extensionless'}" file; a services module ends in ${extensions}`);
   }
   const stats = statSync(path, { throwIfNoEntry: false });
   if (!stats?.isFile()) throw refuse(label === path ? 'no such file' : `no such file (${path})`);
