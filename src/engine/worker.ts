@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, TaskFailure, type Catalog, type HandlerAccount, type HandlerContext } from '../catalog/index.js';
-import type { AttemptOutcome, QueueStore, RecordStore, WorkBatch, WorkReport } from '../storage/index.js';
+import type { AttemptOutcome, QueueStore, RecordStore, ServedActions, WorkBatch, WorkReport } from '../storage/index.js';
 import type { PubSub, TaskChange } from './events.js';
 import type { EngineLogger } from './logger.js';
 import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
@@ -70,6 +70,11 @@ async function afterMicrotasks(count: number): Promise<void> {
   for (let tick = 0; tick < count; tick++) await Promise.resolve();
 }
 
+/** Every action of the catalog: a worker claims the tasks of the actions it can run, and only those. */
+export function servedActions(catalog: Catalog): ServedActions {
+  return catalog.services().flatMap((service) => service.actions.map((action) => ({ service: service.slug, action: action.slug })));
+}
+
 function emptyBatch(): WorkBatch {
   return { logs: [], results: [], progress: [], outcomes: [] };
 }
@@ -82,6 +87,7 @@ function emptyBatch(): WorkBatch {
  */
 export class Worker {
   readonly #options: WorkerOptions;
+  readonly #actions: ServedActions;
   readonly #runs = new Map<number, Run>();
   /** Organisation of each task with work not yet flushed, to address the events of that work. */
   readonly #organisationOf = new Map<number, number>();
@@ -103,6 +109,7 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.#options = options;
+    this.#actions = servedActions(options.catalog);
   }
 
   get running(): number {
@@ -271,7 +278,7 @@ export class Worker {
   async #armDueTimer(): Promise<void> {
     if (this.#dueTimer) clearTimeout(this.#dueTimer);
     this.#dueTimer = null;
-    const dueAt = await this.#options.queue.nextDueAt();
+    const dueAt = await this.#options.queue.nextDueAt(this.#actions);
     if (dueAt === null || this.#stopping) return;
     const wait = Math.min(Math.max(dueAt - Date.now(), 0), MAX_IDLE_WAIT_MS);
     this.#dueTimer = setTimeout(() => {
@@ -500,7 +507,7 @@ export class Worker {
     const batch = this.#takeBatch();
     let report: WorkReport;
     try {
-      report = await this.#options.queue.work(batch, claimLimit, Date.now());
+      report = await this.#options.queue.work(batch, { limit: claimLimit, actions: this.#actions }, Date.now());
     } catch (error) {
       // Nothing of it was written: keep it, ahead of what came since, for the next try.
       const since = this.#batch;

@@ -58,6 +58,13 @@ export type AttemptOutcome =
   /** Handed back unfinished (shutdown): the attempt does not count. */
   | { taskId: number; attempt: number; state: 'RELEASED' };
 
+/**
+ * The actions a worker runs, as they are named in tasks (`type` is the action's slug). It claims,
+ * and waits for, the tasks of these actions only: a task of any other action stays PENDING, costs
+ * that worker nothing, and runs when a worker that has its action claims it.
+ */
+export type ServedActions = readonly { service: string; action: string }[];
+
 /** Everything the running handlers produced since the last flush, written in one transaction. */
 export interface WorkBatch {
   logs: NewLog[];
@@ -97,16 +104,19 @@ export interface QueueStore {
   enqueue(tasks: readonly NewTask[], now: number): Promise<EnqueueResult>;
   /**
    * One turn of a worker, in one transaction: writes what its handlers produced, then moves up
-   * to `claimLimit` due PENDING tasks to PROCESSING, highest priority first, then oldest.
+   * to `claim.limit` due PENDING tasks of `claim.actions` to PROCESSING, highest priority first,
+   * then oldest.
    */
-  work(batch: WorkBatch, claimLimit: number, now: number): Promise<WorkReport>;
+  work(batch: WorkBatch, claim: { limit: number; actions: ServedActions }, now: number): Promise<WorkReport>;
   cancel(organisationId: number, taskId: number, now: number): Promise<CancelResult>;
   /** At start: PROCESSING tasks belong to no one. Requeued, or failed when out of attempts. */
   recoverAbandoned(now: number): Promise<Task[]>;
   queuePositions(taskIds: readonly number[]): Promise<Map<number, number>>;
   statuses(organisationId: number, taskIds: readonly number[]): Promise<Map<number, StatusRow>>;
-  /** When the next PENDING task falls due, if none is due now. */
-  nextDueAt(): Promise<number | null>;
+  /** When the next PENDING task of `actions` falls due (in the past when one is due now); null when there is none. */
+  nextDueAt(actions: ServedActions): Promise<number | null>;
+  /** The PENDING tasks of each action that has any. */
+  pendingByAction(): Promise<{ service: string; action: string; pending: number }[]>;
   /**
    * Reserves `count` task ids for executions recorded later: a real-time call answers with its
    * task id before the task is written.
@@ -170,11 +180,17 @@ export class SqliteQueueStore implements QueueStore {
          RETURNING ${TASK_COLUMNS}`,
       ),
       insertDependency: prepare(`INSERT OR IGNORE INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?)`),
+      // The best `limit` of each served queue, then the best `limit` of those: a queue no one serves
+      // is never read, however many of its tasks are due.
       claim: prepare(
         `UPDATE tasks SET state = 'PROCESSING', attempts = attempts + 1, date_started = @now, progress = NULL
          WHERE id IN (
-           SELECT id FROM tasks INDEXED BY tasks_claim WHERE state = 'PENDING' AND available_at <= @now
-           ORDER BY priority DESC, id LIMIT @limit)
+           SELECT t.id FROM json_each(@actions) AS served CROSS JOIN tasks AS t ON t.id IN (
+             SELECT q.id FROM tasks AS q INDEXED BY tasks_queue
+             WHERE q.service = served.value ->> 0 AND q.type = served.value ->> 1 AND q.state = 'PENDING'
+               AND q.available_at <= @now
+             ORDER BY q.priority DESC, q.id LIMIT @limit)
+           ORDER BY t.priority DESC, t.id LIMIT @limit)
          RETURNING ${TASK_COLUMNS}`,
       ),
       insertLogs: prepare(
@@ -281,7 +297,7 @@ export class SqliteQueueStore implements QueueStore {
            WHERE t.state = 'PENDING'),
          ranked AS MATERIALIZED (
            SELECT t.id, row_number() OVER (PARTITION BY t.service, t.type ORDER BY t.priority DESC, t.id) - 1 AS position
-           FROM queues AS q CROSS JOIN tasks AS t INDEXED BY tasks_queue_position ON t.service = q.service AND t.type = q.type
+           FROM queues AS q CROSS JOIN tasks AS t INDEXED BY tasks_queue ON t.service = q.service AND t.type = q.type
            WHERE t.state = 'PENDING')
          SELECT id, position FROM ranked WHERE id IN (SELECT value FROM json_each(@ids))`,
       ),
@@ -320,7 +336,17 @@ export class SqliteQueueStore implements QueueStore {
          FROM json_each(?)`,
       ),
       countExecutions: prepare(`UPDATE allocations SET executions = executions + ? WHERE id = ?`),
-      nextDue: prepare(`SELECT min(available_at) AS dueAt FROM tasks INDEXED BY tasks_due WHERE state = 'PENDING'`),
+      // One index seek per served queue: min() over a join would read every PENDING task.
+      nextDue: prepare(
+        `SELECT min(dueAt) AS dueAt FROM (
+           SELECT (SELECT min(available_at) FROM tasks INDEXED BY tasks_due
+             WHERE service = served.value ->> 0 AND type = served.value ->> 1 AND state = 'PENDING') AS dueAt
+           FROM json_each(@actions) AS served)`,
+      ),
+      pendingByAction: prepare(
+        `SELECT service, type AS action, count(*) AS pending FROM tasks INDEXED BY tasks_queue
+         WHERE state = 'PENDING' GROUP BY service, type`,
+      ),
     };
   }
 
@@ -421,7 +447,7 @@ export class SqliteQueueStore implements QueueStore {
     return { ok: true, tasks };
   }
 
-  async work(batch: WorkBatch, claimLimit: number, now: number): Promise<WorkReport> {
+  async work(batch: WorkBatch, claim: { limit: number; actions: ServedActions }, now: number): Promise<WorkReport> {
     const statements = this.#statements;
     const run = this.#sqlite.transaction((): WorkReport => {
       const logs =
@@ -498,8 +524,8 @@ export class SqliteQueueStore implements QueueStore {
         }
       }
       const claimed =
-        claimLimit > 0
-          ? (statements.claim.all({ now, limit: claimLimit }) as never[])
+        claim.limit > 0 && claim.actions.length > 0
+          ? (statements.claim.all({ now, limit: claim.limit, actions: servedJson(claim.actions) }) as never[])
               .map(toTask)
               .sort((a, b) => b.priority - a.priority || a.id - b.id)
           : [];
@@ -662,10 +688,26 @@ export class SqliteQueueStore implements QueueStore {
       .immediate();
   }
 
-  async nextDueAt(): Promise<number | null> {
-    const row = this.#statements.nextDue.get() as { dueAt: number | null };
+  async nextDueAt(actions: ServedActions): Promise<number | null> {
+    const row = this.#statements.nextDue.get({ actions: servedJson(actions) }) as { dueAt: number | null };
     return row.dueAt;
   }
+
+  async pendingByAction(): Promise<{ service: string; action: string; pending: number }[]> {
+    return this.#statements.pendingByAction.all() as { service: string; action: string; pending: number }[];
+  }
+}
+
+/** A worker serves the same actions all its life: their JSON is built once. */
+const servedJsonCache = new WeakMap<ServedActions, string>();
+
+function servedJson(actions: ServedActions): string {
+  let json = servedJsonCache.get(actions);
+  if (json === undefined) {
+    json = JSON.stringify(actions.map(({ service, action }) => [service, action]));
+    servedJsonCache.set(actions, json);
+  }
+  return json;
 }
 
 /** The row insertExecution writes, as the engine sees it: read back, it would only cost time. */

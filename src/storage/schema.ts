@@ -132,14 +132,13 @@ export const tasks = sqliteTable(
     dateCompleted: integer('date_completed'),
   },
   (table) => [
-    index('tasks_claim')
-      .on(sql`${table.priority} DESC`, table.id)
-      .where(sql`state = 'PENDING'`),
-    index('tasks_queue_position')
-      .on(table.service, table.type, sql`${table.priority} DESC`, table.id)
+    // A queue is the PENDING tasks of one action, in the order they are claimed: the claim reads only
+    // the queues its worker serves, and available_at spares it a row read for each task not yet due.
+    index('tasks_queue')
+      .on(table.service, table.type, sql`${table.priority} DESC`, table.id, table.availableAt)
       .where(sql`state = 'PENDING'`),
     index('tasks_due')
-      .on(table.availableAt)
+      .on(table.service, table.type, table.availableAt)
       .where(sql`state = 'PENDING'`),
     index('tasks_processing').on(table.id).where(sql`state = 'PROCESSING'`),
     uniqueIndex('tasks_idempotency')
