@@ -20,6 +20,7 @@ import type {
   TaskResult,
   TaskResultPayload,
   TaskStatus,
+  TaskWaitingFor,
 } from './types.js';
 
 export const MAX_BATCH_SUBMIT = 1000;
@@ -91,6 +92,11 @@ export interface TaskEngine {
   listTasks(actor: Actor, filter: TaskFilter, page: PageRequest): Promise<Page<Task>>;
   /** One entry per id, in order; null ids (malformed) come back not found. */
   taskStatuses(actor: Actor, ids: readonly (number | null)[]): Promise<TaskStatus[]>;
+  /**
+   * NO_WORKER for a PENDING task whose action this server's catalog does not have (its module was
+   * removed): no worker here claims it until a start that has the action. Null otherwise.
+   */
+  waitingFor(task: Task): TaskWaitingFor | null;
   /** 0-based positions of the PENDING tasks among the ids; others are absent. */
   queuePositions(taskIds: readonly number[]): Promise<Map<number, number>>;
   /** A page of each task's logs, oldest first, read at once. The tasks must already have been authorised by the caller. */

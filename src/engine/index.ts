@@ -36,6 +36,7 @@ import type {
   TaskResult,
   TaskResultPayload,
   TaskStatus,
+  TaskWaitingFor,
 } from './types.js';
 import { RealtimeRuntime, type AllocationStatus, type ExecutionOutcome } from './realtime.js';
 import { Worker } from './worker.js';
@@ -133,10 +134,19 @@ export class Engine implements TaskEngine {
       this.#logger.warn({ tasks: recovered.length }, 'recovered tasks left PROCESSING by a previous run');
       publishChanges(this.events, recovered, 'STATE_CHANGED');
     }
+    await this.#warnOfMissingActions();
     await this.#realtime.start();
     this.#worker.start();
     await this.#deleteExpiredPayloads();
     this.#payloadSweep = setInterval(() => void this.#deleteExpiredPayloads(), EXPIRED_PAYLOAD_SWEEP_MS).unref();
+  }
+
+  /** Tasks queued for an action a later start no longer has wait, unclaimed: say so once per action. */
+  async #warnOfMissingActions(): Promise<void> {
+    for (const { service, action, pending } of await this.#queue.pendingByAction()) {
+      if (this.catalog.action(service, action)) continue;
+      this.#logger.warn({ service, action, pending }, 'tasks wait for an action this server does not have');
+    }
   }
 
   /** Retry windows end whether or not anyone asks again: their payloads are deleted here. */
@@ -432,6 +442,10 @@ export class Engine implements TaskEngine {
         error: row.error,
       };
     });
+  }
+
+  waitingFor(task: Task): TaskWaitingFor | null {
+    return task.state === 'PENDING' && !this.catalog.action(task.service, task.type) ? 'NO_WORKER' : null;
   }
 
   async queuePositions(taskIds: readonly number[]): Promise<Map<number, number>> {

@@ -15,6 +15,10 @@ export type TaskState = (typeof TASK_STATES)[number];
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 export const isTerminal = (state: TaskState): boolean => TERMINAL_STATES.has(state);
 
+/** What a PENDING task waits for besides its turn. NO_WORKER: no worker has its action. */
+export const TASK_WAITING_FOR = Object.freeze(['NO_WORKER'] as const);
+export type TaskWaitingFor = (typeof TASK_WAITING_FOR)[number];
+
 export type QueueStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
 export function queueStatusOf(state: TaskState): QueueStatus {
   if (state === 'PENDING' || state === 'SUSPENDED') return 'IN_QUEUE';

@@ -5,6 +5,7 @@ import {
   LOG_LEVELS,
   queueStatusOf,
   TASK_STATES,
+  TASK_WAITING_FOR,
   type SubmitTaskInput,
   type Task,
   type TaskFilter,
@@ -34,6 +35,16 @@ const TaskStateEnum = builder.enumType('TaskState', {
 const QueueStatusEnum = builder.enumType('QueueStatus', {
   description: 'The queue view of a task state: IN_QUEUE is PENDING or SUSPENDED, IN_PROGRESS is PROCESSING, COMPLETED is any terminal state.',
   values: ['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED'] as const,
+});
+
+const TaskWaitingForEnum = builder.enumType('TaskWaitingFor', {
+  description: 'Why a PENDING task is not claimed, besides waiting for its turn.',
+  values: {
+    NO_WORKER: {
+      description:
+        "No worker has the task's action: a start without its module. It stays PENDING, unclaimed, and runs once a server that has the action starts.",
+    },
+  } satisfies Record<(typeof TASK_WAITING_FOR)[number], { description: string }>,
 });
 
 const LogLevelEnum = builder.enumType('LogLevel', { values: LOG_LEVELS });
@@ -105,8 +116,18 @@ builder.node(TaskRef, {
     status: t.field({ type: QueueStatusEnum, resolve: (task) => queueStatusOf(task.state) }),
     queuePosition: t.int({
       nullable: true,
-      description: '0-based place among the PENDING tasks of its queue; null when not PENDING.',
+      description:
+        '0-based place among the PENDING tasks of its queue (the tasks of its action); null when not PENDING. ' +
+        'A task waiting for NO_WORKER keeps its place, and its queue moves once a worker has the action again.',
       resolve: (task, _args, context) => (task.state === 'PENDING' ? context.loaders.queuePositions.load(task.id) : null),
+    }),
+    waitingFor: t.field({
+      type: TaskWaitingForEnum,
+      nullable: true,
+      description:
+        'NO_WORKER when the task is PENDING and its action is not in the catalog of this server, the only workers it knows of today; ' +
+        'null otherwise, and for a task that only waits for its turn or its runAt.',
+      resolve: (task, _args, context) => context.engine.waitingFor(task),
     }),
     priority: t.exposeInt('priority'),
     attempts: t.exposeInt('attempts'),
