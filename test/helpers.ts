@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, expect } from 'vitest';
 import WebSocket from 'ws';
 
@@ -54,11 +54,15 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 
 /**
  * The real server on an ephemeral port over a SQLite file in a temporary folder; `catalog`
- * replaces the built-in services.
+ * replaces the built-in services, and `logger` the silent one, for a test that reads the server's log.
  */
-export async function startServer(overrides: Partial<Config> = {}, options: { catalog?: Catalog } = {}): Promise<TestServer> {
+export async function startServer(
+  overrides: Partial<Config> = {},
+  options: { catalog?: Catalog; logger?: Logger } = {},
+): Promise<TestServer> {
   const config = testConfig(overrides);
-  const taskport = await startTaskport(config, pino({ level: 'silent' }), options);
+  const { logger = pino({ level: 'silent' }), ...startOptions } = options;
+  const taskport = await startTaskport(config, logger, startOptions);
   const server: TestServer = {
     url: taskport.url,
     wsUrl: taskport.url.replace(/^http/, 'ws'),
