@@ -114,8 +114,20 @@ export interface TaskFailureOptions {
   cause?: unknown;
 }
 
+const TASK_FAILURE = Symbol.for('taskport.TaskFailure');
+
 /** Thrown by a handler to fail its task with a code of its choosing. */
 export class TaskFailure extends Error {
+  /**
+   * Recognised by a registered symbol rather than by class: a user's services may hold another
+   * copy of this class (a CommonJS project compiled by tsx, a second install of Taskport).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== TaskFailure) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as { [TASK_FAILURE]?: unknown })[TASK_FAILURE] === true;
+  }
+
+  readonly [TASK_FAILURE] = true;
   override name = 'TaskFailure';
   readonly retryable: boolean;
   /** `options` may also be the retryable flag alone, as in `new TaskFailure(code, message, false)`. */
