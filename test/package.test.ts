@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, defineAction, defineService, ServiceDefinitionError, startTaskport } from '../src/index.js';
-import { projectRoot, readyUrl, spawnCommand, type SpawnedProcess } from './children.js';
+import { projectRoot, readyUrl, spawnCommand, temporaryFolder, type SpawnedProcess } from './children.js';
 import { query, RETRIEVE, subscribeOverSse, temporaryDatabasePath } from './helpers.js';
 
 const run = promisify(execFile);
@@ -120,6 +120,38 @@ describe('startTaskport, the public entry', () => {
     );
     expect(refusal).toBeInstanceOf(ServiceDefinitionError);
     expect((refusal as Error).message).toContain('broken');
+  });
+});
+
+describe('a project that depends on this checkout, as examples/ do (file:..)', () => {
+  it("shares the server's copy of taskport: a TaskFailure of its services keeps its code and retryable: false", async () => {
+    const project = temporaryFolder('taskport-linked-');
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ type: 'module' }));
+    mkdirSync(join(project, 'node_modules'));
+    // What npm makes of a file: dependency on a folder.
+    symlinkSync(projectRoot, join(project, 'node_modules', 'taskport'));
+    writeFileSync(
+      join(project, 'services.mjs'),
+      `import { defineAction, defineService, TaskFailure } from 'taskport';
+export default defineService({ slug: 'linked', name: 'Linked', actions: [defineAction({
+  slug: 'refuse', name: 'Refuse', execution: ['ASYNCHRONOUS'], parameters: [],
+  handler: () => { throw new TaskFailure('REFUSED', 'no', { retryable: false }); },
+})] });
+`,
+    );
+    const serving = spawnCommand(
+      process.execPath,
+      [join(project, 'node_modules', 'taskport', 'bin', 'taskport.mjs'), 'serve', '--services', './services.mjs', '--no-demo'],
+      { TASKPORT_DB: join(project, 'taskport.db'), TASKPORT_BOOTSTRAP_TOKEN: TOKEN },
+      { cwd: project },
+    );
+    const url = await readyUrl(serving);
+    expect(await runTask(url, { service: 'linked', action: 'refuse', maxAttempts: 3 })).toEqual({
+      state: 'FAILED',
+      attempts: 1,
+      error: { code: 'REFUSED', message: 'no' },
+      results: {},
+    });
   });
 });
 
