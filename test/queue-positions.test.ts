@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { startServer, submit, subscribeOverWebSocket, wsClient } from './helpers.js';
+import { nextListen, query, startServer, submit, subscribeOverWebSocket, wsClient } from './helpers.js';
 
 describe('queue positions pushed to subscribers', () => {
   it('sends QUEUE_POSITION events on taskEvents and new positions on taskUpdated as the queue drains', async () => {
     const server = await startServer({ concurrency: 1 });
     const token = server.adminToken;
-    const blocker = await submit(server, token, { service: 'demo', action: 'sleep', params: { ms: 300, steps: 1 } });
+    // Holds the only slot until the subscriptions below are in place; then it is cancelled.
+    const blocker = await submit(server, token, { service: 'demo', action: 'sleep', params: { ms: 600_000, steps: 1 } });
     const waiting = [];
     for (let index = 0; index < 3; index++) {
       waiting.push(await submit(server, token, { service: 'demo', action: 'sleep', params: { ms: 150, steps: 1 } }, 'id state queuePosition'));
@@ -16,11 +17,16 @@ describe('queue positions pushed to subscribers', () => {
 
     const client = wsClient(server, token);
     const positionsOfLast: number[] = [];
+    let firstUpdate!: () => void;
+    const firstUpdateArrived = new Promise<void>((resolve) => (firstUpdate = resolve));
     const updates = subscribeOverWebSocket(
       client,
       `subscription ($id: ID!) { taskUpdated(id: $id) { state queuePosition } }`,
       { id: last.id },
+      () => firstUpdate(),
     );
+    await firstUpdateArrived;
+    const eventsListening = nextListen(server, 'organisation');
     const events: { kind: string; task: { id: string; queuePosition: number | null } }[] = [];
     const eventsUntilLastStarts = new Promise<void>((resolve, reject) => {
       const unsubscribe = client.subscribe<{ taskEvents: (typeof events)[number] & { task: { state: string } } }>(
@@ -39,6 +45,11 @@ describe('queue positions pushed to subscribers', () => {
         },
       );
     });
+    await eventsListening;
+    const cancelled = await query(server, token, 'mutation ($id: ID!) { cancelTask(id: $id) { __typename } }', {
+      id: blocker.task.id,
+    });
+    expect(cancelled.cancelTask.__typename).toBe('CancelTaskSuccess');
     await eventsUntilLastStarts;
     const results = await updates;
     for (const result of results) {
