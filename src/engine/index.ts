@@ -10,9 +10,9 @@ import {
   type ResultDelivery,
   type TaskEngine,
   type Viewer,
-} from './api.js';
-import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from './errors.js';
-import { InProcessPubSub, type PubSub } from './events.js';
+} from '../domain/api.js';
+import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from '../domain/errors.js';
+import { InProcessPubSub, type PubSub } from '../domain/events.js';
 import { silentLogger, type EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
 import { prepareSubmission } from './submission.js';
@@ -37,17 +37,18 @@ import type {
   TaskResultPayload,
   TaskStatus,
   TaskWaitingFor,
-} from './types.js';
-import { RealtimeRuntime, type AllocationStatus, type ExecutionOutcome } from './realtime.js';
+} from '../domain/types.js';
+import type { AllocationStatus, ExecutionOutcome } from '../domain/realtime.js';
+import { RealtimeRuntime } from './realtime.js';
 import { Worker } from './worker.js';
 
-export * from './api.js';
-export * from './errors.js';
-export * from './events.js';
+export * from '../domain/api.js';
+export * from '../domain/errors.js';
+export * from '../domain/events.js';
 export { StorageUnavailableError, storageUnavailable } from '../storage/index.js';
-export type * from './types.js';
+export type * from '../domain/types.js';
 export type { EngineLogger } from './logger.js';
-export type { AllocationStatus, ExecutionOutcome, ExecutionLog, ExecutionResult } from './realtime.js';
+export type { AllocationStatus, ExecutionOutcome, ExecutionLog, ExecutionResult } from '../domain/realtime.js';
 
 export interface EngineOptions {
   storage: Storage;

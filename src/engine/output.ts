@@ -7,7 +7,7 @@ import {
   TaskFailure,
   type OutputFailure,
 } from '../catalog/index.js';
-import { LOG_LEVELS, type LogLevel } from './types.js';
+import { LOG_LEVELS, type LogLevel } from '../domain/types.js';
 
 /**
  * What a handler may put out, for queued attempts and real-time calls alike: each call of its

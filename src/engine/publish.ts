@@ -1,5 +1,5 @@
-import type { PubSub, TaskEventKind } from './events.js';
-import type { Task } from './types.js';
+import type { PubSub, TaskEventKind } from '../domain/events.js';
+import type { Task } from '../domain/types.js';
 
 /** Announces tasks whose state changed, and the queues whose order they changed. */
 export function publishChanges(events: PubSub, tasks: readonly Task[], kind: TaskEventKind, at = new Date()): void {

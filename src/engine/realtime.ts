@@ -2,23 +2,29 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ActionDefinition, Catalog, HandlerContext, HandlerTask, OutputFailure } from '../catalog/index.js';
 import { TaskFailure } from '../catalog/index.js';
 import type { ExecutionRecord, QueueStore, RecordStore } from '../storage/index.js';
-import { NotFoundError, requireAdmin, ValidationError } from './errors.js';
-import type { PubSub } from './events.js';
+import { NotFoundError, requireAdmin, ValidationError } from '../domain/errors.js';
+import type { PubSub } from '../domain/events.js';
 import type { EngineLogger } from './logger.js';
 import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
-import type { Actor, Allocation, ExecutionToken, LogLevel } from './types.js';
+import type { Actor, Allocation, ExecutionToken } from '../domain/types.js';
+import {
+  DEFAULT_EXECUTION_TIMEOUT_MS,
+  DEFAULT_TOKEN_TTL_SECONDS,
+  MAX_INSTANCES,
+  MAX_TOKEN_TTL_SECONDS,
+  type AllocationStatus,
+  type ExecutionLog,
+  type ExecutionOutcome,
+  type ExecutionResult,
+} from '../domain/realtime.js';
 import { RunAborted } from './worker.js';
 
-export const MAX_INSTANCES = 64;
 
 // What a call's race ends on besides the handler's own value, which may be any string.
 const TIMED_OUT = Symbol('timed out');
 const REFUSED = Symbol('a result was refused');
-export const DEFAULT_EXECUTION_TIMEOUT_MS = 30_000;
 const MAX_EXECUTION_TIMEOUT_MS = 15 * 60_000;
-export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
-export const MAX_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
 const TOKEN_PREFIX = 'tpx_';
 /** Task ids reserved at a time for calls, whose answer names a task written after it is sent. */
 const RESERVED_IDS_PER_BLOCK = 256;
@@ -31,38 +37,6 @@ const RECORD_INTERVAL_MS = 5;
 const RECORD_BATCH_SIZE = 200;
 const TOKEN_HASH_CACHE_SIZE = 10_000;
 const MAX_UNRECORDED = 100_000;
-
-export interface ExecutionLog {
-  level: LogLevel;
-  message: string;
-  timestamp: Date;
-}
-
-export interface ExecutionResult {
-  name: string;
-  contentType: string;
-  data: unknown;
-}
-
-/** How a call to an execution URL ended; the HTTP layer turns each kind into a status code. */
-export type ExecutionOutcome =
-  | { kind: 'unauthorized' }
-  | { kind: 'invalid'; code: ValidationError['code']; field: string | null; message: string }
-  | { kind: 'busy'; retryAfterSeconds: number }
-  | {
-      kind: 'finished';
-      taskId: number;
-      state: 'SUCCEEDED' | 'FAILED';
-      results: ExecutionResult[];
-      logs: ExecutionLog[];
-      error: { code: string; message: string } | null;
-      durationMs: number;
-      timedOut: boolean;
-    };
-
-export interface AllocationStatus extends Allocation {
-  busy: number;
-}
 
 interface Instance {
   prepared: unknown;

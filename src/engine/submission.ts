@@ -1,8 +1,8 @@
 import { ATTEMPT_BOUNDS, type Catalog } from '../catalog/index.js';
 import type { NewTask, RecordStore } from '../storage/index.js';
-import { MAX_DEPENDENCIES } from './api.js';
-import { ValidationError } from './errors.js';
-import type { Actor, Organisation, SubmitTaskInput } from './types.js';
+import { MAX_DEPENDENCIES } from '../domain/api.js';
+import { ValidationError } from '../domain/errors.js';
+import type { Actor, Organisation, SubmitTaskInput } from '../domain/types.js';
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_TIMEOUT_SECONDS = 300;

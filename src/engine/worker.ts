@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, TaskFailure, type Catalog, type HandlerAccount, type HandlerContext } from '../catalog/index.js';
 import type { AttemptOutcome, QueueStore, RecordStore, ServedActions, WorkBatch, WorkReport } from '../storage/index.js';
-import type { PubSub, TaskChange } from './events.js';
+import type { PubSub, TaskChange } from '../domain/events.js';
 import type { EngineLogger } from './logger.js';
 import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
-import type { Task, TaskError } from './types.js';
+import type { Task, TaskError } from '../domain/types.js';
 
 export interface WorkerOptions {
   queue: QueueStore;

@@ -1,5 +1,5 @@
-import { ConflictError, NotFoundError, ValidationError } from '../engine/errors.js';
-import type { Account } from '../engine/types.js';
+import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.js';
+import type { Account } from '../domain/types.js';
 import { builder } from './builder.js';
 import { requireActor } from './context.js';
 import { pageRequest, toConnection } from './ids.js';

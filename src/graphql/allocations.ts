@@ -1,6 +1,6 @@
-import { MAX_INSTANCES, MAX_TOKEN_TTL_SECONDS } from '../engine/realtime.js';
-import { NotFoundError, ValidationError } from '../engine/errors.js';
-import type { AllocationStatus } from '../engine/index.js';
+import { MAX_INSTANCES, MAX_TOKEN_TTL_SECONDS } from '../domain/realtime.js';
+import { NotFoundError, ValidationError } from '../domain/errors.js';
+import type { AllocationStatus } from '../domain/realtime.js';
 import { builder } from './builder.js';
 import { requireActor } from './context.js';
 import { decodeId, encodeId } from './ids.js';

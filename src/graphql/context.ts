@@ -1,8 +1,8 @@
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
-import type { TaskEngine, Viewer } from '../engine/api.js';
-import type { AllocationStatus } from '../engine/index.js';
-import type { Account, Actor, ApiKey, LogLevel, Page, PageRequest, Task, TaskLog, TaskResult } from '../engine/types.js';
+import type { TaskEngine, Viewer } from '../domain/api.js';
+import type { AllocationStatus } from '../domain/realtime.js';
+import type { Account, Actor, ApiKey, LogLevel, Page, PageRequest, Task, TaskLog, TaskResult } from '../domain/types.js';
 
 export interface Loaders {
   tasks: DataLoader<number, Task | null>;

@@ -32,7 +32,7 @@ import {
 } from 'graphql';
 import type { Catalog } from '../catalog/index.js';
 import { LIMITS } from '../catalog/index.js';
-import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_STATUS_IDS } from '../engine/api.js';
+import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_STATUS_IDS } from '../domain/api.js';
 import { pageSize } from './ids.js';
 
 // The cost of an operation is the most fields its response can hold: every field counts 1, once

@@ -7,8 +7,8 @@ import {
   LimitExceededError,
   NotFoundError,
   ValidationError,
-} from '../engine/errors.js';
-import { storageUnavailable } from '../engine/index.js';
+} from '../domain/errors.js';
+import { storageUnavailable } from '../storage/errors.js';
 import { builder } from './builder.js';
 import { encodeId } from './ids.js';
 

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import type { Page, PageRequest } from '../engine/types.js';
+import type { Page, PageRequest } from '../domain/types.js';
 
 export type NodeTypename = 'Task' | 'TaskResult' | 'Account' | 'ApiKey' | 'Allocation';
 

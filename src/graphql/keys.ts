@@ -1,6 +1,6 @@
-import type { Viewer } from '../engine/api.js';
-import { NotFoundError, ValidationError } from '../engine/errors.js';
-import type { Actor, ApiKey } from '../engine/types.js';
+import type { Viewer } from '../domain/api.js';
+import { NotFoundError, ValidationError } from '../domain/errors.js';
+import type { Actor, ApiKey } from '../domain/types.js';
 import { builder } from './builder.js';
 import { requireActor, requireViewer } from './context.js';
 import { decodeId } from './ids.js';

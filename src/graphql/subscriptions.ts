@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
-import type { ResultDelivery } from '../engine/api.js';
-import { EventStream, type TaskChange, type TaskEventKind } from '../engine/events.js';
+import type { ResultDelivery } from '../domain/api.js';
+import { EventStream, type TaskChange, type TaskEventKind } from '../domain/events.js';
 import {
   isTerminal,
   type Actor,
@@ -9,7 +9,7 @@ import {
   type TaskFilter,
   type TaskLog,
   type TaskResultPayload,
-} from '../engine/types.js';
+} from '../domain/types.js';
 import { builder } from './builder.js';
 import { requireActor, type GraphQLContext } from './context.js';
 import { decodeId } from './ids.js';

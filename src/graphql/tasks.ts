@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
-import { MAX_RETRIEVAL_KEY_LENGTH, MAX_STATUS_IDS, RESULT_RETRY_WINDOW_MS } from '../engine/api.js';
-import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../engine/errors.js';
+import { MAX_RETRIEVAL_KEY_LENGTH, MAX_STATUS_IDS, RESULT_RETRY_WINDOW_MS } from '../domain/api.js';
+import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors.js';
 import {
   LOG_LEVELS,
   queueStatusOf,
@@ -12,7 +12,7 @@ import {
   type TaskLog,
   type TaskResult,
   type TaskStatus,
-} from '../engine/types.js';
+} from '../domain/types.js';
 import { AccountRef } from './accounts.js';
 import { AllocationRef } from './allocations.js';
 import { ExecutionEnum } from './catalog.js';

@@ -1,5 +1,5 @@
 import { getOperationAST, GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
-import type { TaskEngine, Viewer } from '../engine/api.js';
+import type { TaskEngine, Viewer } from '../domain/api.js';
 import { QUERY_LIMITS } from './limits.js';
 
 export type Authentication = { viewer: Viewer; failure: null } | { viewer: null; failure: GraphQLError };

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { ExecutionOutcome, TaskEngine } from '../engine/index.js';
+import type { TaskEngine } from '../domain/api.js';
+import type { ExecutionOutcome } from '../domain/realtime.js';
 import { decodeId, encodeId } from '../graphql/ids.js';
 
 export const EXECUTE_PATH_PREFIX = '/execute/';

@@ -7,7 +7,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, isAsyncIterable, maskError, type Plugin, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { TaskEngine } from '../engine/api.js';
+import type { TaskEngine } from '../domain/api.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { exposedGraphQLError } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';

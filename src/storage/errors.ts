@@ -1,13 +1,7 @@
 import Database from 'better-sqlite3';
+import { StorageUnavailableError } from '../domain/errors.js';
 
-/**
- * The database cannot serve the request: read-only, full, locked past the busy timeout, corrupt or
- * gone. Nothing the client sent is at fault, so it may retry later.
- */
-export class StorageUnavailableError extends Error {
-  override name = 'StorageUnavailableError';
-  readonly code = 'STORAGE_UNAVAILABLE';
-}
+export { StorageUnavailableError };
 
 /** The database named in the configuration cannot be opened or brought up to date. */
 export class DatabaseOpenError extends Error {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { LogLevel, RetrievalProtocol, Task, TaskError, TaskLog, TaskResult, TaskState } from '../engine/types.js';
+import type { LogLevel, RetrievalProtocol, Task, TaskError, TaskLog, TaskResult, TaskState } from '../domain/types.js';
 import type { SqliteDatabase } from './db.js';
 import { levelNumber, TASK_COLUMNS, toTask, toTaskLog, toTaskResult } from './rows.js';
 

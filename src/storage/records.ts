@@ -18,8 +18,8 @@ import type {
   TaskLog,
   TaskResult,
   TaskResultPayload,
-} from '../engine/types.js';
-import { LOG_LEVELS } from '../engine/types.js';
+} from '../domain/types.js';
+import { LOG_LEVELS } from '../domain/types.js';
 import type { Drizzle, SqliteDatabase } from './db.js';
 import {
   levelNumber,

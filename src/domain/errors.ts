@@ -92,3 +92,12 @@ export class ForbiddenError extends Error {
 export function requireAdmin(actor: { role: 'ADMIN' | 'MEMBER' }): void {
   if (actor.role !== 'ADMIN') throw new ForbiddenError('This operation needs an ADMIN key.');
 }
+
+/**
+ * The database cannot serve the request: read-only, full, locked past the busy timeout, corrupt or
+ * gone. Nothing the client sent is at fault, so it may retry later.
+ */
+export class StorageUnavailableError extends Error {
+  override name = 'StorageUnavailableError';
+  readonly code = 'STORAGE_UNAVAILABLE';
+}
