@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { builtInCatalog } from '../src/catalog/services.js';
 import { createEngine, type Engine } from '../src/engine/index.js';
-import type { Actor, SubmitTaskInput } from '../src/engine/types.js';
+import type { Actor, SubmitTaskInput } from '../src/domain/types.js';
 import { openStorage, type Storage } from '../src/storage/index.js';
 import {
   formatNumber,

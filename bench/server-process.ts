@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
-import type { TaskChange } from '../src/engine/events.js';
+import type { TaskChange } from '../src/domain/events.js';
 import { startTaskport } from '../src/main.js';
 
 // The server under test, started as `taskport serve` starts it (config from the environment),

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 type Result<Data> = FormattedExecutionResult<Data, unknown>;
 import type { Catalog } from '../src/catalog/index.js';
 import type { Config } from '../src/config.js';
-import type { Role } from '../src/engine/types.js';
+import type { Role } from '../src/domain/types.js';
 import { startTaskport, type RunningTaskport } from '../src/main.js';
 
 export interface TestServer {

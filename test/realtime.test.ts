@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Catalog, defineAction, defineService, TaskFailure } from '../src/catalog/index.js';
 import { createEngine, type Engine } from '../src/engine/index.js';
-import { ValidationError } from '../src/engine/errors.js';
-import type { Actor } from '../src/engine/types.js';
+import { ValidationError } from '../src/domain/errors.js';
+import type { Actor } from '../src/domain/types.js';
 import { openStorage, type Storage } from '../src/storage/index.js';
 import {
   createKey,

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { builtInCatalog } from '../src/catalog/services.js';
-import { MAX_RETRIEVAL_KEY_LENGTH } from '../src/engine/api.js';
+import { MAX_RETRIEVAL_KEY_LENGTH } from '../src/domain/api.js';
 import { createEngine } from '../src/engine/index.js';
 import { createServer } from '../src/http/server.js';
 import { openStorage } from '../src/storage/index.js';
