@@ -33,7 +33,7 @@ interface Fixture {
 
 async function freshEngine(concurrency: number): Promise<Fixture> {
   const folder = temporaryFolder();
-  const storage = openStorage(join(folder, 'taskport.db'));
+  const storage = await openStorage(join(folder, 'taskport.db'));
   const engine = createEngine({ storage, catalog: builtInCatalog(), concurrency });
   const { apiKey, organisation } = await engine.provisionApiKey({ organisation: 'bench', role: 'ADMIN', name: 'bench' });
   return { engine, storage, folder, actor: { organisationId: organisation.id, keyId: apiKey.id, role: apiKey.role } };

@@ -88,7 +88,7 @@ catalogFlags(key.command('create'))
     const config = configWith(options);
     // Permissions may name the user's services: they are checked against the catalog serve offers.
     const catalog = await loadCatalog({ services: config.services, demo: config.demo });
-    const storage = openStorage(config.databasePath);
+    const storage = await openStorage(config.databasePath);
     try {
       const engine = createEngine({ storage, catalog });
       const created = await engine.provisionApiKey({

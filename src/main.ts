@@ -30,7 +30,7 @@ export async function startTaskport(
     // An API-only process is a fair thing to start, but most likely a forgotten --services.
     logger.warn('no services: the demo is off and no --services or TASKPORT_SERVICES were given, so nothing can be submitted');
   }
-  const storage = openStorage(config.databasePath);
+  const storage = await openStorage(config.databasePath);
   const engine = createEngine({
     storage,
     catalog,

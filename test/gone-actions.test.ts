@@ -102,7 +102,7 @@ describe('tasks whose action is gone', () => {
     expect(refusedService).toMatchObject({ __typename: 'ValidationError', code: 'INVALID_SERVICE', field: 'service' });
 
     // What the worker waits for: the scheduled crop, not the gone tasks, which have been due all along.
-    const storage = openStorage(second.databasePath);
+    const storage = await openStorage(second.databasePath);
     try {
       expect(await storage.queue.nextDueAt(servedActions(catalogOf({ withGone: false })))).toBe(later.getTime());
       expect(await storage.queue.nextDueAt(servedActions(catalogOf({ withGone: true })))).toBeLessThan(Date.now());

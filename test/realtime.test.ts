@@ -601,7 +601,7 @@ describe('real-time execution in the engine', () => {
   let engine: Engine | null = null;
 
   async function open(): Promise<{ engine: Engine; actor: Actor }> {
-    storage = openStorage(databasePath);
+    storage = await openStorage(databasePath);
     engine = createEngine({ storage, catalog, realtimeWaitMs: 250 });
     const { apiKey, organisation } = await engine.provisionApiKey({ organisation: 'acme', role: 'ADMIN', name: `admin-${Date.now()}` });
     await engine.start();

@@ -146,7 +146,7 @@ describe('storage shutdown', () => {
       import { openStorage } from ${JSON.stringify(join(projectRoot, 'src/storage/index.ts'))};
       for (let round = 0; round < 5; round++) {
         const data = join(${JSON.stringify(folder)}, 'data' + round);
-        const storage = openStorage(join(data, 'taskport.db'));
+        const storage = await openStorage(join(data, 'taskport.db'));
         storage.close();
         rmSync(data, { recursive: true, force: true });
       }

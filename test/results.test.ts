@@ -149,7 +149,7 @@ interface ComposedServer {
 
 /** The real server, composed as main.ts does, with an engine option that Config does not carry. */
 async function startWithRetryWindow(resultRetryWindowMs: number, databasePath: string, token: string): Promise<ComposedServer> {
-  const storage = openStorage(databasePath);
+  const storage = await openStorage(databasePath);
   const engine = createEngine({ storage, catalog: builtInCatalog(), resultRetryWindowMs, retryBaseMs: 20 });
   await engine.bootstrap(token);
   await engine.start();

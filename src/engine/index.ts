@@ -12,7 +12,7 @@ import {
   type Viewer,
 } from '../domain/api.js';
 import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from '../domain/errors.js';
-import { InProcessPubSub, type PubSub } from '../domain/events.js';
+import type { PubSub } from '../domain/events.js';
 import { silentLogger, type EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
 import { prepareSubmission } from './submission.js';
@@ -97,7 +97,7 @@ export class Engine implements TaskEngine {
 
   constructor(options: EngineOptions) {
     this.catalog = options.catalog;
-    this.events = options.events ?? new InProcessPubSub();
+    this.events = options.events ?? options.storage.events;
     this.#storage = options.storage;
     this.#logger = options.logger ?? silentLogger;
     this.#resultRetryWindowMs = options.resultRetryWindowMs ?? RESULT_RETRY_WINDOW_MS;

@@ -18,9 +18,10 @@ import type {
   TaskLog,
   TaskResult,
   TaskResultPayload,
-} from '../domain/types.js';
-import { LOG_LEVELS } from '../domain/types.js';
-import type { Drizzle, SqliteDatabase } from './db.js';
+} from '../../domain/types.js';
+import { LOG_LEVELS } from '../../domain/types.js';
+import type { NewAllocation, NewApiKey, RecordStore, RetrievalRequest, RetrieveOutcome } from '../contract.js';
+import type { Drizzle, SqliteDatabase } from './database.js';
 import {
   levelNumber,
   toAccount,
@@ -43,81 +44,6 @@ import {
   taskResults,
   tasks,
 } from './schema.js';
-
-export interface NewApiKey {
-  organisationId: number;
-  name: string;
-  role: Role;
-  tokenHash: string;
-  permissions?: KeyPermissions | null;
-}
-
-export type RetrieveOutcome =
-  | { outcome: 'retrieved'; payloads: TaskResultPayload[] }
-  | { outcome: 'already-retrieved' }
-  | { outcome: 'not-completed' }
-  | { outcome: 'not-found' };
-
-export interface RetrievalRequest {
-  /** Hash of the client's retrievalKey; null for a one-shot retrieval, whose payloads go at once. */
-  keyHash: string | null;
-  /** Until when a retry with the same key gets the payloads again. */
-  keepUntil: number;
-}
-
-/** Everything that is not the queue's life cycle: tenants, keys, accounts, reads of tasks. */
-export interface RecordStore {
-  findOrCreateOrganisation(name: string, now: number): Promise<Organisation>;
-  getOrganisation(id: number): Promise<Organisation | null>;
-  setRetrievalProtocol(id: number, protocol: RetrievalProtocol): Promise<Organisation | null>;
-  countApiKeys(): Promise<number>;
-  createApiKey(input: NewApiKey, now: number): Promise<ApiKey>;
-  /** The key and its organisation, when the key exists and is not revoked. */
-  findActiveKey(tokenHash: string): Promise<{ key: ApiKey; organisation: Organisation } | null>;
-  revokeApiKey(organisationId: number, keyId: number, now: number): Promise<ApiKey | null>;
-  listApiKeys(organisationId: number): Promise<ApiKey[]>;
-  getApiKeys(organisationId: number, ids: readonly number[]): Promise<ApiKey[]>;
-
-  /** Null when an active account of that service and username already exists. */
-  registerAccount(organisationId: number, service: string, username: string, now: number): Promise<Account | null>;
-  deregisterAccount(organisationId: number, service: string, username: string, now: number): Promise<Account | null>;
-  findActiveAccount(organisationId: number, service: string, username: string): Promise<Account | null>;
-  listAccounts(organisationId: number, service: string | null, page: PageRequest): Promise<Page<Account>>;
-  getAccounts(organisationId: number, ids: readonly number[]): Promise<Account[]>;
-
-  getTasks(organisationId: number, ids: readonly number[]): Promise<Task[]>;
-  listTasks(organisationId: number, filter: TaskFilter, page: PageRequest): Promise<Page<Task>>;
-  /** A page of each task's logs, oldest first, in one statement; every task gets the same page request. */
-  taskLogs(taskIds: readonly number[], minLevel: LogLevel | null, page: PageRequest): Promise<Map<number, Page<TaskLog>>>;
-  taskResults(taskIds: readonly number[]): Promise<TaskResult[]>;
-  getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]>;
-  dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]>;
-  /**
-   * The first retrieval marks the task retrieved and returns its payloads; a retry with the same key
-   * before `keepUntil` returns them again; anything else is already-retrieved.
-   */
-  retrieveResults(organisationId: number, taskId: number, request: RetrievalRequest, now: number): Promise<RetrieveOutcome>;
-  /** Deletes the payloads whose retry window ended before `now`, of at most `limit` tasks; returns how many tasks. */
-  deleteExpiredPayloads(now: number, limit: number): Promise<number>;
-  /** CHANNEL: reserves a payload for one delivery; null when it is delivered, retrieved or reserved by another. */
-  claimResultDelivery(resultId: number, claim: string): Promise<TaskResultPayload | null>;
-  /** The claimed payload was written: it is delivered and dropped. False when a retrieval took it meanwhile. */
-  confirmResultDelivery(resultId: number, claim: string, now: number): Promise<boolean>;
-  /** The claimed payload was not written: it stays for retrieveResults. */
-  releaseResultDelivery(resultId: number, claim: string): Promise<void>;
-
-  createAllocation(input: NewAllocation, now: number): Promise<Allocation>;
-  /** Allocations not deleted: of one organisation, or of all of them (null) for a server's start. */
-  listAllocations(organisationId: number | null): Promise<Allocation[]>;
-  /** Deletes it and revokes its tokens; null when the organisation has no such live allocation. */
-  deleteAllocation(organisationId: number, allocationId: number, now: number): Promise<Allocation | null>;
-  createExecutionToken(input: { allocationId: number; tokenHash: string; expiresAt: number }, now: number): Promise<ExecutionToken>;
-  revokeExecutionToken(organisationId: number, tokenId: number): Promise<ExecutionToken | null>;
-  /** Tokens that still open a live allocation, with their hashes, for the execution route's cache. */
-  liveExecutionTokens(now: number): Promise<(ExecutionToken & { tokenHash: string })[]>;
-}
-
-export type NewAllocation = Omit<Allocation, 'id' | 'executions' | 'dateCreated'>;
 
 function page<T extends { id: number }>(rows: T[], first: number): Page<T> {
   return { items: rows.slice(0, first), hasNextPage: rows.length > first };

@@ -18,7 +18,7 @@ export interface SqliteDatabase {
   close(): Promise<void>;
 }
 
-const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
+const migrationsFolder = fileURLToPath(new URL('../../../drizzle/sqlite', import.meta.url));
 
 /**
  * Creates `folder` and its missing parents one at a time: Node's recursive mkdir loops for ever

@@ -8,8 +8,8 @@ import type {
   Task,
   TaskLog,
   TaskResult,
-} from '../domain/types.js';
-import { LOG_LEVELS } from '../domain/types.js';
+} from '../../domain/types.js';
+import { LOG_LEVELS } from '../../domain/types.js';
 import type * as schema from './schema.js';
 
 type TaskRecord = typeof schema.tasks.$inferSelect;

@@ -1,0 +1,45 @@
+import { InProcessPubSub } from '../../domain/events.js';
+import type { Storage } from '../contract.js';
+import { DatabaseOpenError, openFailureReason, storageUnavailable } from '../errors.js';
+import { openDatabase, runMigrations, type SqliteDatabase } from './database.js';
+import { SqliteQueueStore } from './queue.js';
+import { SqliteRecordStore } from './records.js';
+
+/** Opens (creating if need be) the SQLite database at `path` and brings its schema up to date. */
+export function openSqliteStorage(path: string): Storage {
+  const database = openMigratedDatabase(path);
+  return {
+    dialect: 'sqlite',
+    queue: new SqliteQueueStore(database),
+    records: new SqliteRecordStore(database),
+    // One process owns an SQLite file: its own bus reaches everyone who listens.
+    events: new InProcessPubSub(),
+    checkWritable: async () => {
+      try {
+        database.probeWrite();
+      } catch (error) {
+        throw storageUnavailable(error) ?? error;
+      }
+    },
+    close: () => database.close(),
+  };
+}
+
+/** Opens and migrates the database, or throws DatabaseOpenError saying why it cannot. */
+function openMigratedDatabase(path: string): SqliteDatabase {
+  let database: SqliteDatabase | undefined;
+  try {
+    database = openDatabase(path);
+    runMigrations(database);
+    return database;
+  } catch (error) {
+    void database?.close().catch(() => {});
+    // drizzle wraps the driver's error of a failed migration.
+    const cause = (error as { cause?: unknown }).cause ?? error;
+    throw new DatabaseOpenError(path, openFailureReason(cause));
+  }
+}
+
+export async function migrateSqliteDatabase(path: string): Promise<void> {
+  await openMigratedDatabase(path).close();
+}
