@@ -207,7 +207,7 @@ export interface ServerProcess {
   url: string;
   token: string;
   organisationId: number;
-  databasePath: string;
+  database: string;
   /** Starts counting successes in the token's organisation; resolves once `expect` tasks have succeeded. */
   watchDrain(expect: number, timeoutMs: number): Promise<Drain>;
   /** The event-loop delay since the last reset, and a reset. */
@@ -218,14 +218,14 @@ export interface ServerProcess {
 /** `node --import tsx bench/server-process.ts`: startTaskport as `taskport serve` runs it, on 127.0.0.1 and port 0. */
 export async function startServerProcess(options: { concurrency?: number } = {}): Promise<ServerProcess> {
   const folder = temporaryFolder();
-  const databasePath = join(folder, 'taskport.db');
+  const database = join(folder, 'taskport.db');
   const token = `tp_bench_${randomBytes(16).toString('hex')}`;
   const child = spawnTypeScript(
     'server-process.ts',
     {
       HOST: '127.0.0.1',
       PORT: '0',
-      TASKPORT_DB: databasePath,
+      TASKPORT_DB: database,
       TASKPORT_CONCURRENCY: String(options.concurrency ?? 8),
       TASKPORT_BOOTSTRAP_TOKEN: token,
       TASKPORT_SHUTDOWN_GRACE_MS: '2000',
@@ -247,7 +247,7 @@ export async function startServerProcess(options: { concurrency?: number } = {})
     url: String(ready.url),
     token,
     organisationId: Number(ready.organisationId),
-    databasePath,
+    database,
     watchDrain: async (expect, timeoutMs) => {
       const answer = await child.request({ type: 'watch-drain', expect, timeoutMs }, timeoutMs + 5000);
       return answer.drain as Drain;

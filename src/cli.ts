@@ -63,8 +63,8 @@ program
   .description('create or upgrade the database schema, then exit')
   .action(async () => {
     const config = configOrExit();
-    await migrateDatabase(config.databasePath);
-    process.stdout.write(`database ${config.databasePath} is up to date\n`);
+    await migrateDatabase(config.database);
+    process.stdout.write(`database ${config.database} is up to date\n`);
   });
 
 const key = program.command('key').description('manage API keys');
@@ -88,7 +88,7 @@ catalogFlags(key.command('create'))
     const config = configWith(options);
     // Permissions may name the user's services: they are checked against the catalog serve offers.
     const catalog = await loadCatalog({ services: config.services, demo: config.demo });
-    const storage = await openStorage(config.databasePath);
+    const storage = await openStorage(config.database);
     try {
       const engine = createEngine({ storage, catalog });
       const created = await engine.provisionApiKey({

@@ -19,12 +19,13 @@ const environmentSchema = z.object({
   TASKPORT_GRAPHIQL: z.stringbool({ error: 'must be true or false' }).default(true),
   TASKPORT_SERVICES: z.string().optional(),
   TASKPORT_DEMO: z.stringbool({ error: 'must be true or false' }).default(true),
+  TASKPORT_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
 });
 
 export interface Config {
   port: number;
   host: string;
-  databasePath: string;
+  database: string;
   concurrency: number;
   bootstrapToken: string | undefined;
   retryBaseMs: number;
@@ -40,6 +41,8 @@ export interface Config {
   services: string[];
   /** Whether the built-in demo service is offered; production servers may not want demo.sleep. */
   demo: boolean;
+  /** How long a running task stays its worker's without a renewal: a dead worker's tasks wait this long. */
+  leaseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -59,7 +62,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   return {
     port: env.PORT,
     host: env.HOST,
-    databasePath: env.TASKPORT_DB === ':memory:' ? ':memory:' : resolve(env.TASKPORT_DB),
+    database: env.TASKPORT_DB === ':memory:' ? ':memory:' : resolve(env.TASKPORT_DB),
     concurrency: env.TASKPORT_CONCURRENCY,
     bootstrapToken: env.TASKPORT_BOOTSTRAP_TOKEN,
     retryBaseMs: env.TASKPORT_RETRY_BASE_MS,
@@ -70,6 +73,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     graphiql: env.TASKPORT_GRAPHIQL,
     services: modulePaths(env.TASKPORT_SERVICES),
     demo: env.TASKPORT_DEMO,
+    leaseMs: Math.round(env.TASKPORT_LEASE_SECONDS * 1000),
   };
 }
 

@@ -30,7 +30,7 @@ export async function startTaskport(
     // An API-only process is a fair thing to start, but most likely a forgotten --services.
     logger.warn('no services: the demo is off and no --services or TASKPORT_SERVICES were given, so nothing can be submitted');
   }
-  const storage = await openStorage(config.databasePath);
+  const storage = await openStorage(config.database);
   const engine = createEngine({
     storage,
     catalog,
@@ -38,6 +38,7 @@ export async function startTaskport(
     concurrency: config.concurrency,
     retryBaseMs: config.retryBaseMs,
     realtimeWaitMs: config.realtimeWaitMs,
+    leaseMs: config.leaseMs,
   });
   // Listening comes first: a start that cannot listen must not create the first key it would
   // never print, nor requeue the running tasks of the server that holds the port.
@@ -65,7 +66,7 @@ export async function startTaskport(
     );
   }
   logger.info(
-    { url: server.url, database: config.databasePath, concurrency: config.concurrency, services: offered },
+    { url: server.url, database: config.database, concurrency: config.concurrency, services: offered },
     'Taskport is ready',
   );
 

@@ -73,7 +73,7 @@ describe('tasks whose action is gone', () => {
     // Second start: images.resize and the reports service are gone.
     const { logger, lines } = recordingLogger();
     const second = await startServer(
-      { databasePath: first.databasePath, bootstrapToken: token },
+      { database: first.database, bootstrapToken: token },
       { catalog: catalogOf({ withGone: false }), logger },
     );
     const echo = await submitted(second, token, { service: 'demo', action: 'echo', params: { message: 'still served' } });
@@ -102,7 +102,7 @@ describe('tasks whose action is gone', () => {
     expect(refusedService).toMatchObject({ __typename: 'ValidationError', code: 'INVALID_SERVICE', field: 'service' });
 
     // What the worker waits for: the scheduled crop, not the gone tasks, which have been due all along.
-    const storage = await openStorage(second.databasePath);
+    const storage = await openStorage(second.database);
     try {
       expect(await storage.queue.nextDueAt(servedActions(catalogOf({ withGone: false })))).toBe(later.getTime());
       expect(await storage.queue.nextDueAt(servedActions(catalogOf({ withGone: true })))).toBeLessThan(Date.now());
@@ -113,7 +113,7 @@ describe('tasks whose action is gone', () => {
 
     // Third start: the actions are back, and their tasks run.
     const third = await startServer(
-      { databasePath: first.databasePath, bootstrapToken: token },
+      { database: first.database, bootstrapToken: token },
       { catalog: catalogOf({ withGone: true }) },
     );
     for (const id of gone) expect(await waitForTask(third, token, id)).toMatchObject({ state: 'SUCCEEDED', attempts: 1 });

@@ -18,7 +18,7 @@ export interface TestServer {
   wsUrl: string;
   /** Token of the ADMIN key of organisation `default`. */
   adminToken: string;
-  databasePath: string;
+  database: string;
   taskport: RunningTaskport;
   /** Stops this server, as SIGTERM would; the database file stays for a restart. */
   stop(): Promise<void>;
@@ -37,7 +37,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     port: 0,
     host: '127.0.0.1',
-    databasePath: overrides.databasePath ?? temporaryDatabasePath(),
+    database: overrides.database ?? temporaryDatabasePath(),
     concurrency: 4,
     bootstrapToken: `tp_test_${randomBytes(12).toString('hex')}`,
     retryBaseMs: 20,
@@ -48,6 +48,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     graphiql: true,
     services: [],
     demo: true,
+    leaseMs: 30_000,
     ...overrides,
   };
 }
@@ -67,7 +68,7 @@ export async function startServer(
     url: taskport.url,
     wsUrl: taskport.url.replace(/^http/, 'ws'),
     adminToken: config.bootstrapToken!,
-    databasePath: config.databasePath,
+    database: config.database,
     taskport,
     stop: async () => {
       running.delete(server);

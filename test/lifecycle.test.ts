@@ -368,7 +368,7 @@ describe('graceful stop', () => {
     await first.stop();
     expect(first.taskport.engine.runningTasks).toBe(0);
 
-    const second = await startServer({ databasePath: first.databasePath, bootstrapToken: token });
+    const second = await startServer({ database: first.database, bootstrapToken: token });
     const read = await readTask(second, token, task.id);
     expect(read).toMatchObject({ state: 'SUCCEEDED', attempts: 1 });
     await second.stop();
@@ -381,7 +381,7 @@ describe('graceful stop', () => {
     await untilState(first, token, task.id, 'PROCESSING');
     await first.stop();
 
-    const second = await startServer({ databasePath: first.databasePath, bootstrapToken: token });
+    const second = await startServer({ database: first.database, bootstrapToken: token });
     try {
       const final = await waitForTask(second, token, task.id);
       // Released at shutdown, the attempt does not count: a maxAttempts 1 task still gets its run.

@@ -321,7 +321,7 @@ describe('Taskport packed and installed in a project of its own', () => {
     const { exports } = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { exports: unknown };
     expect(exports).toEqual({ '.': { types: './dist/index.d.ts', import: './dist/index.js' } });
     expect(() => readFileSync(join(installed, 'src', 'cli.ts'))).toThrow();
-    expect(readFileSync(join(installed, 'drizzle', 'meta', '_journal.json'), 'utf8')).toContain('entries');
+    expect(readFileSync(join(installed, 'drizzle', 'sqlite', 'meta', '_journal.json'), 'utf8')).toContain('entries');
   });
 
   it('npx taskport serve --services serves a .mjs and a .ts module, and their tasks finish', async () => {

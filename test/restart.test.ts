@@ -65,6 +65,8 @@ function setup(extra: Record<string, string> = {}) {
     TASKPORT_DB: join(temporaryFolder('taskport-restart-'), 'taskport.db'),
     TASKPORT_BOOTSTRAP_TOKEN: token,
     TASKPORT_RETRY_BASE_MS: '20',
+    // A killed process's tasks wait out their lease before another start reclaims them.
+    TASKPORT_LEASE_SECONDS: '1',
     ...extra,
   };
   return { token, environment };

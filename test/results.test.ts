@@ -114,13 +114,13 @@ describe('retrieveResults with a retrievalKey', () => {
 
   test('without a retrievalKey a retrieval is one-shot: its payloads leave the database with the answer', async () => {
     const id = await finishedEcho(server, server.adminToken, 'once only');
-    expect(storedPayloads(server.databasePath, id)).toEqual([JSON.stringify({ message: 'once only' })]);
+    expect(storedPayloads(server.database, id)).toEqual([JSON.stringify({ message: 'once only' })]);
 
     expect(await retrieve(server, server.adminToken, id)).toMatchObject({
       __typename: 'RetrieveResultsSuccess',
       results: [{ data: { message: 'once only' } }],
     });
-    expect(storedPayloads(server.databasePath, id)).toEqual([null]);
+    expect(storedPayloads(server.database, id)).toEqual([null]);
     expect(await retrieve(server, server.adminToken, id)).toMatchObject({ code: 'ALREADY_RETRIEVED' });
   });
 
@@ -143,7 +143,7 @@ describe('retrieveResults with a retrievalKey', () => {
 interface ComposedServer {
   url: string;
   token: string;
-  databasePath: string;
+  database: string;
   stop(): Promise<void>;
 }
 
@@ -157,7 +157,7 @@ async function startWithRetryWindow(resultRetryWindowMs: number, databasePath: s
   return {
     url: http.url,
     token,
-    databasePath,
+    database: databasePath,
     stop: async () => {
       await engine.stop(0);
       await http.close();

@@ -55,7 +55,7 @@ async function eventually<T>(ask: () => Promise<T>, accept: (value: T) => boolea
 
 describe('a database that can no longer take writes', () => {
   it('answers STORAGE_UNAVAILABLE with HTTP 503, /healthz says so, and both recover with the disk', async () => {
-    const server = await startServer({ databasePath: join(mountPoint, 'taskport.db') });
+    const server = await startServer({ database: join(mountPoint, 'taskport.db') });
     const accepted = await graphql(server, server.adminToken, SUBMIT, { message: 'before' });
     expect(accepted.body.data).toMatchObject({ submitTask: { __typename: 'SubmitTaskSuccess' } });
 

@@ -10,7 +10,9 @@ export interface TaskChange {
   at: Date;
   state?: TaskState;
   progress?: number;
+  /** LOG: the line itself in the process that wrote it; elsewhere only `logId`, and the listener reads it. */
   log?: TaskLog;
+  logId?: number;
   resultId?: number;
 }
 
@@ -23,16 +25,42 @@ export interface KeyRevoked {
   keyId: number;
 }
 
+export interface CancelRequested {
+  taskId: number;
+}
+
+/** An allocation, or one of its execution tokens, was created, revoked or deleted. */
+export interface ExecutionAccessChanged {
+  allocationId: number;
+}
+
 /**
  * Every channel, keyed by what a listener names when it subscribes: a task id, an organisation
- * id, a queue (`service/type`) or a key id. A typo in a channel name does not compile.
+ * id, a queue (`service/type`), a key id, or EVERYONE. A typo in a channel name does not compile.
+ * Events are hints: a listener reads the database for what it needs, so that an event another
+ * process sent over the database's bus carries ids, never data.
  */
 export interface EventMap {
   task: TaskChange;
   organisation: TaskChange;
+  /** Tasks left the queue or joined it: positions in it moved. */
   queue: QueueAdvanced;
+  /** Tasks of this queue became due: workers that serve it claim. */
+  due: QueueAdvanced;
   keyRevoked: KeyRevoked;
+  /** The worker running the task fires its signal. */
+  cancelRequested: CancelRequested;
+  /** Every process that serves execution URLs forgets what it cached of the allocation. */
+  executionAccess: ExecutionAccessChanged;
 }
+
+/** The key of a queue's channels. */
+export function queueKey(service: string, type: string): string {
+  return `${service}/${type}`;
+}
+
+/** The key of channels everyone listens to as a whole. */
+export const EVERYONE = 'all';
 
 export type Listener<T> = (event: T) => void;
 

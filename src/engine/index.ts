@@ -15,6 +15,7 @@ import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, requi
 import type { PubSub } from '../domain/events.js';
 import { silentLogger, type EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
+import type { ServedActions } from '../storage/index.js';
 import { prepareSubmission } from './submission.js';
 import type {
   Account,
@@ -63,6 +64,12 @@ export interface EngineOptions {
   realtimeWaitMs?: number;
   /** How long retrieved payloads stay for a retry with the same retrievalKey. */
   resultRetryWindowMs?: number;
+  /** How long a claimed task stays its worker's without a renewal (default 30 s). */
+  leaseMs?: number;
+  /** Whether this process runs tasks at all: an API-only process does not (default true). */
+  worker?: boolean;
+  /** The actions this process's worker claims; every action of the catalog when absent. */
+  actions?: ServedActions;
 }
 
 const TOKEN_PREFIX = 'tp_';
@@ -71,6 +78,12 @@ const MAX_NAME_LENGTH = 200;
 /** How often payloads past their retry window are deleted, and how many tasks' worth per statement. */
 const EXPIRED_PAYLOAD_SWEEP_MS = 60_000;
 const EXPIRED_PAYLOAD_BATCH = 500;
+export const DEFAULT_LEASE_MS = 30_000;
+
+/** A lease runs out at most this long before some process notices. */
+function leaseSweepInterval(leaseMs: number): number {
+  return Math.min(Math.max(Math.floor(leaseMs / 4), 100), 5000);
+}
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -93,7 +106,10 @@ export class Engine implements TaskEngine {
   readonly #worker: Worker;
   readonly #realtime: RealtimeRuntime;
   readonly #resultRetryWindowMs: number;
+  readonly #leaseMs: number;
+  readonly #runsWorker: boolean;
   #payloadSweep: NodeJS.Timeout | null = null;
+  #leaseSweep: NodeJS.Timeout | null = null;
 
   constructor(options: EngineOptions) {
     this.catalog = options.catalog;
@@ -101,6 +117,8 @@ export class Engine implements TaskEngine {
     this.#storage = options.storage;
     this.#logger = options.logger ?? silentLogger;
     this.#resultRetryWindowMs = options.resultRetryWindowMs ?? RESULT_RETRY_WINDOW_MS;
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#runsWorker = options.worker ?? true;
     this.#worker = new Worker({
       queue: options.storage.queue,
       records: options.storage.records,
@@ -109,6 +127,8 @@ export class Engine implements TaskEngine {
       logger: this.#logger,
       concurrency: options.concurrency ?? 8,
       retryBaseMs: options.retryBaseMs ?? 1000,
+      leaseMs: this.#leaseMs,
+      ...(options.actions ? { actions: options.actions } : {}),
     });
     this.#realtime = new RealtimeRuntime({
       queue: options.storage.queue,
@@ -128,16 +148,13 @@ export class Engine implements TaskEngine {
     return this.#storage.records;
   }
 
-  /** Requeues what a previous process left running, then starts the worker. */
+  /** Reclaims tasks whose worker's lease ran out, now and from then on, then starts the worker. */
   async start(): Promise<void> {
-    const recovered = await this.#queue.recoverAbandoned(Date.now());
-    if (recovered.length > 0) {
-      this.#logger.warn({ tasks: recovered.length }, 'recovered tasks left PROCESSING by a previous run');
-      publishChanges(this.events, recovered, 'STATE_CHANGED');
-    }
+    await this.#reclaimExpiredLeases();
+    this.#leaseSweep = setInterval(() => void this.#reclaimExpiredLeases(), leaseSweepInterval(this.#leaseMs)).unref();
     await this.#warnOfMissingActions();
     await this.#realtime.start();
-    this.#worker.start();
+    if (this.#runsWorker) this.#worker.start();
     await this.#deleteExpiredPayloads();
     this.#payloadSweep = setInterval(() => void this.#deleteExpiredPayloads(), EXPIRED_PAYLOAD_SWEEP_MS).unref();
   }
@@ -147,6 +164,21 @@ export class Engine implements TaskEngine {
     for (const { service, action, pending } of await this.#queue.pendingByAction()) {
       if (this.catalog.action(service, action)) continue;
       this.#logger.warn({ service, action, pending }, 'tasks wait for an action this server does not have');
+    }
+  }
+
+  /**
+   * Every process sweeps, whatever its role: a dead worker's tasks are requeued as long as any
+   * process runs. The statement changes each task once, so processes sweeping together are safe.
+   */
+  async #reclaimExpiredLeases(): Promise<void> {
+    try {
+      const reclaimed = await this.#queue.reclaimExpiredLeases(Date.now());
+      if (reclaimed.length === 0) return;
+      this.#logger.warn({ tasks: reclaimed.length }, 'reclaimed tasks whose worker stopped renewing its lease');
+      publishChanges(this.events, reclaimed, 'STATE_CHANGED');
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'reclaiming tasks of expired leases failed; the next sweep tries again');
     }
   }
 
@@ -168,6 +200,7 @@ export class Engine implements TaskEngine {
    */
   async stop(graceMs: number): Promise<void> {
     if (this.#payloadSweep) clearInterval(this.#payloadSweep);
+    if (this.#leaseSweep) clearInterval(this.#leaseSweep);
     await Promise.all([this.#worker.stop(graceMs), this.#realtime.stop(graceMs)]);
   }
 
@@ -383,7 +416,6 @@ export class Engine implements TaskEngine {
     if (!result.ok) throw new NotFoundError('dependsOn: no task', { typename: 'Task', id: result.missingDependency });
     const created = result.tasks.filter((entry) => entry.created).map((entry) => entry.task);
     publishChanges(this.events, created, 'CREATED');
-    if (created.some((task) => task.state === 'PENDING')) this.#worker.wake();
     return result.tasks.map((entry) => entry.task);
   }
 
@@ -395,7 +427,7 @@ export class Engine implements TaskEngine {
       case 'terminal':
         throw new ConflictError('NOT_CANCELLABLE', `the task has already ended ${result.task.state}`);
       case 'requested':
-        this.#worker.requestCancel(taskId);
+        this.events.publish('cancelRequested', taskId, { taskId });
         return result.task;
       case 'cancelled':
         publishChanges(this.events, result.changed, 'STATE_CHANGED');

@@ -124,7 +124,8 @@ export class RealtimeRuntime {
   /** Live tokens by hash: checking one on every call must not cost a query. */
   readonly #tokens = new Map<string, { id: number; allocationId: number; expiresAt: number }>();
   readonly #tokenHashes = new Map<string, string>();
-  #reserved = { next: 1, last: 0 };
+  /** Ids reserved and not yet handed out, the next one last. */
+  #reserved: number[] = [];
   #reserving: Promise<void> | null = null;
   #unrecorded: ExecutionRecord[] = [];
   #recordScheduled = false;
@@ -482,14 +483,20 @@ export class RealtimeRuntime {
   }
 
   async #nextTaskId(): Promise<number> {
-    while (this.#reserved.next > this.#reserved.last) {
-      this.#reserving ??= this.#options.queue.reserveTaskIds(RESERVED_IDS_PER_BLOCK).then((block) => {
-        this.#reserved = { next: block.first, last: block.last };
-        this.#reserving = null;
-      });
+    while (this.#reserved.length === 0) {
+      this.#reserving ??= this.#options.queue.reserveTaskIds(RESERVED_IDS_PER_BLOCK).then(
+        (ids) => {
+          this.#reserved = ids.reverse();
+          this.#reserving = null;
+        },
+        (error: unknown) => {
+          this.#reserving = null;
+          throw error;
+        },
+      );
       await this.#reserving;
     }
-    return this.#reserved.next++;
+    return this.#reserved.pop()!;
   }
 
   #queueRecord(record: ExecutionRecord): void {

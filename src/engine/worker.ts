@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, TaskFailure, type Catalog, type HandlerAccount, type HandlerContext } from '../catalog/index.js';
 import type { AttemptOutcome, QueueStore, RecordStore, ServedActions, WorkBatch, WorkReport } from '../storage/index.js';
-import type { PubSub, TaskChange } from '../domain/events.js';
+import { queueKey, type PubSub, type TaskChange } from '../domain/events.js';
 import type { EngineLogger } from './logger.js';
 import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
@@ -15,12 +17,16 @@ export interface WorkerOptions {
   logger: EngineLogger;
   concurrency: number;
   retryBaseMs: number;
+  /** How long a claimed task stays this worker's without a renewal; renewed every third of it. */
+  leaseMs: number;
+  /** The actions this worker claims; every action of the catalog when absent. */
+  actions?: ServedActions;
 }
 
 /** Why a run's AbortSignal fired; the reason decides how the attempt ends. */
 export class RunAborted extends Error {
   override name = 'RunAborted';
-  constructor(readonly reason: 'CANCELLED' | 'TIMEOUT' | 'SHUTDOWN') {
+  constructor(readonly reason: 'CANCELLED' | 'TIMEOUT' | 'SHUTDOWN' | 'LEASE_LOST') {
     super(`run aborted: ${reason}`);
   }
 }
@@ -34,7 +40,7 @@ function abortReason(error: unknown): RunAborted['reason'] | null {
   }
 }
 
-type Failure = TaskError & { retryable: boolean; cancelled?: boolean; shutdown?: boolean };
+type Failure = TaskError & { retryable: boolean; cancelled?: boolean; shutdown?: boolean; leaseLost?: boolean };
 
 /** Its tally counts the task's results so far, those of earlier attempts included. */
 interface Run extends OutputTally {
@@ -42,6 +48,11 @@ interface Run extends OutputTally {
   controller: AbortController;
   settled: boolean;
   timer: NodeJS.Timeout;
+  /** Until when this worker surely holds the task: past it, another may have reclaimed it. */
+  leaseUntil: number;
+  /** performance.now() when the claim had committed: a renewal issued later must find the task. */
+  claimedAt: number;
+  stopListening: () => void;
 }
 
 interface EarlierResults {
@@ -55,7 +66,11 @@ const TURN_BUDGET_MS = 4;
 const HANDLER_SETTLE_MICROTASKS = 6;
 const FAILED_TURN_RETRY_MS = 1000;
 const MAX_RETRY_DELAY_MS = 15 * 60_000;
-const MAX_IDLE_WAIT_MS = 60_000;
+/**
+ * The longest an idle worker waits before it looks for due tasks itself: a `due` event may be lost
+ * (another process's bus reconnecting), and then a submission still starts within this.
+ */
+const MAX_IDLE_WAIT_MS = 1000;
 /**
  * Result text one write may carry: the storage sends a batch as one JSON string, whose escaping
  * can double it, and a V8 string stops near 512 Mi characters. The rest waits for the next turn.
@@ -105,11 +120,16 @@ export class Worker {
   #stopped = false;
   #started = false;
   #dueTimer: NodeJS.Timeout | null = null;
+  #renewTimer: NodeJS.Timeout | null = null;
+  #renewing = false;
   #idleWaiters: (() => void)[] = [];
+  readonly #stopListening: (() => void)[] = [];
+  /** Names this worker's leases: unique among every process on the database, now and before. */
+  readonly owner = `${hostname()}/${process.pid}/${randomBytes(6).toString('base64url')}`;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
-    this.#actions = servedActions(options.catalog);
+    this.#actions = options.actions ?? servedActions(options.catalog);
   }
 
   get running(): number {
@@ -118,7 +138,44 @@ export class Worker {
 
   start(): void {
     this.#started = true;
+    const { events } = this.#options;
+    for (const { service, action } of this.#actions) {
+      this.#stopListening.push(events.listen('due', queueKey(service, action), () => this.wake()));
+    }
+    this.#renewTimer = setInterval(() => void this.#renewLeases(), Math.max(100, Math.floor(this.#options.leaseMs / 3)));
+    this.#renewTimer.unref();
     this.wake();
+  }
+
+  /**
+   * One statement renews the leases of all the tasks this worker runs. A task the renewal no longer finds was taken
+   * from it (its lease ran out while this process stalled), and a run past its lease may have been:
+   * either run stops, so that no task runs twice at once. A cancellation whose event this process
+   * missed is found here too.
+   */
+  async #renewLeases(): Promise<void> {
+    if (this.#renewing || this.#runs.size === 0 || this.#stopped) return;
+    this.#renewing = true;
+    const issuedAt = performance.now();
+    const until = Date.now() + this.#options.leaseMs;
+    try {
+      const running = [...this.#runs.keys()];
+      const { held, cancelRequested } = await this.#options.queue.renewLeases(this.owner, running, until);
+      const stillHeld = new Set(held);
+      for (const run of this.#runs.values()) {
+        if (stillHeld.has(run.task.id)) run.leaseUntil = until;
+        else if (run.claimedAt < issuedAt) run.controller.abort(new RunAborted('LEASE_LOST'));
+      }
+      for (const taskId of cancelRequested) this.#runs.get(taskId)?.controller.abort(new RunAborted('CANCELLED'));
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'renewing the leases of running tasks failed; retrying');
+    } finally {
+      this.#renewing = false;
+    }
+    const now = Date.now();
+    for (const run of this.#runs.values()) {
+      if (now > run.leaseUntil) run.controller.abort(new RunAborted('LEASE_LOST'));
+    }
   }
 
   /**
@@ -132,14 +189,11 @@ export class Worker {
     setImmediate(() => void this.#turn());
   }
 
-  requestCancel(taskId: number): void {
-    this.#runs.get(taskId)?.controller.abort(new RunAborted('CANCELLED'));
-  }
-
   /** Stops claiming, gives running tasks `graceMs` to finish, then hands the rest back to the queue. */
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     if (this.#dueTimer) clearTimeout(this.#dueTimer);
+    for (const stopListening of this.#stopListening.splice(0)) stopListening();
     const deadline = Date.now() + graceMs;
     while (this.#runs.size > 0 && Date.now() < deadline) {
       await Promise.race([
@@ -152,6 +206,7 @@ export class Worker {
     while (this.#runs.size > 0) await new Promise((resolve) => setImmediate(resolve));
     while (this.#turning) await sleep(1);
     this.#stopped = true;
+    if (this.#renewTimer) clearInterval(this.#renewTimer);
     while (this.#hasUnwritten()) await this.#flush(0);
   }
 
@@ -176,8 +231,9 @@ export class Worker {
       for (;;) {
         this.#turnAgain = false;
         const free = this.#stopping ? 0 : this.#options.concurrency - this.#runs.size;
-        const report = await this.#flush(free);
-        if (free > 0) await this.#start(report?.claimed ?? [], free);
+        const leaseUntil = Date.now() + this.#options.leaseMs;
+        const report = await this.#flush(free, leaseUntil);
+        if (free > 0) await this.#start(report?.claimed ?? [], free, leaseUntil);
         if (!this.#turnAgain || this.#stopping || performance.now() >= deadline) break;
         // Most handlers finish within a few microtasks; when they have, the next claim can go in
         // this same turn. Under HTTP load a turn of the event loop is long, and one claim per
@@ -200,13 +256,13 @@ export class Worker {
     }
   }
 
-  async #start(claimed: Task[], free: number): Promise<void> {
+  async #start(claimed: Task[], free: number, leaseUntil: number): Promise<void> {
     if (claimed.length > 0) {
       const accounts = await this.#accountsOf(claimed);
       const earlier = await this.#earlierResults(claimed);
       await this.#learnNames(claimed);
       for (const task of claimed) {
-        this.#run(task, task.sourceId === null ? null : accounts.get(task.sourceId) ?? null, earlier.get(task.id));
+        this.#run(task, task.sourceId === null ? null : accounts.get(task.sourceId) ?? null, earlier.get(task.id), leaseUntil);
       }
     }
     if (claimed.length === free) {
@@ -278,9 +334,10 @@ export class Worker {
   async #armDueTimer(): Promise<void> {
     if (this.#dueTimer) clearTimeout(this.#dueTimer);
     this.#dueTimer = null;
+    if (this.#actions.length === 0) return;
     const dueAt = await this.#options.queue.nextDueAt(this.#actions);
-    if (dueAt === null || this.#stopping) return;
-    const wait = Math.min(Math.max(dueAt - Date.now(), 0), MAX_IDLE_WAIT_MS);
+    if (this.#stopping) return;
+    const wait = dueAt === null ? MAX_IDLE_WAIT_MS : Math.min(Math.max(dueAt - Date.now(), 0), MAX_IDLE_WAIT_MS);
     this.#dueTimer = setTimeout(() => {
       this.#dueTimer = null;
       this.wake();
@@ -288,7 +345,7 @@ export class Worker {
     this.#dueTimer.unref();
   }
 
-  #run(task: Task, account: HandlerAccount | null, earlier: EarlierResults | undefined): void {
+  #run(task: Task, account: HandlerAccount | null, earlier: EarlierResults | undefined, leaseUntil: number): void {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new RunAborted('TIMEOUT')), task.timeoutMs);
     const run: Run = {
@@ -296,6 +353,11 @@ export class Worker {
       controller,
       settled: false,
       timer,
+      leaseUntil,
+      claimedAt: performance.now(),
+      stopListening: this.#options.events.listen('cancelRequested', task.id, () =>
+        controller.abort(new RunAborted('CANCELLED')),
+      ),
       resultCount: earlier?.count ?? 0,
       resultBytes: earlier?.bytes ?? 0,
       loggedBytes: 0,
@@ -354,7 +416,7 @@ export class Worker {
       });
     } catch (again) {
       // Not even the outcome could be queued: free the slot at least. The task stays PROCESSING
-      // until the next start recovers it.
+      // until its lease, no longer renewed, runs out and it is reclaimed.
       this.#options.logger.error({ err: again, taskId: run.task.id }, 'failing the attempt failed too');
       run.settled = true;
       clearTimeout(run.timer);
@@ -450,6 +512,8 @@ export class Worker {
         return { code: 'TIMEOUT', message: `The attempt ran past its time limit of ${task.timeoutMs / 1000} s.`, retryable: true };
       case 'SHUTDOWN':
         return { code: 'SHUTDOWN', message: 'The server stopped during the attempt.', retryable: true, shutdown: true };
+      case 'LEASE_LOST':
+        return { code: 'WORKER_LOST', message: 'The worker lost its lease on the task.', retryable: true, leaseLost: true };
     }
   }
 
@@ -484,8 +548,11 @@ export class Worker {
     // From here on the handler's log, progress and publish calls are ignored.
     run.settled = true;
     clearTimeout(run.timer);
+    run.stopListening();
     this.#runs.delete(task.id);
-    this.#batch.outcomes.push(outcome);
+    // A lost lease is the reclaim's to settle: the run spent its attempt, and whatever it reports
+    // now could race the worker that holds the task since.
+    if (!failure?.leaseLost) this.#batch.outcomes.push(outcome);
     if (this.#runs.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.wake();
   }
@@ -497,7 +564,7 @@ export class Worker {
   }
 
   /** Writes what the handlers produced and claims up to `claimLimit` tasks, in one transaction. */
-  async #flush(claimLimit: number): Promise<WorkReport | null> {
+  async #flush(claimLimit: number, leaseUntil = Date.now() + this.#options.leaseMs): Promise<WorkReport | null> {
     if (this.#progress.size > 0) {
       for (const [taskId, update] of this.#progress) this.#batch.progress.push({ taskId, ...update });
       this.#progress.clear();
@@ -507,7 +574,8 @@ export class Worker {
     const batch = this.#takeBatch();
     let report: WorkReport;
     try {
-      report = await this.#options.queue.work(batch, { limit: claimLimit, actions: this.#actions }, Date.now());
+      const claim = { limit: claimLimit, actions: this.#actions, lease: { owner: this.owner, until: leaseUntil } };
+      report = await this.#options.queue.work(batch, claim, Date.now());
     } catch (error) {
       // Nothing of it was written: keep it, ahead of what came since, for the next try.
       const since = this.#batch;

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { ResultDelivery } from '../domain/api.js';
-import { EventStream, type TaskChange, type TaskEventKind } from '../domain/events.js';
+import { EventStream, queueKey, type TaskChange, type TaskEventKind } from '../domain/events.js';
 import {
   isTerminal,
   type Actor,
@@ -121,7 +121,7 @@ async function* followTask(
   // Other tasks leaving the queue move this one up, without any event on the task itself.
   const watchQueueWhilePending = (task: Task) => {
     if (task.state === 'PENDING' && !stopWatchingQueue) {
-      const stopListening = context.engine.events.listen('queue', `${task.service}/${task.type}`, () =>
+      const stopListening = context.engine.events.listen('queue', queueKey(task.service, task.type), () =>
         queueAdvanced.request(),
       );
       stopWatchingQueue = () => {
@@ -268,7 +268,7 @@ function followQueuePositions(context: GraphQLContext, changes: EventStream<Task
       if (positions.has(task.id) || positions.size >= MAX_FOLLOWED_POSITIONS) return;
       positions.set(task.id, { organisationId: task.organisationId, position: null });
       recompute.request();
-      const queue = `${task.service}/${task.type}`;
+      const queue = queueKey(task.service, task.type);
       if (!queues.has(queue)) queues.set(queue, context.engine.events.listen('queue', queue, () => recompute.request()));
     },
   };

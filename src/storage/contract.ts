@@ -70,7 +70,7 @@ export interface NewResult {
   timestamp: number;
 }
 
-/** How one attempt ended. `attempt` is the lease: a stale attempt's outcome changes nothing. */
+/** How one attempt ended. `attempt` guards it: a stale attempt's outcome changes nothing. */
 export type AttemptOutcome =
   | { taskId: number; attempt: number; state: 'SUCCEEDED' }
   | { taskId: number; attempt: number; state: 'FAILED' | 'CANCELLED'; error: TaskError }
@@ -84,6 +84,16 @@ export type AttemptOutcome =
  * that worker nothing, and runs when a worker that has its action claims it.
  */
 export type ServedActions = readonly { service: string; action: string }[];
+
+/**
+ * What a worker turn claims: up to `limit` due tasks of `actions`, each leased to `lease.owner`
+ * until `lease.until`, a lease the worker then renews while the task runs.
+ */
+export interface Claim {
+  limit: number;
+  actions: ServedActions;
+  lease: { owner: string; until: number };
+}
 
 /** Everything the running handlers produced since the last flush, written in one transaction. */
 export interface WorkBatch {
@@ -127,10 +137,19 @@ export interface QueueStore {
    * to `claim.limit` due PENDING tasks of `claim.actions` to PROCESSING, highest priority first,
    * then oldest.
    */
-  work(batch: WorkBatch, claim: { limit: number; actions: ServedActions }, now: number): Promise<WorkReport>;
+  work(batch: WorkBatch, claim: Claim, now: number): Promise<WorkReport>;
   cancel(organisationId: number, taskId: number, now: number): Promise<CancelResult>;
-  /** At start: PROCESSING tasks belong to no one. Requeued, or failed when out of attempts. */
-  recoverAbandoned(now: number): Promise<Task[]>;
+  /**
+   * Extends the leases `owner` holds on `taskIds` to `until`, in one statement however many.
+   * Returns the tasks it still holds, and those of them whose cancellation was requested.
+   */
+  renewLeases(owner: string, taskIds: readonly number[], until: number): Promise<{ held: number[]; cancelRequested: number[] }>;
+  /**
+   * PROCESSING tasks whose lease ran out before `now` belong to a worker that died or lost touch:
+   * requeued (the lost run spent its attempt), or failed with WORKER_LOST when out of attempts.
+   * Any process may call it at any time; each such task changes once.
+   */
+  reclaimExpiredLeases(now: number): Promise<Task[]>;
   queuePositions(taskIds: readonly number[]): Promise<Map<number, number>>;
   statuses(organisationId: number, taskIds: readonly number[]): Promise<Map<number, StatusRow>>;
   /** When the next PENDING task of `actions` falls due (in the past when one is due now); null when there is none. */
@@ -141,7 +160,7 @@ export interface QueueStore {
    * Reserves `count` task ids for executions recorded later: a real-time call answers with its
    * task id before the task is written.
    */
-  reserveTaskIds(count: number): Promise<{ first: number; last: number }>;
+  reserveTaskIds(count: number): Promise<number[]>;
   /** Writes answered real-time calls as finished tasks, in one transaction. */
   recordExecutions(records: readonly ExecutionRecord[]): Promise<Task[]>;
 }
@@ -210,6 +229,8 @@ export interface RecordStore {
   getTasks(organisationId: number, ids: readonly number[]): Promise<Task[]>;
   listTasks(organisationId: number, filter: TaskFilter, page: PageRequest): Promise<Page<Task>>;
   /** A page of each task's logs, oldest first, in one statement; every task gets the same page request. */
+  /** Log lines by id: an event from another process names its line, and the listener reads it. */
+  getLogs(ids: readonly number[]): Promise<TaskLog[]>;
   taskLogs(taskIds: readonly number[], minLevel: LogLevel | null, page: PageRequest): Promise<Map<number, Page<TaskLog>>>;
   taskResults(taskIds: readonly number[]): Promise<TaskResult[]>;
   getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]>;

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { LogLevel, RetrievalProtocol, Task, TaskError, TaskLog, TaskResult, TaskState } from '../../domain/types.js';
 import type { SqliteDatabase } from './database.js';
-import type { AttemptOutcome, CancelResult, EnqueueResult, ExecutionRecord, NewTask, QueueStore, ServedActions, StatusRow, WorkBatch, WorkReport } from '../contract.js';
+import type { AttemptOutcome, CancelResult, Claim, EnqueueResult, ExecutionRecord, NewTask, QueueStore, ServedActions, StatusRow, WorkBatch, WorkReport } from '../contract.js';
 import { levelNumber, TASK_COLUMNS, toTask, toTaskLog, toTaskResult } from './rows.js';
 
 const ACTIVE_TO_TERMINAL_GUARD = `state = 'PROCESSING' AND attempts = @attempt`;
@@ -41,7 +41,8 @@ export class SqliteQueueStore implements QueueStore {
       // The best `limit` of each served queue, then the best `limit` of those: a queue no one serves
       // is never read, however many of its tasks are due.
       claim: prepare(
-        `UPDATE tasks SET state = 'PROCESSING', attempts = attempts + 1, date_started = @now, progress = NULL
+        `UPDATE tasks SET state = 'PROCESSING', attempts = attempts + 1, date_started = @now, progress = NULL,
+           lease_owner = @owner, lease_expires_at = @leaseUntil
          WHERE id IN (
            SELECT t.id FROM json_each(@actions) AS served CROSS JOIN tasks AS t ON t.id IN (
              SELECT q.id FROM tasks AS q INDEXED BY tasks_queue
@@ -124,19 +125,24 @@ export class SqliteQueueStore implements QueueStore {
          RETURNING ${TASK_COLUMNS}`,
       ),
       findTask: prepare(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ? AND organisation_id = ?`),
-      requeueAbandoned: prepare(
-        `UPDATE tasks SET state = 'PENDING', available_at = @now
-         WHERE state = 'PROCESSING' AND attempts < max_attempts AND cancel_requested = 0
+      renewLeases: prepare(
+        `UPDATE tasks SET lease_expires_at = @until
+         WHERE id IN (SELECT value FROM json_each(@taskIds)) AND state = 'PROCESSING' AND lease_owner = @owner
+         RETURNING id, cancel_requested AS cancelRequested`,
+      ),
+      requeueExpired: prepare(
+        `UPDATE tasks SET state = 'PENDING', available_at = @now, lease_owner = NULL, lease_expires_at = NULL
+         WHERE state = 'PROCESSING' AND lease_expires_at <= @now AND attempts < max_attempts AND cancel_requested = 0
          RETURNING ${TASK_COLUMNS}`,
       ),
-      failAbandoned: prepare(
+      failExpired: prepare(
         `UPDATE tasks SET
            state = CASE WHEN cancel_requested THEN 'CANCELLED' ELSE 'FAILED' END,
            error_code = CASE WHEN cancel_requested THEN 'CANCELLED' ELSE 'WORKER_LOST' END,
            error_message = CASE WHEN cancel_requested THEN 'Cancelled on request.'
              ELSE 'The worker running the last attempt stopped before it finished.' END,
-           date_completed = @now
-         WHERE state = 'PROCESSING'
+           date_completed = @now, lease_owner = NULL, lease_expires_at = NULL
+         WHERE state = 'PROCESSING' AND lease_expires_at <= @now
          RETURNING ${TASK_COLUMNS}`,
       ),
       positionByCount: prepare(
@@ -305,7 +311,7 @@ export class SqliteQueueStore implements QueueStore {
     return { ok: true, tasks };
   }
 
-  async work(batch: WorkBatch, claim: { limit: number; actions: ServedActions }, now: number): Promise<WorkReport> {
+  async work(batch: WorkBatch, claim: Claim, now: number): Promise<WorkReport> {
     const statements = this.#statements;
     const run = this.#sqlite.transaction((): WorkReport => {
       const logs =
@@ -383,7 +389,15 @@ export class SqliteQueueStore implements QueueStore {
       }
       const claimed =
         claim.limit > 0 && claim.actions.length > 0
-          ? (statements.claim.all({ now, limit: claim.limit, actions: servedJson(claim.actions) }) as never[])
+          ? (
+              statements.claim.all({
+                now,
+                limit: claim.limit,
+                actions: servedJson(claim.actions),
+                owner: claim.lease.owner,
+                leaseUntil: claim.lease.until,
+              }) as never[]
+            )
               .map(toTask)
               .sort((a, b) => b.priority - a.priority || a.id - b.id)
           : [];
@@ -435,11 +449,20 @@ export class SqliteQueueStore implements QueueStore {
     return run.immediate();
   }
 
-  async recoverAbandoned(now: number): Promise<Task[]> {
+  async renewLeases(
+    owner: string,
+    taskIds: readonly number[],
+    until: number,
+  ): Promise<{ held: number[]; cancelRequested: number[] }> {
+    const rows = this.#statements.renewLeases.all({ owner, taskIds: JSON.stringify(taskIds), until }) as { id: number; cancelRequested: number }[];
+    return { held: rows.map((row) => row.id), cancelRequested: rows.filter((row) => row.cancelRequested).map((row) => row.id) };
+  }
+
+  async reclaimExpiredLeases(now: number): Promise<Task[]> {
     const statements = this.#statements;
     const run = this.#sqlite.transaction((): Task[] => {
-      const changed = (statements.requeueAbandoned.all({ now }) as never[]).map(toTask);
-      const failed = (statements.failAbandoned.all({ now }) as never[]).map(toTask);
+      const changed = (statements.requeueExpired.all({ now }) as never[]).map(toTask);
+      const failed = (statements.failExpired.all({ now }) as never[]).map(toTask);
       for (const task of failed) {
         changed.push(task);
         this.#settleDependents(task, now, changed);
@@ -489,13 +512,13 @@ export class SqliteQueueStore implements QueueStore {
     return statuses;
   }
 
-  async reserveTaskIds(count: number): Promise<{ first: number; last: number }> {
+  async reserveTaskIds(count: number): Promise<number[]> {
     const statements = this.#statements;
     return this.#sqlite
       .transaction(() => {
         statements.ensureTaskSequence.run();
         const { seq } = statements.advanceTaskSequence.get(count) as { seq: number };
-        return { first: seq - count + 1, last: seq };
+        return Array.from({ length: count }, (_, index) => seq - count + 1 + index);
       })
       .immediate();
   }

@@ -301,6 +301,11 @@ export class SqliteRecordStore implements RecordStore {
     return page(rows.map(toTask), request.first);
   }
 
+  async getLogs(ids: readonly number[]): Promise<TaskLog[]> {
+    if (ids.length === 0) return [];
+    return this.#db.select().from(taskLogs).where(inArray(taskLogs.id, [...ids])).all().map(toTaskLog);
+  }
+
   async taskLogs(
     taskIds: readonly number[],
     minLevel: LogLevel | null,

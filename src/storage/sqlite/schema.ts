@@ -130,6 +130,9 @@ export const tasks = sqliteTable(
     dateCreated: integer('date_created').notNull(),
     dateStarted: integer('date_started'),
     dateCompleted: integer('date_completed'),
+    // PROCESSING only: the worker running it, which renews the lease until the attempt ends.
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: integer('lease_expires_at'),
   },
   (table) => [
     // A queue is the PENDING tasks of one action, in the order they are claimed: the claim reads only
@@ -140,7 +143,8 @@ export const tasks = sqliteTable(
     index('tasks_due')
       .on(table.service, table.type, table.availableAt)
       .where(sql`state = 'PENDING'`),
-    index('tasks_processing').on(table.id).where(sql`state = 'PROCESSING'`),
+    index('tasks_leased').on(table.leaseOwner).where(sql`state = 'PROCESSING'`),
+    index('tasks_lease_expiry').on(table.leaseExpiresAt).where(sql`state = 'PROCESSING'`),
     uniqueIndex('tasks_idempotency')
       .on(table.organisationId, table.idempotencyKey)
       .where(sql`idempotency_key IS NOT NULL`),
