@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { isPostgresUrl } from './storage/location.js';
 
 const portNumber = z.coerce.number().int().min(0).max(65535);
 
@@ -20,6 +21,7 @@ const environmentSchema = z.object({
   TASKPORT_SERVICES: z.string().optional(),
   TASKPORT_DEMO: z.stringbool({ error: 'must be true or false' }).default(true),
   TASKPORT_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  TASKPORT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
 });
 
 export interface Config {
@@ -43,6 +45,8 @@ export interface Config {
   demo: boolean;
   /** How long a running task stays its worker's without a renewal: a dead worker's tasks wait this long. */
   leaseMs: number;
+  /** PostgreSQL: connections this process keeps open, besides the one that listens for events. */
+  poolSize: number;
 }
 
 export class ConfigError extends Error {
@@ -62,7 +66,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   return {
     port: env.PORT,
     host: env.HOST,
-    database: env.TASKPORT_DB === ':memory:' ? ':memory:' : resolve(env.TASKPORT_DB),
+    database: databaseLocation(env.TASKPORT_DB),
     concurrency: env.TASKPORT_CONCURRENCY,
     bootstrapToken: env.TASKPORT_BOOTSTRAP_TOKEN,
     retryBaseMs: env.TASKPORT_RETRY_BASE_MS,
@@ -74,7 +78,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     services: modulePaths(env.TASKPORT_SERVICES),
     demo: env.TASKPORT_DEMO,
     leaseMs: Math.round(env.TASKPORT_LEASE_SECONDS * 1000),
+    poolSize: env.TASKPORT_DB_POOL_SIZE,
   };
+}
+
+/** A postgres:// URL as given; a SQLite path resolved against the working directory. */
+export function databaseLocation(value: string): string {
+  if (value === ':memory:' || isPostgresUrl(value)) return value;
+  return resolve(value);
 }
 
 /** A comma-separated list of module paths, each resolved against the working directory. */

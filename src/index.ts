@@ -36,8 +36,12 @@ export interface TaskportOptions {
   port?: number;
   /** HOST */
   host?: string;
-  /** TASKPORT_DB: a SQLite file, relative to the working directory, or ':memory:'. */
+  /** TASKPORT_DB: a SQLite file, relative to the working directory, or ':memory:'; or a postgres:// URL. */
   database?: string;
+  /** TASKPORT_DB_POOL_SIZE: PostgreSQL connections of this process. */
+  poolSize?: number;
+  /** TASKPORT_LEASE_SECONDS: how long a dead worker's tasks wait before another takes them. */
+  leaseSeconds?: number;
   /** TASKPORT_CONCURRENCY */
   concurrency?: number;
   /** TASKPORT_BOOTSTRAP_TOKEN: the first ADMIN key of an empty database; one is generated and printed when absent. */
@@ -77,6 +81,8 @@ const SETTINGS: Record<Setting, { variable: string; kind: 'number' | 'string' | 
   port: { variable: 'PORT', kind: 'number' },
   host: { variable: 'HOST', kind: 'string' },
   database: { variable: 'TASKPORT_DB', kind: 'string' },
+  poolSize: { variable: 'TASKPORT_DB_POOL_SIZE', kind: 'number' },
+  leaseSeconds: { variable: 'TASKPORT_LEASE_SECONDS', kind: 'number' },
   concurrency: { variable: 'TASKPORT_CONCURRENCY', kind: 'number' },
   bootstrapToken: { variable: 'TASKPORT_BOOTSTRAP_TOKEN', kind: 'string' },
   retryBaseMs: { variable: 'TASKPORT_RETRY_BASE_MS', kind: 'number' },

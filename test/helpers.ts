@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import { pino, type Logger } from 'pino';
-import { afterAll, afterEach, expect } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, expect, inject } from 'vitest';
 import WebSocket from 'ws';
 
 type Result<Data> = FormattedExecutionResult<Data, unknown>;
@@ -26,6 +27,31 @@ export interface TestServer {
 
 const running = new Set<TestServer>();
 const temporaryFolders: string[] = [];
+
+/** The store this run of the suite tests: its vitest project sets it (see vitest.config.ts). */
+export const testStore: 'sqlite' | 'postgres' = process.env.TASKPORT_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+/** A fresh, empty database of the store under test: a SQLite file in a temporary folder, or a PostgreSQL database. */
+export async function temporaryDatabase(): Promise<string> {
+  return testStore === 'postgres' ? createPostgresDatabase() : temporaryDatabasePath();
+}
+
+/** A new database on the run's PostgreSQL server (test/postgres-setup.ts starts it). */
+export async function createPostgresDatabase(): Promise<string> {
+  const serverUrl = inject('postgresUrl');
+  if (!serverUrl) throw new Error('no PostgreSQL server: run this file in the postgres project of vitest.config.ts');
+  const name = `taskport_${randomBytes(8).toString('hex')}`;
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
 
 export function temporaryDatabasePath(): string {
   const folder = mkdtempSync(join(tmpdir(), 'taskport-test-'));
@@ -49,6 +75,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     services: [],
     demo: true,
     leaseMs: 30_000,
+    poolSize: 4,
     ...overrides,
   };
 }
@@ -61,7 +88,7 @@ export async function startServer(
   overrides: Partial<Config> = {},
   options: { catalog?: Catalog; logger?: Logger } = {},
 ): Promise<TestServer> {
-  const config = testConfig(overrides);
+  const config = testConfig({ ...overrides, database: overrides.database ?? (await temporaryDatabase()) });
   const { logger = pino({ level: 'silent' }), ...startOptions } = options;
   const taskport = await startTaskport(config, logger, startOptions);
   const server: TestServer = {
