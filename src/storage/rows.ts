@@ -8,21 +8,25 @@ import type {
   Task,
   TaskLog,
   TaskResult,
-} from '../../domain/types.js';
-import { LOG_LEVELS } from '../../domain/types.js';
-import type * as schema from './schema.js';
+} from '../domain/types.js';
+import { LOG_LEVELS } from '../domain/types.js';
+import type * as schema from './sqlite/schema.js';
 
+/** The row shapes of the SQLite schema; the PostgreSQL schema declares the same columns with the same types. */
 type TaskRecord = typeof schema.tasks.$inferSelect;
 
-/** The task columns under the names drizzle gives them, for hand-written statements. */
-export const TASK_COLUMNS = `id, organisation_id AS organisationId, key_id AS keyId, user, source_id AS sourceId,
-  source_type AS sourceType, session, poll, service, type, target, params, state, priority, attempts,
-  max_attempts AS maxAttempts, timeout_ms AS timeoutMs, progress, error_code AS errorCode,
-  error_message AS errorMessage, retrieval_protocol AS retrievalProtocol, result_retrieved AS resultRetrieved,
-  cancel_requested AS cancelRequested, execution, allocation_id AS allocationId,
-  idempotency_key AS idempotencyKey, run_at AS runAt,
-  available_at AS availableAt, date_created AS dateCreated, date_started AS dateStarted,
-  date_completed AS dateCompleted`;
+/**
+ * The task columns under the names drizzle gives them, for hand-written statements of either
+ * dialect: quoted, because PostgreSQL folds unquoted names to lower case, and `user` is reserved there.
+ */
+export const TASK_COLUMNS = `id, organisation_id AS "organisationId", key_id AS "keyId", "user", source_id AS "sourceId",
+  source_type AS "sourceType", session, poll, service, type, target, params, state, priority, attempts,
+  max_attempts AS "maxAttempts", timeout_ms AS "timeoutMs", progress, error_code AS "errorCode",
+  error_message AS "errorMessage", retrieval_protocol AS "retrievalProtocol", result_retrieved AS "resultRetrieved",
+  cancel_requested AS "cancelRequested", execution, allocation_id AS "allocationId",
+  idempotency_key AS "idempotencyKey", run_at AS "runAt",
+  available_at AS "availableAt", date_created AS "dateCreated", date_started AS "dateStarted",
+  date_completed AS "dateCompleted"`;
 
 const dateOrNull = (value: number | null): Date | null => (value === null ? null : new Date(value));
 

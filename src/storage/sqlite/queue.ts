@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { LogLevel, RetrievalProtocol, Task, TaskError, TaskLog, TaskResult, TaskState } from '../../domain/types.js';
 import type { SqliteDatabase } from './database.js';
 import type { AttemptOutcome, CancelResult, Claim, EnqueueResult, ExecutionRecord, NewTask, QueueStore, ServedActions, StatusRow, WorkBatch, WorkReport } from '../contract.js';
-import { levelNumber, TASK_COLUMNS, toTask, toTaskLog, toTaskResult } from './rows.js';
+import { levelNumber, TASK_COLUMNS, toTask, toTaskLog, toTaskResult } from '../rows.js';
 
 const ACTIVE_TO_TERMINAL_GUARD = `state = 'PROCESSING' AND attempts = @attempt`;
 const DEPENDENCY_FAILED = 'DEPENDENCY_FAILED';

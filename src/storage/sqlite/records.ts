@@ -32,7 +32,7 @@ import {
   toTask,
   toTaskLog,
   toTaskResult,
-} from './rows.js';
+} from '../rows.js';
 import {
   accounts,
   allocations,

@@ -1,0 +1,228 @@
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+
+// The tables, columns and indexes of sqlite/schema.ts, column for column, so that one row shape
+// (storage/rows.ts) serves both. Timestamps are epoch milliseconds in bigint; ids of the tables
+// that grow with traffic are bigint too.
+
+export const organisations = pgTable('organisations', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  name: text('name').notNull().unique(),
+  retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull().default('STORE'),
+  dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+});
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    name: text('name').notNull(),
+    role: text('role', { enum: ['ADMIN', 'MEMBER'] }).notNull(),
+    tokenHash: text('token_hash').notNull().unique(),
+    // JSON of KeyPermissions; null lets the key use the whole catalog.
+    permissions: text('permissions'),
+    revoked: boolean('revoked').notNull().default(false),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+    dateRevoked: bigint('date_revoked', { mode: 'number' }),
+  },
+  (table) => [index('api_keys_organisation').on(table.organisationId, table.id)],
+);
+
+export const accounts = pgTable(
+  'accounts',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    service: text('service').notNull(),
+    username: text('username').notNull(),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+    // Deregistered accounts are kept so that the tasks that ran against them still name their source.
+    dateDeregistered: bigint('date_deregistered', { mode: 'number' }),
+  },
+  (table) => [
+    uniqueIndex('accounts_active_unique')
+      .on(table.organisationId, table.service, table.username)
+      .where(sql`date_deregistered IS NULL`),
+    index('accounts_organisation').on(table.organisationId, table.service, table.id),
+  ],
+);
+
+export const allocations = pgTable(
+  'allocations',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    // The ADMIN key that created it: the calls it serves are recorded as tasks of that key.
+    keyId: integer('key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    name: text('name').notNull(),
+    service: text('service').notNull(),
+    action: text('action').notNull(),
+    instances: integer('instances').notNull(),
+    timeoutMs: integer('timeout_ms').notNull(),
+    executions: integer('executions').notNull().default(0),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+    // Deleted allocations are kept: the tasks they served still point at them.
+    dateDeleted: bigint('date_deleted', { mode: 'number' }),
+  },
+  (table) => [index('allocations_by_organisation').on(table.organisationId, table.id)],
+);
+
+export const executionTokens = pgTable('execution_tokens', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  allocationId: integer('allocation_id')
+    .notNull()
+    .references(() => allocations.id),
+  tokenHash: text('token_hash').notNull().unique(),
+  expiresAt: bigint('expires_at', { mode: 'number' }).notNull(),
+  revoked: boolean('revoked').notNull().default(false),
+  dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+});
+
+export const tasks = pgTable(
+  'tasks',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    keyId: integer('key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    user: text('user'),
+    sourceId: integer('source_id').references(() => accounts.id),
+    sourceType: text('source_type'),
+    session: text('session'),
+    poll: text('poll'),
+    service: text('service').notNull(),
+    type: text('type').notNull(),
+    target: text('target'),
+    params: text('params').notNull(),
+    state: text('state', {
+      enum: ['PENDING', 'SUSPENDED', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
+    }).notNull(),
+    priority: integer('priority').notNull().default(0),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    timeoutMs: integer('timeout_ms').notNull(),
+    progress: doublePrecision('progress'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull(),
+    resultRetrieved: boolean('result_retrieved').notNull().default(false),
+    // SHA-256 of the retrievalKey of the first retrieveResults: a retry that repeats it gets the payloads again.
+    retrievalKeyHash: text('retrieval_key_hash'),
+    // Until when retrieved payloads are kept for such a retry; null once they have been deleted.
+    resultsKeptUntil: bigint('results_kept_until', { mode: 'number' }),
+    cancelRequested: boolean('cancel_requested').notNull().default(false),
+    execution: text('execution', { enum: ['ASYNCHRONOUS', 'REALTIME'] }).notNull().default('ASYNCHRONOUS'),
+    allocationId: integer('allocation_id').references(() => allocations.id),
+    idempotencyKey: text('idempotency_key'),
+    runAt: bigint('run_at', { mode: 'number' }),
+    // When the claim may take it: runAt, or later after a failed attempt's backoff.
+    availableAt: bigint('available_at', { mode: 'number' }).notNull(),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+    dateStarted: bigint('date_started', { mode: 'number' }),
+    dateCompleted: bigint('date_completed', { mode: 'number' }),
+    // PROCESSING only: the worker running it, which renews the lease until the attempt ends.
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: bigint('lease_expires_at', { mode: 'number' }),
+  },
+  (table) => [
+    // A queue is the PENDING tasks of one action, in the order they are claimed: the claim reads only
+    // the queues its worker serves, and available_at spares it a row read for each task not yet due.
+    index('tasks_queue')
+      .on(table.service, table.type, sql`${table.priority} DESC`, table.id, table.availableAt)
+      .where(sql`state = 'PENDING'`),
+    index('tasks_due')
+      .on(table.service, table.type, table.availableAt)
+      .where(sql`state = 'PENDING'`),
+    index('tasks_leased').on(table.leaseOwner).where(sql`state = 'PROCESSING'`),
+    index('tasks_lease_expiry').on(table.leaseExpiresAt).where(sql`state = 'PROCESSING'`),
+    uniqueIndex('tasks_idempotency')
+      .on(table.organisationId, table.idempotencyKey)
+      .where(sql`idempotency_key IS NOT NULL`),
+    index('tasks_results_kept').on(table.resultsKeptUntil).where(sql`results_kept_until IS NOT NULL`),
+    index('tasks_by_organisation').on(table.organisationId, table.id),
+    index('tasks_by_key').on(table.organisationId, table.keyId, table.id),
+    index('tasks_by_user').on(table.organisationId, table.user, table.id).where(sql`${table.user} IS NOT NULL`),
+    index('tasks_by_source').on(table.organisationId, table.sourceId, table.id).where(sql`source_id IS NOT NULL`),
+    index('tasks_by_source_type')
+      .on(table.organisationId, table.sourceType, table.id)
+      .where(sql`source_type IS NOT NULL`),
+    index('tasks_by_session').on(table.organisationId, table.session, table.id).where(sql`session IS NOT NULL`),
+    index('tasks_by_poll').on(table.organisationId, table.poll, table.id).where(sql`poll IS NOT NULL`),
+    index('tasks_by_service_type').on(table.organisationId, table.service, table.type, table.id),
+    index('tasks_by_type').on(table.organisationId, table.type, table.id),
+    index('tasks_by_state').on(table.organisationId, table.state, table.id),
+    index('tasks_by_date_created').on(table.organisationId, table.dateCreated),
+    index('tasks_by_date_started')
+      .on(table.organisationId, table.dateStarted)
+      .where(sql`date_started IS NOT NULL`),
+    index('tasks_by_date_completed')
+      .on(table.organisationId, table.dateCompleted)
+      .where(sql`date_completed IS NOT NULL`),
+  ],
+);
+
+export const taskDependencies = pgTable(
+  'task_dependencies',
+  {
+    taskId: bigint('task_id', { mode: 'number' })
+      .notNull()
+      .references(() => tasks.id),
+    dependsOnId: bigint('depends_on_id', { mode: 'number' })
+      .notNull()
+      .references(() => tasks.id),
+  },
+  (table) => [
+    primaryKey({ columns: [table.taskId, table.dependsOnId] }),
+    index('task_dependencies_reverse').on(table.dependsOnId),
+  ],
+);
+
+export const taskLogs = pgTable(
+  'task_logs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    taskId: bigint('task_id', { mode: 'number' })
+      .notNull()
+      .references(() => tasks.id),
+    // 0 DEBUG, 1 INFO, 2 WARN, 3 ERROR: numeric so that minLevel is a range condition.
+    level: integer('level').notNull(),
+    message: text('message').notNull(),
+    source: text('source').notNull(),
+    timestamp: bigint('timestamp', { mode: 'number' }).notNull(),
+  },
+  (table) => [index('task_logs_by_task').on(table.taskId, table.level, table.id)],
+);
+
+export const taskResults = pgTable(
+  'task_results',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    taskId: bigint('task_id', { mode: 'number' })
+      .notNull()
+      .references(() => tasks.id),
+    name: text('name').notNull(),
+    contentType: text('content_type').notNull(),
+    size: integer('size').notNull(),
+    // JSON text; null once the payload has been delivered, or retrieved and past its retry window.
+    data: text('data'),
+    retrieved: boolean('retrieved').notNull().default(false),
+    // CHANNEL: the subscription writing this payload now. It keeps a second subscriber from sending it
+    // too; the payload counts as delivered only when the write is confirmed.
+    deliveryClaim: text('delivery_claim'),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+    dateRetrieved: bigint('date_retrieved', { mode: 'number' }),
+  },
+  (table) => [index('task_results_by_task').on(table.taskId, table.id)],
+);

