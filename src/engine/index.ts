@@ -251,8 +251,14 @@ export class Engine implements TaskEngine {
   /** On a database without keys: an ADMIN key of organisation `default`. Returns its token when it made one. */
   async bootstrap(token: string | undefined): Promise<{ token: string; generated: boolean } | null> {
     if ((await this.#records.countApiKeys()) > 0) return null;
-    const created = await this.provisionApiKey({ organisation: 'default', role: 'ADMIN', name: 'bootstrap', token });
-    return { token: created.token, generated: token === undefined };
+    try {
+      const created = await this.provisionApiKey({ organisation: 'default', role: 'ADMIN', name: 'bootstrap', token });
+      return { token: created.token, generated: token === undefined };
+    } catch (error) {
+      // Processes starting together on an empty database race to create the one configured key.
+      if (token !== undefined && (await this.#records.findActiveKey(hashToken(token)))) return null;
+      throw error;
+    }
   }
 
   async authenticate(token: string): Promise<Viewer | null> {

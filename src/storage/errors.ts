@@ -10,7 +10,7 @@ export class DatabaseOpenError extends Error {
     readonly path: string,
     readonly reason: string,
   ) {
-    super(`cannot open the database ${path}: ${reason}`);
+    super(`cannot open the database ${redactedLocation(path)}: ${reason}`);
   }
 }
 
@@ -47,11 +47,60 @@ function primaryCode(error: unknown): string | undefined {
 /** The driver's failure as StorageUnavailableError when it is about the database itself, else null. */
 export function storageUnavailable(error: unknown): StorageUnavailableError | null {
   if (error instanceof StorageUnavailableError) return error;
-  if (!(error instanceof Database.SqliteError) || !UNAVAILABLE_CODES.test(error.code)) return null;
+  const reason = error instanceof Database.SqliteError ? sqliteUnavailableReason(error) : postgresUnavailableReason(error);
+  return reason === null ? null : new StorageUnavailableError(`the database is unavailable: ${reason}`, { cause: error });
+}
+
+function sqliteUnavailableReason(error: InstanceType<typeof Database.SqliteError>): string | null {
+  if (!UNAVAILABLE_CODES.test(error.code)) return null;
   const primary = /^SQLITE_[A-Z]+/.exec(error.code)![0];
-  return new StorageUnavailableError(`the database is unavailable: ${REASONS[primary] ?? error.message}`, {
-    cause: error,
-  });
+  return REASONS[primary] ?? error.message;
+}
+
+// SQLSTATE classes and codes of PostgreSQL that describe the server, not the statement.
+const POSTGRES_REASONS: Record<string, string> = {
+  '08': 'the connection to PostgreSQL failed',
+  '53100': 'the PostgreSQL server is out of disk space',
+  '53200': 'the PostgreSQL server is out of memory',
+  '53300': 'the PostgreSQL server has no connection left',
+  '57P01': 'the PostgreSQL server is shutting down',
+  '57P02': 'the PostgreSQL server is restarting after a crash',
+  '57P03': 'the PostgreSQL server is starting up',
+  '25006': 'the PostgreSQL server is read-only (a standby?)',
+  '58': 'the PostgreSQL server failed a system call',
+};
+
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'nothing accepts connections at the PostgreSQL address',
+  ECONNRESET: 'the PostgreSQL server closed the connection',
+  ETIMEDOUT: 'the PostgreSQL server does not answer',
+  ENOTFOUND: 'the PostgreSQL host name does not resolve',
+  EHOSTUNREACH: 'the PostgreSQL host is unreachable',
+  EPIPE: 'the PostgreSQL server closed the connection',
+};
+
+/** node-postgres reports a lost or timed-out connection with these messages and no code. */
+const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+function postgresUnavailableReason(error: unknown): string | null {
+  const code = primaryCode(error);
+  if (code !== undefined) {
+    if (NETWORK_REASONS[code]) return NETWORK_REASONS[code];
+    if (/^[0-9A-Z]{5}$/.test(code)) return POSTGRES_REASONS[code] ?? POSTGRES_REASONS[code.slice(0, 2)] ?? null;
+  }
+  if (error instanceof Error && LOST_CONNECTION.test(error.message)) return 'the connection to PostgreSQL was lost';
+  return null;
+}
+
+/** A database URL as it may be logged and shown: without its password. */
+export function redactedLocation(location: string): string {
+  try {
+    const url = new URL(location);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return location;
+  }
 }
 
 /** Why opening the database at `path` failed, in words an operator can act on. */
@@ -63,5 +112,10 @@ export function openFailureReason(error: unknown): string {
     return REASONS[primary] ?? error.message;
   }
   if (code && FILE_REASONS[code]) return FILE_REASONS[code];
+  if (code === '28P01' || code === '28000') return 'PostgreSQL refused the user name or password';
+  if (code === '3D000') return 'the PostgreSQL database does not exist (create it first)';
+  if (code === '42501') return 'the PostgreSQL user may not create the tables (grant it CREATE on the database)';
+  const unavailable = postgresUnavailableReason(error);
+  if (unavailable) return unavailable;
   return error instanceof Error ? error.message : String(error);
 }
