@@ -5,7 +5,8 @@ import { loadCatalog } from './catalog/load.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createEngine, ValidationError } from './engine/index.js';
 import { createLogger } from './logger.js';
-import { DatabaseOpenError, migrateDatabase, openStorage } from './storage/index.js';
+import type { ProcessRole } from './main.js';
+import { DatabaseOpenError, migrateDatabase, openStorage, type ServedActions } from './storage/index.js';
 
 function configOrExit() {
   try {
@@ -47,16 +48,79 @@ function catalogFlags(command: Command): Command {
     .option('--no-demo', 'do not offer the built-in demo service (overrides TASKPORT_DEMO)');
 }
 
-catalogFlags(program.command('serve'))
-  .description('start the API and the worker (configured by environment variables, see README)')
-  .action(async (flags: CatalogFlags) => {
-    const config = configWith(flags);
-    // Outside production, graphql-js checks every type test against other copies of itself: about
-    // a tenth of the time of a 10,000-id taskStatuses. It must be set before graphql loads.
-    process.env.NODE_ENV ??= 'production';
-    const { serve } = await import('./main.js');
-    await serve(config, createLogger(config.logLevel));
+interface WorkerFlags {
+  actions?: ServedActions;
+  concurrency?: number;
+}
+
+/** A refused flag value exits 2, as a refused variable does, where commander's default is 1. */
+function usageError(message: string): InvalidArgumentError {
+  const error = new InvalidArgumentError(message);
+  error.exitCode = 2;
+  return error;
+}
+
+function usageExit(message: string): never {
+  process.stderr.write(`taskport: ${message}\n`);
+  process.exit(2);
+}
+
+function parseActions(list: string): ServedActions {
+  const names = [...new Set(list.split(',').map((name) => name.trim()).filter((name) => name !== ''))];
+  if (names.length === 0) throw usageError('must name at least one action, e.g. demo.echo');
+  return names.map((name) => {
+    const match = /^([^.]+)\.([^.]+)$/.exec(name);
+    if (!match) throw usageError(`${name} is not service.action, e.g. demo.echo`);
+    return { service: match[1]!, action: match[2]! };
   });
+}
+
+/** TASKPORT_CONCURRENCY's bound too. */
+const MAX_CONCURRENCY = 1024;
+
+function parseConcurrency(value: string): number {
+  const concurrency = Number(value);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+    throw usageError(`must be a whole number from 1 to ${MAX_CONCURRENCY}`);
+  }
+  return concurrency;
+}
+
+function workerFlags(command: Command): Command {
+  return command
+    .option('--actions <list>', 'comma-separated service.action the worker claims, e.g. demo.echo,images.resize (default: every action)', parseActions)
+    .option('--concurrency <n>', `tasks the worker runs at once, 1 to ${MAX_CONCURRENCY} (overrides TASKPORT_CONCURRENCY)`, parseConcurrency);
+}
+
+/** Starts a process of `role` and stays until a signal stops it. */
+async function start(role: ProcessRole, flags: CatalogFlags & WorkerFlags): Promise<void> {
+  const configured = configWith(flags);
+  const config = { ...configured, concurrency: flags.concurrency ?? configured.concurrency };
+  // Outside production, graphql-js checks every type test against other copies of itself: about
+  // a tenth of the time of a 10,000-id taskStatuses. It must be set before graphql loads.
+  process.env.NODE_ENV ??= 'production';
+  const { serve, UnknownActionError } = await import('./main.js');
+  try {
+    await serve(config, createLogger(config.logLevel), { role, ...(flags.actions ? { actions: flags.actions } : {}) });
+  } catch (error) {
+    if (error instanceof UnknownActionError) usageExit(`--actions: ${error.message}`);
+    throw error;
+  }
+}
+
+workerFlags(catalogFlags(program.command('serve')))
+  .description('start the API and the worker (configured by environment variables, see README)')
+  .option('--no-worker', 'serve the API only: tasks are accepted here and run by `taskport worker` processes')
+  .action(async (flags: CatalogFlags & WorkerFlags & { worker: boolean }) => {
+    if (!flags.worker && (flags.actions || flags.concurrency !== undefined)) {
+      usageExit('--no-worker runs no tasks: --actions and --concurrency are for a process with a worker');
+    }
+    await start(flags.worker ? 'all' : 'api', flags);
+  });
+
+workerFlags(catalogFlags(program.command('worker')))
+  .description('run tasks only, listening on no port, beside `taskport serve --no-worker` on the same database')
+  .action((flags: CatalogFlags & WorkerFlags) => start('worker', flags));
 
 program
   .command('migrate')

@@ -3,15 +3,53 @@ import type { Catalog } from './catalog/index.js';
 import { loadCatalog } from './catalog/load.js';
 import type { Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
+import { servedActions } from './engine/worker.js';
 import { createServer, type RunningServer } from './http/server.js';
-import { openStorage } from './storage/index.js';
+import { openStorage, type ServedActions } from './storage/index.js';
 
-export interface RunningTaskport {
-  url: string;
-  port: number;
+/**
+ * What this process does: `all` serves the API and runs tasks, `api` only serves the API (its
+ * tasks are run by `worker` processes on the same database), `worker` only runs tasks.
+ */
+export type ProcessRole = 'all' | 'api' | 'worker';
+
+interface RunningProcess {
+  role: ProcessRole;
   engine: Engine;
   /** Stops claiming, lets running tasks finish within the grace period, closes connections and the database. */
   stop(): Promise<void>;
+}
+
+/** A process that serves the API (role `all` or `api`). */
+export interface RunningTaskport extends RunningProcess {
+  role: 'all' | 'api';
+  url: string;
+  port: number;
+}
+
+/** A worker-only process: it listens on no port. */
+export interface RunningWorker extends RunningProcess {
+  role: 'worker';
+  url: null;
+  port: null;
+}
+
+/** `actions` names an action the catalog does not have: the start stops before anything opens. */
+export class UnknownActionError extends Error {
+  override name = 'UnknownActionError';
+}
+
+/** `actions` checked against the catalog; every action of the catalog when absent. */
+function actionsToServe(catalog: Catalog, actions: ServedActions | undefined): ServedActions {
+  if (!actions) return servedActions(catalog);
+  for (const { service, action } of actions) {
+    if (catalog.action(service, action)) continue;
+    const known = servedActions(catalog).map((served) => `${served.service}.${served.action}`);
+    throw new UnknownActionError(
+      `${service}.${action} is not an action of the loaded services (they have: ${known.join(', ') || 'none'})`,
+    );
+  }
+  return actions;
 }
 
 /**
@@ -21,10 +59,29 @@ export interface RunningTaskport {
 export async function startTaskport(
   config: Config,
   logger: Logger,
+  options?: StartOptions & { role?: 'all' | 'api' },
+): Promise<RunningTaskport>;
+export async function startTaskport(
+  config: Config,
+  logger: Logger,
+  options: StartOptions & { role: 'worker' },
+): Promise<RunningWorker>;
+export async function startTaskport(
+  config: Config,
+  logger: Logger,
+  options?: StartOptions,
+): Promise<RunningTaskport | RunningWorker>;
+export async function startTaskport(
+  config: Config,
+  logger: Logger,
   options: StartOptions = {},
-): Promise<RunningTaskport> {
-  // First: a bad services module must stop the start before it opens the database or the port.
+): Promise<RunningTaskport | RunningWorker> {
+  const role = options.role ?? 'all';
+  const runsWorker = role !== 'api';
+  const servesApi = role !== 'worker';
+  // First: a bad services module or action must stop the start before it opens the database or the port.
   const catalog = options.catalog ?? (await loadCatalog({ services: config.services, demo: config.demo }));
+  const actions = runsWorker ? actionsToServe(catalog, options.actions) : [];
   const offered = catalog.services().map((service) => service.slug);
   if (offered.length === 0) {
     // An API-only process is a fair thing to start, but most likely a forgotten --services.
@@ -39,24 +96,30 @@ export async function startTaskport(
     retryBaseMs: config.retryBaseMs,
     realtimeWaitMs: config.realtimeWaitMs,
     leaseMs: config.leaseMs,
+    worker: runsWorker,
+    actions,
   });
   // Listening comes first: a start that cannot listen must not create the first key it would
   // never print, nor requeue the running tasks of the server that holds the port.
-  let server: RunningServer;
-  try {
-    server = await createServer({
-      engine,
-      host: config.host,
-      port: config.port,
-      logger,
-      publicUrl: config.publicUrl,
-      graphiql: config.graphiql,
-    });
-  } catch (error) {
-    await storage.close();
-    throw error;
+  let server: RunningServer | null = null;
+  if (servesApi) {
+    try {
+      server = await createServer({
+        engine,
+        host: config.host,
+        port: config.port,
+        logger,
+        publicUrl: config.publicUrl,
+        graphiql: config.graphiql,
+      });
+    } catch (error) {
+      await storage.close();
+      throw error;
+    }
   }
-  const bootstrapped = await engine.bootstrap(config.bootstrapToken);
+  // Only a process with an API makes the first key: a worker's log is not where an operator
+  // looks for it, and the API process that must run beside the worker makes it on its start.
+  const bootstrapped = server ? await engine.bootstrap(config.bootstrapToken) : null;
   await engine.start();
   if (bootstrapped?.generated) {
     process.stdout.write(
@@ -66,25 +129,40 @@ export async function startTaskport(
     );
   }
   logger.info(
-    { url: server.url, database: config.database, concurrency: config.concurrency, services: offered },
+    {
+      role,
+      ...(server ? { url: server.url } : {}),
+      database: config.database,
+      services: offered,
+      actions: actions.map(({ service, action }) => `${service}.${action}`),
+      ...(runsWorker ? { concurrency: config.concurrency } : {}),
+    },
     'Taskport is ready',
   );
 
+  // The worker's timers do not hold the process: like a listening server, a running worker does, until stopped.
+  const keepAlive = server ? null : setInterval(() => {}, 2 ** 31 - 1);
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
       await engine.stop(config.shutdownGraceMs);
-      await server.close();
+      if (keepAlive) clearInterval(keepAlive);
+      await server?.close();
       await storage.close();
     })();
     return stopping;
   };
-  return { url: server.url, port: server.port, engine, stop };
+  if (!server) return { role: 'worker', url: null, port: null, engine, stop };
+  return { role: role === 'api' ? 'api' : 'all', url: server.url, port: server.port, engine, stop };
 }
 
 export interface StartOptions {
   /** The services to serve; those of `config.services` and `config.demo` when absent. */
   catalog?: Catalog;
+  /** `all` when absent. */
+  role?: ProcessRole;
+  /** The actions the worker claims, each one of the catalog's; all of them when absent. Ignored by role `api`. */
+  actions?: ServedActions;
 }
 
 /**
