@@ -1,0 +1,443 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Claim, NewTask, QueueStore, ServedActions, WorkBatch } from '../src/storage/contract.js';
+import { openPgDatabase, runPgMigrations } from '../src/storage/pg/database.js';
+import { PgQueueStore } from '../src/storage/pg/queue.js';
+import { openDatabase, runMigrations } from '../src/storage/sqlite/database.js';
+import { SqliteQueueStore } from '../src/storage/sqlite/queue.js';
+import { createPostgresDatabase, temporaryDatabasePath, testStore } from './helpers.js';
+
+// The queue contract, held against whichever store this vitest project tests. On PostgreSQL the
+// races run between two stores on two pools, as two processes would; SQLite has one process per file.
+
+interface Stores {
+  first: QueueStore;
+  second: QueueStore;
+  tenant(name: string): Promise<Tenant>;
+  close(): Promise<void>;
+}
+
+interface Tenant {
+  organisationId: number;
+  keyId: number;
+}
+
+const opened: Stores[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((stores) => stores.close()));
+});
+
+async function openStores(): Promise<Stores> {
+  const stores = testStore === 'postgres' ? await openPgStores() : openSqliteStores();
+  opened.push(stores);
+  return stores;
+}
+
+async function openPgStores(): Promise<Stores> {
+  const url = await createPostgresDatabase();
+  const database = openPgDatabase(url, 4);
+  await runPgMigrations(database);
+  const other = openPgDatabase(url, 4);
+  return {
+    first: new PgQueueStore(database),
+    second: new PgQueueStore(other),
+    tenant: async (name) => {
+      const organisation = await database.pool.query(
+        `INSERT INTO organisations (name, date_created) VALUES ($1, 0) RETURNING id`,
+        [name],
+      );
+      const organisationId = organisation.rows[0].id as number;
+      const key = await database.pool.query(
+        `INSERT INTO api_keys (organisation_id, name, role, token_hash, date_created) VALUES ($1, 'key', 'ADMIN', $2, 0) RETURNING id`,
+        [organisationId, `hash-${name}`],
+      );
+      return { organisationId, keyId: key.rows[0].id as number };
+    },
+    close: async () => {
+      await Promise.all([database.close(), other.close()]);
+    },
+  };
+}
+
+function openSqliteStores(): Stores {
+  const database = openDatabase(temporaryDatabasePath());
+  runMigrations(database);
+  const store = new SqliteQueueStore(database);
+  return {
+    first: store,
+    second: store,
+    tenant: async (name) => {
+      const organisation = database.sqlite
+        .prepare(`INSERT INTO organisations (name, date_created) VALUES (?, 0) RETURNING id`)
+        .get(name) as { id: number };
+      const key = database.sqlite
+        .prepare(`INSERT INTO api_keys (organisation_id, name, role, token_hash, date_created) VALUES (?, 'key', 'ADMIN', ?, 0) RETURNING id`)
+        .get(organisation.id, `hash-${name}`) as { id: number };
+      return { organisationId: organisation.id, keyId: key.id };
+    },
+    close: () => database.close(),
+  };
+}
+
+const NOW = 1_000_000;
+const LEASE_MS = 30_000;
+const A: ServedActions = [{ service: 'svc', action: 'a' }];
+const NOTHING: WorkBatch = { logs: [], results: [], progress: [], outcomes: [] };
+
+function newTask(tenant: Tenant, overrides: Partial<NewTask> = {}): NewTask {
+  return {
+    organisationId: tenant.organisationId,
+    keyId: tenant.keyId,
+    user: null,
+    sourceId: null,
+    sourceType: null,
+    session: null,
+    poll: null,
+    service: 'svc',
+    type: 'a',
+    target: null,
+    params: {},
+    priority: 0,
+    maxAttempts: 3,
+    timeoutMs: 1000,
+    retrievalProtocol: 'STORE',
+    idempotencyKey: null,
+    runAt: null,
+    dependsOn: [],
+    ...overrides,
+  };
+}
+
+function claimOf(actions: ServedActions, limit: number, now = NOW, owner = 'worker-1'): Claim {
+  return { limit, actions, lease: { owner, until: now + LEASE_MS } };
+}
+
+async function enqueueOne(store: QueueStore, task: NewTask, now = NOW) {
+  const result = await store.enqueue([task], now);
+  if (!result.ok) throw new Error(`enqueue failed: ${JSON.stringify(result)}`);
+  return result.tasks[0]!.task;
+}
+
+async function enqueueMany(store: QueueStore, tasks: NewTask[], now = NOW) {
+  const result = await store.enqueue(tasks, now);
+  if (!result.ok) throw new Error(`enqueue failed: ${JSON.stringify(result)}`);
+  return result.tasks.map((entry) => entry.task);
+}
+
+async function stateOf(store: QueueStore, tenant: Tenant, id: number) {
+  return (await store.statuses(tenant.organisationId, [id])).get(id)?.state;
+}
+
+describe(`the queue contract on ${testStore}`, () => {
+  it('claims only the served actions, highest priority first, then oldest, and nothing before it is due', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('claims');
+    const low = await enqueueOne(first, newTask(org, { priority: 0 }));
+    const highOld = await enqueueOne(first, newTask(org, { priority: 5 }));
+    const highNew = await enqueueOne(first, newTask(org, { priority: 5 }));
+    const other = await enqueueOne(first, newTask(org, { type: 'b', priority: 9 }));
+    const later = await enqueueOne(first, newTask(org, { type: 'c', runAt: NOW + 5000 }));
+
+    const claimed = (await first.work(NOTHING, claimOf(A, 10), NOW)).claimed;
+    expect(claimed.map((task) => task.id)).toEqual([highOld.id, highNew.id, low.id]);
+    expect(claimed.every((task) => task.state === 'PROCESSING' && task.attempts === 1)).toBe(true);
+
+    const bAndC: ServedActions = [
+      { service: 'svc', action: 'b' },
+      { service: 'svc', action: 'c' },
+    ];
+    expect(await first.nextDueAt(bAndC)).toBe(NOW);
+    expect((await first.work(NOTHING, claimOf(bAndC, 10), NOW)).claimed.map((task) => task.id)).toEqual([other.id]);
+    expect(await first.nextDueAt(bAndC)).toBe(NOW + 5000);
+    expect((await first.work(NOTHING, claimOf(bAndC, 10), NOW + 4999)).claimed).toEqual([]);
+    expect(await first.pendingByAction()).toEqual([{ service: 'svc', action: 'c', pending: 1 }]);
+    expect((await first.work(NOTHING, claimOf(bAndC, 10, NOW + 5000), NOW + 5000)).claimed.map((task) => task.id)).toEqual([later.id]);
+    expect(await first.nextDueAt(bAndC)).toBeNull();
+  });
+
+  it('never hands one task to two concurrent claims', async () => {
+    const { first, second, tenant } = await openStores();
+    const org = await tenant('concurrent-claims');
+    const submitted = await enqueueMany(
+      first,
+      Array.from({ length: 300 }, (_, index) => newTask(org, { priority: index % 3 })),
+    );
+    const claimedBy = async (store: QueueStore, owner: string) => {
+      const ids: number[] = [];
+      for (;;) {
+        const { claimed } = await store.work(NOTHING, claimOf(A, 7, NOW, owner), NOW);
+        if (claimed.length === 0) return ids;
+        ids.push(...claimed.map((task) => task.id));
+      }
+    };
+    const turns = await Promise.all([
+      claimedBy(first, 'one'),
+      claimedBy(second, 'two'),
+      claimedBy(first, 'three'),
+      claimedBy(second, 'four'),
+    ]);
+    const all = turns.flat();
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.sort((a, b) => a - b)).toEqual(submitted.map((task) => task.id).sort((a, b) => a - b));
+  });
+
+  it('ignores the outcome and progress of a stale attempt', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('stale');
+    const task = await enqueueOne(first, newTask(org));
+    const [running] = (await first.work(NOTHING, claimOf(A, 1), NOW)).claimed;
+    expect(running!.attempts).toBe(1);
+
+    const stale = await first.work(
+      {
+        logs: [],
+        results: [],
+        progress: [{ taskId: task.id, attempt: 2, progress: 0.5 }],
+        outcomes: [
+          { taskId: task.id, attempt: 2, state: 'SUCCEEDED' },
+          { taskId: task.id, attempt: 0, state: 'FAILED', error: { code: 'X', message: 'x' } },
+          { taskId: task.id, attempt: 2, state: 'RELEASED' },
+        ],
+      },
+      claimOf(A, 0),
+      NOW,
+    );
+    expect(stale.changed).toEqual([]);
+    expect(stale.progressed).toEqual([]);
+    expect(await stateOf(first, org, task.id)).toBe('PROCESSING');
+
+    const current = await first.work(
+      {
+        logs: [{ taskId: task.id, level: 'INFO', message: 'hello', source: 'handler', timestamp: NOW }],
+        results: [{ taskId: task.id, name: 'out', contentType: 'application/json', data: '{"a":1}', timestamp: NOW }],
+        progress: [{ taskId: task.id, attempt: 1, progress: 0.5 }],
+        outcomes: [{ taskId: task.id, attempt: 1, state: 'SUCCEEDED' }],
+      },
+      claimOf(A, 0),
+      NOW,
+    );
+    expect(current.progressed).toEqual([{ taskId: task.id, organisationId: org.organisationId, progress: 0.5 }]);
+    expect(current.changed.map((changed) => [changed.id, changed.state])).toEqual([[task.id, 'SUCCEEDED']]);
+    expect(current.logs).toMatchObject([{ taskId: task.id, level: 'INFO', message: 'hello' }]);
+    expect(current.results).toMatchObject([{ taskId: task.id, name: 'out', size: 7, retrieved: false }]);
+
+    const again = await first.work(
+      { ...NOTHING, outcomes: [{ taskId: task.id, attempt: 1, state: 'FAILED', error: { code: 'X', message: 'x' } }] },
+      claimOf(A, 0),
+      NOW,
+    );
+    expect(again.changed).toEqual([]);
+    expect(await stateOf(first, org, task.id)).toBe('SUCCEEDED');
+  });
+
+  it('rolls back alone the submission of a group commit that fails, and commits the others', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('group');
+    const dependency = await enqueueOne(first, newTask(org, { type: 'dependency' }));
+    const missing = dependency.id + 1_000_000;
+    const outcomes = await Promise.allSettled([
+      first.enqueue([newTask(org, { params: { n: 1 } })], NOW),
+      first.enqueue([newTask(org, { params: { n: 2 } }), newTask(org, { dependsOn: [dependency.id, missing] })], NOW),
+      first.enqueue([newTask(org, { params: { n: 3 }, dependsOn: [dependency.id] })], NOW),
+      // A key that does not exist: the driver's error fails this submission only.
+      first.enqueue([newTask(org, { params: { n: 4 } }), newTask(org, { keyId: org.keyId + 1000 })], NOW),
+      first.enqueue([newTask(org, { params: { n: 5 } })], NOW),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const [one, two, three, , five] = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : null));
+    expect(two).toEqual({ ok: false, index: 1, missingDependency: missing });
+    expect(one).toMatchObject({ ok: true, tasks: [{ created: true, task: { state: 'PENDING', params: { n: 1 } } }] });
+    expect(three).toMatchObject({ ok: true, tasks: [{ created: true, task: { state: 'SUSPENDED', params: { n: 3 } } }] });
+    expect(five).toMatchObject({ ok: true, tasks: [{ created: true, task: { state: 'PENDING', params: { n: 5 } } }] });
+    const claimed = (await first.work(NOTHING, claimOf(A, 100), NOW)).claimed;
+    expect(claimed.map((task) => task.params)).toEqual([{ n: 1 }, { n: 5 }]);
+  });
+
+  it('gives one task for an idempotency key raced from two stores', async () => {
+    const { first, second, tenant } = await openStores();
+    const org = await tenant('idempotency');
+    const other = await tenant('idempotency-other');
+    for (let round = 0; round < 20; round++) {
+      const key = `key-${round}`;
+      const [a, b, c] = await Promise.all([
+        first.enqueue([newTask(org, { idempotencyKey: key })], NOW),
+        second.enqueue([newTask(org, { idempotencyKey: key }), newTask(org, { idempotencyKey: key })], NOW),
+        second.enqueue([newTask(other, { idempotencyKey: key })], NOW),
+      ]);
+      if (!a.ok || !b.ok || !c.ok) throw new Error('enqueue failed');
+      const entries = [...a.tasks, ...b.tasks];
+      expect(new Set(entries.map((entry) => entry.task.id)).size).toBe(1);
+      expect(entries.filter((entry) => entry.created)).toHaveLength(1);
+      expect(c.tasks[0]!.created).toBe(true);
+      expect(c.tasks[0]!.task.id).not.toBe(entries[0]!.task.id);
+    }
+  });
+
+  it('never leaves a task suspended when its dependency finishes while it is submitted', async () => {
+    const { first, second, tenant } = await openStores();
+    const org = await tenant('dependency-race');
+    for (let round = 0; round < 25; round++) {
+      const dependency = await enqueueOne(first, newTask(org));
+      const [running] = (await first.work(NOTHING, claimOf(A, 1), NOW)).claimed;
+      expect(running!.id).toBe(dependency.id);
+      const [, submitted] = await Promise.all([
+        first.work({ ...NOTHING, outcomes: [{ taskId: dependency.id, attempt: 1, state: 'SUCCEEDED' }] }, claimOf(A, 0), NOW),
+        second.enqueue([newTask(org, { type: 'dependent', dependsOn: [dependency.id] })], NOW),
+      ]);
+      if (!submitted.ok) throw new Error('enqueue failed');
+      expect(await stateOf(first, org, submitted.tasks[0]!.task.id)).toBe('PENDING');
+    }
+  });
+
+  it('releases a task whose two dependencies succeed in two concurrent turns', async () => {
+    const { first, second, tenant } = await openStores();
+    const org = await tenant('two-dependencies');
+    for (let round = 0; round < 15; round++) {
+      const left = await enqueueOne(first, newTask(org));
+      const right = await enqueueOne(first, newTask(org));
+      const claimed = (await first.work(NOTHING, claimOf(A, 2), NOW)).claimed;
+      expect(claimed).toHaveLength(2);
+      const dependent = await enqueueOne(first, newTask(org, { type: 'dependent', dependsOn: [left.id, right.id] }));
+      expect(dependent.state).toBe('SUSPENDED');
+      const turns = await Promise.all([
+        first.work({ ...NOTHING, outcomes: [{ taskId: left.id, attempt: 1, state: 'SUCCEEDED' }] }, claimOf(A, 0), NOW),
+        second.work({ ...NOTHING, outcomes: [{ taskId: right.id, attempt: 1, state: 'SUCCEEDED' }] }, claimOf(A, 0), NOW),
+      ]);
+      expect(await stateOf(first, org, dependent.id)).toBe('PENDING');
+      const releases = turns.flatMap((turn) => turn.changed).filter((task) => task.id === dependent.id);
+      expect(releases.map((task) => task.state)).toEqual(['PENDING']);
+    }
+  });
+
+  it('fails the dependents of a failed task, transitively', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('failing');
+    const root = await enqueueOne(first, newTask(org));
+    const child = await enqueueOne(first, newTask(org, { type: 'child', dependsOn: [root.id] }));
+    const grandchild = await enqueueOne(first, newTask(org, { type: 'child', dependsOn: [child.id] }));
+    await first.work(NOTHING, claimOf(A, 1), NOW);
+    const { changed } = await first.work(
+      { ...NOTHING, outcomes: [{ taskId: root.id, attempt: 1, state: 'FAILED', error: { code: 'BOOM', message: 'boom' } }] },
+      claimOf(A, 0),
+      NOW,
+    );
+    expect(changed.map((task) => [task.id, task.state, task.error?.code])).toEqual([
+      [root.id, 'FAILED', 'BOOM'],
+      [child.id, 'FAILED', 'DEPENDENCY_FAILED'],
+      [grandchild.id, 'FAILED', 'DEPENDENCY_FAILED'],
+    ]);
+    const late = await enqueueOne(first, newTask(org, { type: 'child', dependsOn: [root.id] }));
+    expect(late.state).toBe('FAILED');
+  });
+
+  it('cancels a waiting task at once and a running one on request', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('cancel');
+    const running = await enqueueOne(first, newTask(org));
+    await first.work(NOTHING, claimOf(A, 1), NOW);
+    const waiting = await enqueueOne(first, newTask(org));
+    const dependent = await enqueueOne(first, newTask(org, { type: 'child', dependsOn: [waiting.id] }));
+    const cancelled = await first.cancel(org.organisationId, waiting.id, NOW);
+    expect(cancelled.outcome === 'cancelled' && cancelled.changed.map((task) => [task.id, task.state])).toEqual([
+      [waiting.id, 'CANCELLED'],
+      [dependent.id, 'FAILED'],
+    ]);
+    expect(await first.cancel(org.organisationId, running.id, NOW)).toMatchObject({ outcome: 'requested', task: { cancelRequested: true } });
+    expect(await first.cancel(org.organisationId, waiting.id, NOW)).toMatchObject({ outcome: 'terminal' });
+    expect(await first.cancel(org.organisationId + 1000, running.id, NOW)).toEqual({ outcome: 'not-found' });
+  });
+
+  it('counts queue positions exactly, for a few ids and for many', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('positions');
+    const inputs = Array.from({ length: 60 }, (_, index) =>
+      newTask(org, { type: index % 3 === 0 ? 'b' : 'a', priority: index % 4 }),
+    );
+    const tasks = await enqueueMany(first, inputs);
+    // One task of queue a leaves the queue: it has no position, and the others move up.
+    const [running] = (await first.work(NOTHING, claimOf(A, 1), NOW)).claimed;
+    const pending = tasks.filter((task) => task.id !== running!.id);
+    const expected = new Map<number, number>();
+    for (const type of ['a', 'b']) {
+      const queue = pending.filter((task) => task.type === type).sort((x, y) => y.priority - x.priority || x.id - y.id);
+      for (const [position, task] of queue.entries()) expected.set(task.id, position);
+    }
+    const few = [pending[0]!.id, pending[7]!.id, pending[30]!.id, running!.id];
+    expect(await first.queuePositions(few)).toEqual(new Map(few.filter((id) => expected.has(id)).map((id) => [id, expected.get(id)!])));
+    const many = [...tasks.map((task) => task.id), running!.id + 10_000];
+    expect(await first.queuePositions(many)).toEqual(expected);
+  });
+
+  it('reads the statuses of 10,000 ids, found, missing and of another organisation', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('statuses');
+    const other = await tenant('statuses-other');
+    const ours = await enqueueMany(first, Array.from({ length: 6000 }, () => newTask(org)));
+    const theirs = await enqueueMany(first, Array.from({ length: 1000 }, () => newTask(other)));
+    const highest = Math.max(...theirs.map((task) => task.id));
+    const missing = Array.from({ length: 3000 }, (_, index) => highest + 1 + index);
+    const ids = [...ours.map((task) => task.id), ...theirs.map((task) => task.id), ...missing];
+    expect(ids).toHaveLength(10_000);
+    const statuses = await first.statuses(org.organisationId, ids);
+    expect(statuses.size).toBe(6000);
+    expect(statuses.get(ours[0]!.id)).toEqual({
+      id: ours[0]!.id,
+      state: 'PENDING',
+      resultRetrieved: false,
+      retrievalProtocol: 'STORE',
+      error: null,
+    });
+    expect(ours.every((task) => statuses.has(task.id))).toBe(true);
+  });
+
+  it('renews the leases its owner holds, and reclaims expired ones once, however many reclaim', async () => {
+    const { first, second, tenant } = await openStores();
+    const org = await tenant('leases');
+    const retried = await enqueueOne(first, newTask(org, { priority: 3 }));
+    const lost = await enqueueOne(first, newTask(org, { priority: 2, maxAttempts: 1 }));
+    const cancelled = await enqueueOne(first, newTask(org, { priority: 1 }));
+    const dependent = await enqueueOne(first, newTask(org, { type: 'child', dependsOn: [lost.id] }));
+    const claimed = (await first.work(NOTHING, claimOf(A, 3, NOW, 'worker-1'), NOW)).claimed;
+    expect(claimed.map((task) => task.id)).toEqual([retried.id, lost.id, cancelled.id]);
+    await first.cancel(org.organisationId, cancelled.id, NOW);
+
+    const ids = claimed.map((task) => task.id);
+    const renewed = await second.renewLeases('worker-1', [...ids, dependent.id], NOW + 2 * LEASE_MS);
+    expect(renewed.held.sort((a, b) => a - b)).toEqual(ids.sort((a, b) => a - b));
+    expect(renewed.cancelRequested).toEqual([cancelled.id]);
+    expect(await first.renewLeases('worker-2', ids, NOW + 2 * LEASE_MS)).toEqual({ held: [], cancelRequested: [] });
+
+    expect(await first.reclaimExpiredLeases(NOW + LEASE_MS)).toEqual([]);
+    const expiry = NOW + 2 * LEASE_MS;
+    const reclaims = await Promise.all([
+      first.reclaimExpiredLeases(expiry),
+      second.reclaimExpiredLeases(expiry),
+      first.reclaimExpiredLeases(expiry),
+      second.reclaimExpiredLeases(expiry),
+    ]);
+    const changed = reclaims.flat();
+    expect(changed.map((task) => task.id).sort((a, b) => a - b)).toEqual([...ids, dependent.id].sort((a, b) => a - b));
+    const byId = new Map(changed.map((task) => [task.id, task]));
+    expect(byId.get(retried.id)).toMatchObject({ state: 'PENDING', attempts: 1 });
+    expect(byId.get(lost.id)).toMatchObject({ state: 'FAILED', error: { code: 'WORKER_LOST' } });
+    expect(byId.get(cancelled.id)).toMatchObject({ state: 'CANCELLED', error: { code: 'CANCELLED' } });
+    expect(byId.get(dependent.id)).toMatchObject({ state: 'FAILED', error: { code: 'DEPENDENCY_FAILED' } });
+
+    // The lost lease is gone: its former owner cannot renew it, and the next claim gets a new attempt.
+    expect((await first.renewLeases('worker-1', ids, expiry + LEASE_MS)).held).toEqual([]);
+    const [again] = (await second.work(NOTHING, claimOf(A, 1, expiry, 'worker-2'), expiry)).claimed;
+    expect(again).toMatchObject({ id: retried.id, attempts: 2 });
+  });
+
+  it('reserves task ids no one else gets, concurrent calls and later tasks included', async () => {
+    const { first, second, tenant } = await openStores();
+    const org = await tenant('reserve');
+    const before = await enqueueOne(first, newTask(org));
+    const reservations = await Promise.all(
+      Array.from({ length: 10 }, (_, index) => (index % 2 === 0 ? first : second).reserveTaskIds(25)),
+    );
+    const after = await enqueueOne(second, newTask(org));
+    const ids = [before.id, ...reservations.flat(), after.id];
+    expect(reservations.every((reserved) => reserved.length === 25)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
