@@ -258,6 +258,8 @@ export interface RecordStore {
   revokeExecutionToken(organisationId: number, tokenId: number): Promise<ExecutionToken | null>;
   /** Tokens that still open a live allocation, with their hashes, for the execution route's cache. */
   liveExecutionTokens(now: number): Promise<(ExecutionToken & { tokenHash: string })[]>;
+  /** The token of this hash if it still opens a live allocation: one another process minted, or revoked, is read here. */
+  findLiveExecutionToken(tokenHash: string, now: number): Promise<ExecutionToken | null>;
 }
 
 export type NewAllocation = Omit<Allocation, 'id' | 'executions' | 'dateCreated'>;

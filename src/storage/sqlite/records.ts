@@ -582,4 +582,21 @@ export class SqliteRecordStore implements RecordStore {
       .all()
       .map(({ token }) => ({ ...toExecutionToken(token), tokenHash: token.tokenHash }));
   }
+
+  async findLiveExecutionToken(tokenHash: string, now: number): Promise<ExecutionToken | null> {
+    const row = this.#db
+      .select({ token: executionTokens })
+      .from(executionTokens)
+      .innerJoin(allocations, eq(allocations.id, executionTokens.allocationId))
+      .where(
+        and(
+          eq(executionTokens.tokenHash, tokenHash),
+          eq(executionTokens.revoked, false),
+          gt(executionTokens.expiresAt, now),
+          isNull(allocations.dateDeleted),
+        ),
+      )
+      .get();
+    return row ? toExecutionToken(row.token) : null;
+  }
 }
