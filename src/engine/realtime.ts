@@ -3,7 +3,7 @@ import type { ActionDefinition, Catalog, HandlerContext, HandlerTask, OutputFail
 import { TaskFailure } from '../catalog/index.js';
 import type { ExecutionRecord, QueueStore, RecordStore } from '../storage/index.js';
 import { NotFoundError, requireAdmin, ValidationError } from '../domain/errors.js';
-import type { PubSub } from '../domain/events.js';
+import { EVERYONE, type ExecutionAccessChanged, type PubSub } from '../domain/events.js';
 import type { EngineLogger } from './logger.js';
 import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
@@ -36,6 +36,13 @@ const FAILED_RECORD_RETRY_MS = 1000;
 const RECORD_INTERVAL_MS = 5;
 const RECORD_BATCH_SIZE = 200;
 const TOKEN_HASH_CACHE_SIZE = 10_000;
+/** Live tokens remembered; past it the cache starts again, and calls read their token from the database. */
+const LIVE_TOKEN_CACHE_SIZE = 100_000;
+/**
+ * How long a remembered token is trusted without reading it again: the bound on how long a
+ * revocation whose event was lost (the bus was disconnected) goes unnoticed by this process.
+ */
+const TOKEN_RECHECK_MS = 5000;
 const MAX_UNRECORDED = 100_000;
 
 interface Instance {
@@ -45,6 +52,14 @@ interface Instance {
 
 /** What every call of an allocation tells its handler about whose it is. */
 type AllocationOwner = Pick<HandlerTask, 'organisation' | 'keyName'>;
+
+interface KnownToken {
+  id: number;
+  allocationId: number;
+  expiresAt: number;
+  /** When the database last said it is live. */
+  checkedAt: number;
+}
 
 /** The warm instances of one allocation, and the calls waiting for one of them. */
 class InstancePool {
@@ -117,12 +132,28 @@ export function hashExecutionToken(token: string): string {
  * Allocations: warm instances of one action, reserved for calls that cannot wait in a queue. A
  * call runs at once on a free instance and is answered from memory; it is written as a task
  * afterwards, with other calls, in one transaction.
+ *
+ * Every process that serves execution URLs warms instances of its own for every allocation
+ * (capacity is per process), and caches tokens. An allocation or token another process created
+ * is read from the database when a call first names it; one another process deleted or revoked
+ * is forgotten when its `executionAccess` event arrives.
  */
 export class RealtimeRuntime {
   readonly #options: RealtimeOptions;
   readonly #pools = new Map<number, InstancePool>();
   /** Live tokens by hash: checking one on every call must not cost a query. */
-  readonly #tokens = new Map<string, { id: number; allocationId: number; expiresAt: number }>();
+  readonly #tokens = new Map<string, KnownToken>();
+  /** Hashes the database does not know as live: a token never becomes live after being refused. */
+  readonly #refusedTokens = new Set<string>();
+  /** Token reads under way, so that concurrent calls with one new token read it once. */
+  readonly #tokenReads = new Map<string, Promise<KnownToken | null>>();
+  /** Counts executionAccess events: a token read that one overtook is used, not remembered. */
+  #accessChanges = 0;
+  /** Per allocation, the reconciliation with the database under way: one at a time, in order. */
+  readonly #syncs = new Map<number, Promise<InstancePool | null>>();
+  /** Allocations this process cannot serve (no such action here, or preparing failed): their calls are refused. */
+  readonly #unservable = new Set<number>();
+  #stopListening: (() => void) | null = null;
   readonly #tokenHashes = new Map<string, string>();
   /** Ids reserved and not yet handed out, the next one last. */
   #reserved: number[] = [];
@@ -141,29 +172,117 @@ export class RealtimeRuntime {
 
   /** Warms every live allocation up again, as after a restart. */
   async start(): Promise<void> {
-    const { records, catalog, logger } = this.#options;
-    for (const allocation of await records.listAllocations(null)) {
-      const action = catalog.action(allocation.service, allocation.action);
-      if (!action) {
-        logger.warn({ allocation: allocation.id }, 'allocation names an action this server does not have');
-        continue;
-      }
-      try {
-        const prepared = await prepareInstances(action, allocation.instances);
-        const owner = await this.#ownerOf(allocation.organisationId, allocation.keyId);
-        this.#pools.set(allocation.id, this.#pool(allocation, action, prepared, owner));
-      } catch (error) {
-        logger.error({ err: error, allocation: allocation.id }, 'preparing an allocation failed; its calls are refused');
-      }
+    const { records, events } = this.#options;
+    // Listening first: a change made elsewhere while this process warms up is not missed.
+    this.#stopListening = events.listen('executionAccess', EVERYONE, (event) => this.#accessChanged(event));
+    for (const allocation of await records.listAllocations(null)) await this.#sync(allocation.id, allocation);
+    const now = Date.now();
+    for (const token of await records.liveExecutionTokens(now)) this.#remember(token.tokenHash, token, now);
+  }
+
+  /** Another process, or this one, changed the allocation or its tokens: what is cached of it is read again. */
+  #accessChanged({ allocationId }: ExecutionAccessChanged): void {
+    this.#accessChanges += 1;
+    this.#forgetTokens((token) => token.allocationId === allocationId);
+    void this.#sync(allocationId).catch((error: unknown) => {
+      this.#options.logger.error({ err: error, allocation: allocationId }, 'reading a changed allocation failed');
+    });
+  }
+
+  /**
+   * Brings this process's pool of the allocation in line with the database: closed when the
+   * allocation is gone, warmed when it is new here. `known` is the allocation as just read.
+   */
+  #sync(allocationId: number, known?: Allocation): Promise<InstancePool | null> {
+    const previous = this.#syncs.get(allocationId) ?? Promise.resolve(null);
+    const next = previous.catch(() => null).then(() => this.#syncNow(allocationId, known));
+    this.#syncs.set(allocationId, next);
+    const forget = () => {
+      if (this.#syncs.get(allocationId) === next) this.#syncs.delete(allocationId);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  async #syncNow(allocationId: number, known?: Allocation): Promise<InstancePool | null> {
+    const allocation =
+      known ?? (await this.#options.records.listAllocations(null)).find((live) => live.id === allocationId);
+    const pool = this.#pools.get(allocationId);
+    if (!allocation) {
+      pool?.close();
+      this.#pools.delete(allocationId);
+      this.#unservable.delete(allocationId);
+      return null;
     }
-    for (const token of await records.liveExecutionTokens(Date.now())) {
-      this.#tokens.set(token.tokenHash, { id: token.id, allocationId: token.allocationId, expiresAt: token.expiresAt.getTime() });
+    if (pool) return pool;
+    if (this.#stopping || this.#unservable.has(allocationId)) return null;
+    const { catalog, logger } = this.#options;
+    const action = catalog.action(allocation.service, allocation.action);
+    if (!action) {
+      this.#unservable.add(allocationId);
+      logger.warn({ allocation: allocationId }, 'allocation names an action this server does not have');
+      return null;
     }
+    try {
+      const prepared = await prepareInstances(action, allocation.instances);
+      const owner = await this.#ownerOf(allocation.organisationId, allocation.keyId);
+      const warmed = this.#pool(allocation, action, prepared, owner);
+      if (this.#stopping) return null;
+      this.#pools.set(allocationId, warmed);
+      return warmed;
+    } catch (error) {
+      this.#unservable.add(allocationId);
+      logger.error({ err: error, allocation: allocationId }, 'preparing an allocation failed; its calls are refused');
+      return null;
+    }
+  }
+
+  #remember(tokenHash: string, token: Pick<ExecutionToken, 'id' | 'allocationId' | 'expiresAt'>, checkedAt: number): KnownToken {
+    if (this.#tokens.size >= LIVE_TOKEN_CACHE_SIZE) this.#tokens.clear();
+    const known = { id: token.id, allocationId: token.allocationId, expiresAt: token.expiresAt.getTime(), checkedAt };
+    this.#tokens.set(tokenHash, known);
+    return known;
+  }
+
+  #forgetTokens(matching: (token: KnownToken) => boolean): void {
+    for (const [hash, token] of this.#tokens) if (matching(token)) this.#tokens.delete(hash);
+  }
+
+  /** The live token of this hash, from the cache while it is fresh, else from the database. */
+  #liveToken(tokenHash: string): Promise<KnownToken | null> | KnownToken | null {
+    const known = this.#tokens.get(tokenHash);
+    if (known && Date.now() - known.checkedAt <= TOKEN_RECHECK_MS) return known;
+    if (!known && this.#refusedTokens.has(tokenHash)) return null;
+    let reading = this.#tokenReads.get(tokenHash);
+    if (!reading) {
+      reading = this.#readToken(tokenHash);
+      this.#tokenReads.set(tokenHash, reading);
+      const forget = () => this.#tokenReads.delete(tokenHash);
+      reading.then(forget, forget);
+    }
+    return reading;
+  }
+
+  async #readToken(tokenHash: string): Promise<KnownToken | null> {
+    const changesBefore = this.#accessChanges;
+    const now = Date.now();
+    const token = await this.#options.records.findLiveExecutionToken(tokenHash, now);
+    if (!token) {
+      this.#tokens.delete(tokenHash);
+      if (this.#refusedTokens.size >= TOKEN_HASH_CACHE_SIZE) this.#refusedTokens.clear();
+      this.#refusedTokens.add(tokenHash);
+      return null;
+    }
+    const known = { id: token.id, allocationId: token.allocationId, expiresAt: token.expiresAt.getTime(), checkedAt: now };
+    // A revocation announced while the read was under way may have come after it: not remembered.
+    return changesBefore === this.#accessChanges ? this.#remember(tokenHash, token, now) : known;
   }
 
   /** Refuses new calls, lets running ones finish within `graceMs`, and records every answered call. */
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
+    this.#stopListening?.();
+    this.#stopListening = null;
     for (const pool of this.#pools.values()) pool.close();
     if (this.#running.size > 0) {
       await Promise.race([Promise.allSettled(this.#running), new Promise((resolve) => setTimeout(resolve, graceMs))]);
@@ -220,6 +339,7 @@ export class RealtimeRuntime {
       Date.now(),
     );
     this.#pools.set(allocation.id, this.#pool(allocation, action, prepared, owner));
+    this.#options.events.publish('executionAccess', EVERYONE, { allocationId: allocation.id });
     return allocation;
   }
 
@@ -272,7 +392,8 @@ export class RealtimeRuntime {
     if (!allocation) throw new NotFoundError('no allocation', { typename: 'Allocation', id: allocationId });
     this.#pools.get(allocationId)?.close();
     this.#pools.delete(allocationId);
-    for (const [hash, token] of this.#tokens) if (token.allocationId === allocationId) this.#tokens.delete(hash);
+    this.#forgetTokens((token) => token.allocationId === allocationId);
+    this.#options.events.publish('executionAccess', EVERYONE, { allocationId });
     return allocation;
   }
 
@@ -294,7 +415,9 @@ export class RealtimeRuntime {
       { allocationId, tokenHash, expiresAt: Date.now() + ttl * 1000 },
       Date.now(),
     );
-    this.#tokens.set(tokenHash, { id: executionToken.id, allocationId, expiresAt: executionToken.expiresAt.getTime() });
+    // Announced first: this process's own listener forgets the allocation's tokens, this one included.
+    this.#options.events.publish('executionAccess', EVERYONE, { allocationId });
+    this.#remember(tokenHash, executionToken, Date.now());
     return { token, executionToken };
   }
 
@@ -302,20 +425,25 @@ export class RealtimeRuntime {
     requireAdmin(actor);
     const revoked = await this.#options.records.revokeExecutionToken(actor.organisationId, tokenId);
     if (!revoked) throw new NotFoundError('no execution token', { typename: 'ExecutionToken', id: tokenId });
-    for (const [hash, token] of this.#tokens) if (token.id === tokenId) this.#tokens.delete(hash);
+    this.#forgetTokens((token) => token.id === tokenId);
+    this.#options.events.publish('executionAccess', EVERYONE, { allocationId: revoked.allocationId });
     return revoked;
   }
 
   /** Runs one call on the allocation `allocationId`, authorised by `token`. */
   async execute(allocationId: number, token: string, params: unknown): Promise<ExecutionOutcome> {
     const tokenHash = this.#hashOf(token);
-    const known = this.#tokens.get(tokenHash);
-    const pool = this.#pools.get(allocationId);
-    if (!known || known.allocationId !== allocationId || !pool) return { kind: 'unauthorized' };
+    const cached = this.#liveToken(tokenHash);
+    const known = cached instanceof Promise ? await cached : cached;
+    if (!known || known.allocationId !== allocationId) return { kind: 'unauthorized' };
     if (known.expiresAt <= Date.now()) {
       this.#tokens.delete(tokenHash);
       return { kind: 'unauthorized' };
     }
+    if (this.#unservable.has(allocationId)) return { kind: 'unauthorized' };
+    // An allocation made by another process is warmed here on its first call, if its event has not done it yet.
+    const pool = this.#pools.get(allocationId) ?? (await this.#sync(allocationId));
+    if (!pool) return { kind: 'unauthorized' };
     const { allocation, action } = pool;
     const { catalog } = this.#options;
     const checked = catalog.checkParams(action, params, pool.permitted);
