@@ -101,6 +101,8 @@ export interface TaskEngine {
   queuePositions(taskIds: readonly number[]): Promise<Map<number, number>>;
   /** A page of each task's logs, oldest first, read at once. The tasks must already have been authorised by the caller. */
   taskLogs(taskIds: readonly number[], minLevel: LogLevel | null, page: PageRequest): Promise<Map<number, Page<TaskLog>>>;
+  /** Log lines by id, for a LOG event from another process, which names its line. The caller has authorised their tasks. */
+  getLogs(ids: readonly number[]): Promise<TaskLog[]>;
   taskResults(taskIds: readonly number[]): Promise<Map<number, TaskResult[]>>;
   getResults(actor: Actor, ids: readonly number[]): Promise<(TaskResult | null)[]>;
   /** Ids of the tasks each task depends on. */

@@ -499,6 +499,10 @@ export class Engine implements TaskEngine {
     return this.#records.taskLogs(taskIds, minLevel, page);
   }
 
+  async getLogs(ids: readonly number[]): Promise<TaskLog[]> {
+    return this.#records.getLogs(ids);
+  }
+
   async taskResults(taskIds: readonly number[]): Promise<Map<number, TaskResult[]>> {
     const byTask = new Map<number, TaskResult[]>(taskIds.map((id) => [id, []]));
     for (const result of await this.#records.taskResults(taskIds)) byTask.get(result.taskId)?.push(result);

@@ -225,6 +225,15 @@ async function claimDelivery(context: GraphQLContext, task: Task, change: TaskCh
   return context.engine.claimResultDelivery(change.resultId);
 }
 
+/** The line a LOG change announces: in the change when this process wrote it, else read by its id. */
+async function logOf(context: GraphQLContext, task: Task, change: TaskChange): Promise<TaskLog | null> {
+  if (change.kind !== 'LOG') return null;
+  if (change.log) return change.log;
+  if (change.logId == null) return null;
+  const [log] = await context.engine.getLogs([change.logId]);
+  return log?.taskId === task.id ? log : null;
+}
+
 /** How many PENDING tasks one taskEvents subscription follows for QUEUE_POSITION events. */
 const MAX_FOLLOWED_POSITIONS = 1000;
 
@@ -299,9 +308,10 @@ async function* matchingEvents(
       const task = await context.loaders.tasks.load(change.taskId);
       if (!task || !matchesFilter(task, filter)) continue;
       queuePositions.observe(task);
+      const log = await logOf(context, task, change);
       const delivery = await claimDelivery(context, task, change);
       unconfirmed = delivery;
-      yield { kind: change.kind, task, log: change.log ?? null, result: delivery?.payload ?? null, at: change.at };
+      yield { kind: change.kind, task, log, result: delivery?.payload ?? null, at: change.at };
       // Resumed: the transport asks for the next message, so it has taken this one; graphql-ws asks
       // once its send completed, yoga's SSE as it dequeues the message, before writing it.
       unconfirmed = null;
