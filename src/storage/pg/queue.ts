@@ -37,13 +37,13 @@ const statements = {
        retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed)
      SELECT organisation_id, key_id, "user", source_id, source_type, session, poll, service, type,
        target, params, state, priority, 0, max_attempts, timeout_ms, error_code, error_message,
-       retrieval_protocol, idempotency_key, run_at, available_at, $23::bigint, date_completed
+       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed
      FROM unnest($1::int[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[],
        $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::int[], $15::int[], $16::text[],
-       $17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[])
+       $17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[])
        WITH ORDINALITY AS input (organisation_id, key_id, "user", source_id, source_type, session, poll, service,
          type, target, params, state, priority, max_attempts, timeout_ms, error_code, error_message,
-         retrieval_protocol, idempotency_key, run_at, available_at, date_completed, ordinal)
+         retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed, ordinal)
      ORDER BY ordinal
      ON CONFLICT (organisation_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING ${TASK_COLUMNS}`,
@@ -265,9 +265,12 @@ const statements = {
   ),
 };
 
-interface PendingEnqueue {
+interface Submission {
   newTasks: readonly NewTask[];
   now: number;
+}
+
+interface PendingEnqueue extends Submission {
   resolve: (result: EnqueueResult) => void;
   reject: (error: unknown) => void;
 }
@@ -281,11 +284,11 @@ export class PgQueueStore implements QueueStore {
 
   /**
    * Group commit: submissions that arrive in the same turn of the event loop share one
-   * transaction, and while it commits the next group gathers. A submission reads everything it
-   * decides on before it writes, and writes each table in one statement, so that only a driver
-   * error can fail it half way: then the group is run again with each submission in a savepoint
-   * of its own, and that one rolls back alone. Without savepoints in the common case, no
-   * subtransaction ids pile up (past 64 in one transaction, every snapshot of the server slows).
+   * transaction, and while it commits the next group gathers. The group's submissions read
+   * everything they decide on first, then write each table in one statement for all of them, so
+   * that only a driver error can fail one half way: then the group runs again with each submission
+   * in a savepoint of its own, and that one rolls back alone. Without savepoints in the common
+   * case, no subtransaction ids pile up (past 64 in one transaction, every snapshot of the server slows).
    */
   enqueue(newTasks: readonly NewTask[], now: number): Promise<EnqueueResult> {
     return new Promise((resolve, reject) => {
@@ -302,10 +305,15 @@ export class PgQueueStore implements QueueStore {
     const group = this.#pendingEnqueues.splice(0);
     try {
       const settled = await this.#database
-        .transaction((client) => this.#insertGroup(client, group, false))
+        .transaction(async (client) => {
+          const results = await this.#insertSubmissions(client, group).catch((error: unknown) => {
+            throw new SubmissionFailed(error);
+          });
+          return group.map((call, index) => () => call.resolve(results[index]!));
+        })
         .catch((error: unknown) => {
           if (!(error instanceof SubmissionFailed)) throw error;
-          return this.#database.transaction((client) => this.#insertGroup(client, group, true));
+          return this.#database.transaction((client) => this.#insertEachInSavepoint(client, group));
         });
       for (const settle of settled) settle();
     } catch (error) {
@@ -316,21 +324,14 @@ export class PgQueueStore implements QueueStore {
     }
   }
 
-  async #insertGroup(client: pg.PoolClient, group: readonly PendingEnqueue[], savepoints: boolean): Promise<(() => void)[]> {
+  async #insertEachInSavepoint(client: pg.PoolClient, group: readonly PendingEnqueue[]): Promise<(() => void)[]> {
     const settled: (() => void)[] = [];
     for (const call of group) {
-      if (!savepoints) {
-        const result = await this.#insertTasks(client, call.newTasks, call.now).catch((error: unknown) => {
-          throw new SubmissionFailed(error);
-        });
-        settled.push(() => call.resolve(result));
-        continue;
-      }
       await client.query('SAVEPOINT submission');
       try {
-        const result = await this.#insertTasks(client, call.newTasks, call.now);
+        const [result] = await this.#insertSubmissions(client, [call]);
         await client.query('RELEASE SAVEPOINT submission');
-        settled.push(() => call.resolve(result));
+        settled.push(() => call.resolve(result!));
       } catch (error) {
         await client.query('ROLLBACK TO SAVEPOINT submission');
         settled.push(() => call.reject(error));
@@ -339,65 +340,70 @@ export class PgQueueStore implements QueueStore {
     return settled;
   }
 
-  /** One submission, all or nothing: its reads decide everything before its first write. */
-  async #insertTasks(client: pg.PoolClient, newTasks: readonly NewTask[], now: number): Promise<EnqueueResult> {
-    const dependencyStates = await this.#lockDependencies(client, newTasks);
-    const states: { state: TaskState; error: TaskError | null }[] = [];
-    for (const [index, input] of newTasks.entries()) {
-      let state: TaskState = 'PENDING';
-      let error: TaskError | null = null;
-      if (input.dependsOn.length > 0) {
-        const found = dependencyStates.get(input.organisationId)!;
-        const missing = input.dependsOn.find((id) => !found.has(id));
-        if (missing !== undefined) {
+  /** Each submission all or nothing: its reads decide everything before the first write. */
+  async #insertSubmissions(client: pg.PoolClient, submissions: readonly Submission[]): Promise<EnqueueResult[]> {
+    const dependencyStates = await this.#lockDependencies(client, submissions.flatMap((submission) => submission.newTasks));
+    const results: (EnqueueResult | null)[] = [];
+    const columns: unknown[][] = Array.from({ length: 23 }, () => []);
+    for (const { newTasks, now } of submissions) {
+      const rows: unknown[][] = [];
+      let failed: EnqueueResult | null = null;
+      for (const [index, input] of newTasks.entries()) {
+        let state: TaskState = 'PENDING';
+        let error: TaskError | null = null;
+        if (input.dependsOn.length > 0) {
+          const found = dependencyStates.get(input.organisationId)!;
+          const missing = input.dependsOn.find((id) => !found.has(id));
           // A task whose key exists is that task, whatever it now depends on.
-          if (input.idempotencyKey === null || !(await this.#existingByKey(client, input.organisationId, [input.idempotencyKey])).length) {
-            return { ok: false, index, missingDependency: missing };
+          if (
+            missing !== undefined &&
+            (input.idempotencyKey === null || (await this.#existingByKey(client, input.organisationId, [input.idempotencyKey])).length === 0)
+          ) {
+            failed = { ok: false, index, missingDependency: missing };
+            break;
+          }
+          const dependencies = input.dependsOn.map((id) => found.get(id));
+          if (dependencies.some((dependencyState) => dependencyState === 'FAILED' || dependencyState === 'CANCELLED')) {
+            state = 'FAILED';
+            error = { code: DEPENDENCY_FAILED, message: 'A task it depends on failed or was cancelled.' };
+          } else if (dependencies.some((dependencyState) => dependencyState !== 'SUCCEEDED')) {
+            state = 'SUSPENDED';
           }
         }
-        const dependencies = input.dependsOn.map((id) => found.get(id));
-        if (dependencies.some((dependencyState) => dependencyState === 'FAILED' || dependencyState === 'CANCELLED')) {
-          state = 'FAILED';
-          error = { code: DEPENDENCY_FAILED, message: 'A task it depends on failed or was cancelled.' };
-        } else if (dependencies.some((dependencyState) => dependencyState !== 'SUCCEEDED')) {
-          state = 'SUSPENDED';
-        }
+        rows.push([
+          input.organisationId,
+          input.keyId,
+          input.user,
+          input.sourceId,
+          input.sourceType,
+          input.session,
+          input.poll,
+          input.service,
+          input.type,
+          input.target,
+          JSON.stringify(input.params),
+          state,
+          input.priority,
+          input.maxAttempts,
+          input.timeoutMs,
+          error?.code ?? null,
+          error?.message ?? null,
+          input.retrievalProtocol,
+          input.idempotencyKey,
+          input.runAt,
+          Math.max(input.runAt ?? now, now),
+          now,
+          state === 'FAILED' ? now : null,
+        ]);
       }
-      states.push({ state, error });
+      results.push(failed);
+      if (failed) continue;
+      for (const row of rows) for (const [column, value] of row.entries()) columns[column]!.push(value);
     }
+    if (columns[0]!.length === 0) return results.map((result) => result!);
 
-    const columns: unknown[][] = Array.from({ length: 22 }, () => []);
-    for (const [index, input] of newTasks.entries()) {
-      const { state, error } = states[index]!;
-      const row = [
-        input.organisationId,
-        input.keyId,
-        input.user,
-        input.sourceId,
-        input.sourceType,
-        input.session,
-        input.poll,
-        input.service,
-        input.type,
-        input.target,
-        JSON.stringify(input.params),
-        state,
-        input.priority,
-        input.maxAttempts,
-        input.timeoutMs,
-        error?.code ?? null,
-        error?.message ?? null,
-        input.retrievalProtocol,
-        input.idempotencyKey,
-        input.runAt,
-        Math.max(input.runAt ?? now, now),
-        state === 'FAILED' ? now : null,
-      ];
-      for (const [column, value] of row.entries()) columns[column]!.push(value);
-    }
-    const { rows } = await client.query(statements.insertTasks([...columns, now]));
+    const { rows } = await client.query(statements.insertTasks(columns));
     const inserted = (rows as never[]).map(toTask).sort((a, b) => a.id - b.id);
-
     // RETURNING names no input row: a keyed task is found by its key, the others come in input order.
     const insertedByKey = new Map<string, Task>();
     const unkeyed: Task[] = [];
@@ -406,48 +412,57 @@ export class PgQueueStore implements QueueStore {
       else insertedByKey.set(`${task.organisationId}:${task.idempotencyKey}`, task);
     }
     const existingByKey = new Map<string, Task>();
-    const missingKeys = new Map<number, string[]>();
-    for (const input of newTasks) {
-      if (input.idempotencyKey === null || insertedByKey.has(`${input.organisationId}:${input.idempotencyKey}`)) continue;
-      const keys = missingKeys.get(input.organisationId) ?? [];
-      keys.push(input.idempotencyKey);
-      missingKeys.set(input.organisationId, keys);
+    const keysTakenBefore = new Map<number, string[]>();
+    for (const [index, { newTasks }] of submissions.entries()) {
+      if (results[index]) continue;
+      for (const input of newTasks) {
+        if (input.idempotencyKey === null || insertedByKey.has(`${input.organisationId}:${input.idempotencyKey}`)) continue;
+        const keys = keysTakenBefore.get(input.organisationId) ?? [];
+        keys.push(input.idempotencyKey);
+        keysTakenBefore.set(input.organisationId, keys);
+      }
     }
-    for (const [organisationId, keys] of missingKeys) {
+    for (const [organisationId, keys] of keysTakenBefore) {
       for (const task of await this.#existingByKey(client, organisationId, keys)) {
         existingByKey.set(`${organisationId}:${task.idempotencyKey}`, task);
       }
     }
 
-    const tasks: { task: Task; created: boolean }[] = [];
     const dependencyTaskIds: number[] = [];
     const dependencyIds: number[] = [];
     let nextUnkeyed = 0;
-    for (const input of newTasks) {
-      let task: Task;
-      let created: boolean;
-      if (input.idempotencyKey === null) {
-        task = unkeyed[nextUnkeyed++]!;
-        created = true;
-      } else {
-        const key = `${input.organisationId}:${input.idempotencyKey}`;
-        const fresh = insertedByKey.get(key);
-        // The same key twice in one submission: the first creates it, the second is that task.
-        if (fresh) insertedByKey.delete(key);
-        task = fresh ?? existingByKey.get(key)!;
-        created = fresh !== undefined;
-        if (fresh) existingByKey.set(key, fresh);
-      }
-      tasks.push({ task, created });
-      if (created) {
+    for (const [index, { newTasks }] of submissions.entries()) {
+      if (results[index]) continue;
+      const tasks: { task: Task; created: boolean }[] = [];
+      for (const input of newTasks) {
+        let task: Task;
+        let created = true;
+        if (input.idempotencyKey === null) {
+          task = unkeyed[nextUnkeyed++]!;
+        } else {
+          // The same key twice in a group: the first creates the task, the others are that task.
+          const key = `${input.organisationId}:${input.idempotencyKey}`;
+          const fresh = insertedByKey.get(key);
+          if (fresh) {
+            insertedByKey.delete(key);
+            existingByKey.set(key, fresh);
+            task = fresh;
+          } else {
+            task = existingByKey.get(key)!;
+            created = false;
+          }
+        }
+        tasks.push({ task, created });
+        if (!created) continue;
         for (const dependencyId of input.dependsOn) {
           dependencyTaskIds.push(task.id);
           dependencyIds.push(dependencyId);
         }
       }
+      results[index] = { ok: true, tasks };
     }
     if (dependencyTaskIds.length > 0) await client.query(statements.insertDependencies([dependencyTaskIds, dependencyIds]));
-    return { ok: true, tasks };
+    return results.map((result) => result!);
   }
 
   async #lockDependencies(client: pg.PoolClient, newTasks: readonly NewTask[]): Promise<Map<number, Map<number, TaskState>>> {
