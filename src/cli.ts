@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createEngine, ValidationError } from './engine/index.js';
 import { createLogger } from './logger.js';
 import type { ProcessRole } from './main.js';
+import { redactedLocation } from './storage/errors.js';
 import { DatabaseOpenError, migrateDatabase, openStorage, type ServedActions } from './storage/index.js';
 
 function configOrExit() {
@@ -128,7 +129,7 @@ program
   .action(async () => {
     const config = configOrExit();
     await migrateDatabase(config.database);
-    process.stdout.write(`database ${config.database} is up to date\n`);
+    process.stdout.write(`database ${redactedLocation(config.database)} is up to date\n`);
   });
 
 const key = program.command('key').description('manage API keys');

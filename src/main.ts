@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { servedActions } from './engine/worker.js';
 import { createServer, type RunningServer } from './http/server.js';
+import { redactedLocation } from './storage/errors.js';
 import { openStorage, type ServedActions } from './storage/index.js';
 
 /**
@@ -132,7 +133,7 @@ export async function startTaskport(
     {
       role,
       ...(server ? { url: server.url } : {}),
-      database: config.database,
+      database: redactedLocation(config.database),
       services: offered,
       actions: actions.map(({ service, action }) => `${service}.${action}`),
       ...(runsWorker ? { concurrency: config.concurrency } : {}),
