@@ -195,16 +195,17 @@ const statements = {
           AND priority = t.priority AND id < t.id) AS position
      FROM tasks t WHERE t.id = $1 AND t.state = 'PENDING'`,
   ),
-  // Each queue concerned is ranked once, however many of its ids are asked for.
+  // Each queue concerned is ranked once, however many of its ids are asked for, in the order of its
+  // index: no sort.
   positionsByWindow: statement(
     'positionsByWindow',
     `WITH queues AS MATERIALIZED (
        SELECT DISTINCT service, type FROM tasks WHERE id = ANY($1::bigint[]) AND state = 'PENDING'),
-     ranked AS MATERIALIZED (
-       SELECT t.id, row_number() OVER (PARTITION BY t.service, t.type ORDER BY t.priority DESC, t.id) - 1 AS position
-       FROM queues AS q JOIN tasks AS t ON t.service = q.service AND t.type = q.type
-       WHERE t.state = 'PENDING')
-     SELECT id, position FROM ranked WHERE id = ANY($1::bigint[])`,
+     ranked AS (
+       SELECT r.id, r.position FROM queues AS q CROSS JOIN LATERAL (
+         SELECT id, row_number() OVER (ORDER BY priority DESC, id) - 1 AS position FROM tasks
+         WHERE service = q.service AND type = q.type AND state = 'PENDING') AS r)
+     SELECT ranked.id, ranked.position FROM ranked JOIN unnest($1::bigint[]) AS wanted(id) ON wanted.id = ranked.id`,
   ),
   statuses: statement(
     'statuses',
