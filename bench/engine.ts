@@ -19,36 +19,50 @@ import {
 // (a) The engine as a library, in this process, without HTTP: how fast tasks go into the SQLite
 // queue, and how fast the worker takes them through to SUCCEEDED.
 
-const TASKS = 20_000;
-const WARM_UP_TASKS = 2_000;
-const IN_FLIGHT = 64;
-const BATCH = 1_000;
+export const TASKS = 20_000;
+export const WARM_UP_TASKS = 2_000;
+export const IN_FLIGHT = 64;
+export const BATCH = 1_000;
 
-interface Fixture {
+export interface Fixture {
   engine: Engine;
   storage: Storage;
   actor: Actor;
-  folder: string;
+  database: EngineDatabase;
 }
 
-async function freshEngine(concurrency: number): Promise<Fixture> {
+/** The database of one run: a location for openStorage, removed after the run. */
+export interface EngineDatabase {
+  location: string;
+  remove(): Promise<void>;
+}
+
+export async function sqliteDatabase(): Promise<EngineDatabase> {
   const folder = temporaryFolder();
-  const storage = await openStorage(join(folder, 'taskport.db'));
+  return { location: join(folder, 'taskport.db'), remove: async () => removeFolder(folder) };
+}
+
+export async function freshEngine(
+  concurrency: number,
+  newDatabase: () => Promise<EngineDatabase> = sqliteDatabase,
+): Promise<Fixture> {
+  const database = await newDatabase();
+  const storage = await openStorage(database.location);
   const engine = createEngine({ storage, catalog: builtInCatalog(), concurrency });
   const { apiKey, organisation } = await engine.provisionApiKey({ organisation: 'bench', role: 'ADMIN', name: 'bench' });
-  return { engine, storage, folder, actor: { organisationId: organisation.id, keyId: apiKey.id, role: apiKey.role } };
+  return { engine, storage, database, actor: { organisationId: organisation.id, keyId: apiKey.id, role: apiKey.role } };
 }
 
-async function dispose(fixture: Fixture): Promise<void> {
+export async function dispose(fixture: Fixture): Promise<void> {
   await fixture.engine.stop(1000);
-  fixture.storage.close();
-  removeFolder(fixture.folder);
+  await fixture.storage.close();
+  await fixture.database.remove();
 }
 
-const echo = (index: number): SubmitTaskInput => ({ service: 'demo', action: 'echo', params: { message: `bench ${index}` } });
+export const echo = (index: number): SubmitTaskInput => ({ service: 'demo', action: 'echo', params: { message: `bench ${index}` } });
 
 /** submitTask, `IN_FLIGHT` at a time: the storage commits the submissions of one turn together. */
-async function submitOneByOne({ engine, actor }: Fixture, tasks = TASKS): Promise<number> {
+export async function submitOneByOne({ engine, actor }: Fixture, tasks = TASKS): Promise<number> {
   let next = 0;
   const started = now();
   await Promise.all(
@@ -59,7 +73,7 @@ async function submitOneByOne({ engine, actor }: Fixture, tasks = TASKS): Promis
   return now() - started;
 }
 
-async function submitInBatches({ engine, actor }: Fixture, tasks = TASKS): Promise<number> {
+export async function submitInBatches({ engine, actor }: Fixture, tasks = TASKS): Promise<number> {
   const started = now();
   for (let first = 0; first < tasks; first += BATCH) {
     await engine.submitTasks(
@@ -71,7 +85,7 @@ async function submitInBatches({ engine, actor }: Fixture, tasks = TASKS): Promi
 }
 
 /** Starts the worker and times until every task has SUCCEEDED, counted on the organisation's events. */
-async function processAll({ engine, actor }: Fixture, tasks = TASKS): Promise<number> {
+export async function processAll({ engine, actor }: Fixture, tasks = TASKS): Promise<number> {
   let succeeded = 0;
   let failed = 0;
   let stopListening = () => {};

@@ -1,5 +1,6 @@
 import { cpus, loadavg } from 'node:os';
 import { engineSection } from './engine.js';
+import { pgEngineSection } from './pg-engine.js';
 import { withTimeout, type Section } from './lib.js';
 import { realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
@@ -14,6 +15,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   statuses: { section: taskStatusesSection, timeoutMs: 120_000 },
   responsiveness: { section: responsivenessSection, timeoutMs: 180_000 },
   realtime: { section: realtimeSection, timeoutMs: 150_000 },
+  'pg-engine': { section: pgEngineSection, timeoutMs: 480_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');
