@@ -97,6 +97,7 @@ export class PgRecordStore implements RecordStore {
   readonly #getOrganisationStatement;
   readonly #findActiveAccountStatement;
   readonly #getTasksStatement;
+  readonly #findLiveExecutionTokenStatement;
 
   constructor(database: PgDatabase) {
     this.#database = database;
@@ -125,6 +126,19 @@ export class PgRecordStore implements RecordStore {
       .from(tasks)
       .where(and(eq(tasks.organisationId, sql.placeholder('organisationId')), anyOf(tasks.id, sql.placeholder('ids'))))
       .prepare('records_get_tasks');
+    this.#findLiveExecutionTokenStatement = this.#db
+      .select({ token: executionTokens })
+      .from(executionTokens)
+      .innerJoin(allocations, eq(allocations.id, executionTokens.allocationId))
+      .where(
+        and(
+          eq(executionTokens.tokenHash, sql.placeholder('tokenHash')),
+          eq(executionTokens.revoked, false),
+          gt(executionTokens.expiresAt, sql.placeholder('now')),
+          isNull(allocations.dateDeleted),
+        ),
+      )
+      .prepare('records_find_live_execution_token');
   }
 
   async findOrCreateOrganisation(name: string, now: number): Promise<Organisation> {
@@ -575,5 +589,10 @@ export class PgRecordStore implements RecordStore {
       .innerJoin(allocations, eq(allocations.id, executionTokens.allocationId))
       .where(and(eq(executionTokens.revoked, false), gt(executionTokens.expiresAt, now), isNull(allocations.dateDeleted)));
     return rows.map(({ token }) => ({ ...toExecutionToken(token), tokenHash: token.tokenHash }));
+  }
+
+  async findLiveExecutionToken(tokenHash: string, now: number): Promise<ExecutionToken | null> {
+    const [row] = await this.#findLiveExecutionTokenStatement.execute({ tokenHash, now });
+    return row ? toExecutionToken(row.token) : null;
   }
 }
