@@ -1,19 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Claim, NewTask, QueueStore, ServedActions, WorkBatch } from '../src/storage/contract.js';
-import { openPgDatabase, runPgMigrations } from '../src/storage/pg/database.js';
-import { PgQueueStore } from '../src/storage/pg/queue.js';
-import { openDatabase, runMigrations } from '../src/storage/sqlite/database.js';
-import { SqliteQueueStore } from '../src/storage/sqlite/queue.js';
-import { createPostgresDatabase, temporaryDatabasePath, testStore } from './helpers.js';
+import type { Claim, NewTask, QueueStore, ServedActions, Storage, WorkBatch } from '../src/storage/index.js';
+import { openStorage } from '../src/storage/index.js';
+import { temporaryDatabase, testStore } from './helpers.js';
 
 // The queue contract, held against whichever store this vitest project tests. On PostgreSQL the
-// races run between two stores on two pools, as two processes would; SQLite has one process per file.
+// races run between two storages on one database, as two processes would; an SQLite file has one
+// process, and its store is raced against itself.
 
 interface Stores {
   first: QueueStore;
   second: QueueStore;
   tenant(name: string): Promise<Tenant>;
-  close(): Promise<void>;
 }
 
 interface Tenant {
@@ -21,60 +18,31 @@ interface Tenant {
   keyId: number;
 }
 
-const opened: Stores[] = [];
+const opened: Storage[] = [];
 afterEach(async () => {
-  await Promise.all(opened.splice(0).map((stores) => stores.close()));
+  await Promise.all(opened.splice(0).map((storage) => storage.close()));
 });
 
 async function openStores(): Promise<Stores> {
-  const stores = testStore === 'postgres' ? await openPgStores() : openSqliteStores();
-  opened.push(stores);
-  return stores;
-}
-
-async function openPgStores(): Promise<Stores> {
-  const url = await createPostgresDatabase();
-  const database = openPgDatabase(url, 4);
-  await runPgMigrations(database);
-  const other = openPgDatabase(url, 4);
+  const location = await temporaryDatabase();
+  const storage = await openStorage(location);
+  opened.push(storage);
+  let second = storage;
+  if (testStore === 'postgres') {
+    second = await openStorage(location);
+    opened.push(second);
+  }
   return {
-    first: new PgQueueStore(database),
-    second: new PgQueueStore(other),
+    first: storage.queue,
+    second: second.queue,
     tenant: async (name) => {
-      const organisation = await database.pool.query(
-        `INSERT INTO organisations (name, date_created) VALUES ($1, 0) RETURNING id`,
-        [name],
+      const organisation = await storage.records.findOrCreateOrganisation(name, 0);
+      const key = await storage.records.createApiKey(
+        { organisationId: organisation.id, name: 'key', role: 'ADMIN', tokenHash: `hash-${name}` },
+        0,
       );
-      const organisationId = organisation.rows[0].id as number;
-      const key = await database.pool.query(
-        `INSERT INTO api_keys (organisation_id, name, role, token_hash, date_created) VALUES ($1, 'key', 'ADMIN', $2, 0) RETURNING id`,
-        [organisationId, `hash-${name}`],
-      );
-      return { organisationId, keyId: key.rows[0].id as number };
-    },
-    close: async () => {
-      await Promise.all([database.close(), other.close()]);
-    },
-  };
-}
-
-function openSqliteStores(): Stores {
-  const database = openDatabase(temporaryDatabasePath());
-  runMigrations(database);
-  const store = new SqliteQueueStore(database);
-  return {
-    first: store,
-    second: store,
-    tenant: async (name) => {
-      const organisation = database.sqlite
-        .prepare(`INSERT INTO organisations (name, date_created) VALUES (?, 0) RETURNING id`)
-        .get(name) as { id: number };
-      const key = database.sqlite
-        .prepare(`INSERT INTO api_keys (organisation_id, name, role, token_hash, date_created) VALUES (?, 'key', 'ADMIN', ?, 0) RETURNING id`)
-        .get(organisation.id, `hash-${name}`) as { id: number };
       return { organisationId: organisation.id, keyId: key.id };
     },
-    close: () => database.close(),
   };
 }
 
