@@ -84,6 +84,19 @@ async function taskState(api: { url: string }, token: string, id: string): Promi
   return data.task;
 }
 
+/** Waits, on the API's taskUpdated subscription, until the task is in `state`. */
+async function reaches(api: { wsUrl: string }, token: string, id: string, state: string): Promise<void> {
+  const updates = wsClient(api, token).iterate<{ taskUpdated: { state: string } }>({
+    query: `subscription ($id: ID!) { taskUpdated(id: $id) { state } }`,
+    variables: { id },
+  });
+  for await (const update of updates) {
+    expect(update.errors, JSON.stringify(update.errors)).toBeUndefined();
+    if (update.data?.taskUpdated.state === state) return;
+  }
+  throw new Error(`task ${id} finished without reaching ${state}`);
+}
+
 /** Waits, on the API's taskUpdated subscription, until the task has finished. */
 async function finished(api: { wsUrl: string }, token: string, id: string): Promise<{ state: string }> {
   const results = await subscribeOverWebSocket(
@@ -266,6 +279,19 @@ describe.runIf(testStore === 'postgres')('an API process and a worker process on
     expect(await finished(apiOnly.api, TASKPORT_BOOTSTRAP_TOKEN, echo)).toEqual({ state: 'SUCCEEDED' });
     expect((await taskState(apiOnly.api, TASKPORT_BOOTSTRAP_TOKEN, sleep)).state).toBe('PENDING');
     expect(await worker.stop()).toEqual({ code: 0, signal: null });
+    expect(await apiOnly.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('a worker stopped while it runs a task gives it back once its grace period is over, and exits 0', async () => {
+    const TASKPORT_DB = await temporaryDatabase();
+    const TASKPORT_BOOTSTRAP_TOKEN = bootstrapToken();
+    const apiOnly = await start(['serve', '--no-worker'], { TASKPORT_DB, TASKPORT_BOOTSTRAP_TOKEN });
+    const worker = await start(['worker', '--actions', 'demo.sleep'], { TASKPORT_DB, TASKPORT_SHUTDOWN_GRACE_MS: '0' });
+    const sleep = await submitTask(apiOnly.api, TASKPORT_BOOTSTRAP_TOKEN, 'sleep', { ms: 600_000 });
+    await reaches(apiOnly.api, TASKPORT_BOOTSTRAP_TOKEN, sleep, 'PROCESSING');
+    expect(await worker.stop()).toEqual({ code: 0, signal: null });
+    expect(worker.child.stdout()).toContain('"msg":"stopped"');
+    expect((await taskState(apiOnly.api, TASKPORT_BOOTSTRAP_TOKEN, sleep)).state).toBe('PENDING');
     expect(await apiOnly.stop()).toEqual({ code: 0, signal: null });
   });
 });
