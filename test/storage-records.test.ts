@@ -40,7 +40,8 @@ async function openFixture(): Promise<Fixture> {
     const other = openPgDatabase(url, 4);
     closers.push(() => database.close(), () => other.close());
     await runPgMigrations(database);
-    const insertId = async (table: typeof pgSchema.tasks | typeof pgSchema.taskLogs | typeof pgSchema.taskResults, row: never) => {
+    type Table = typeof pgSchema.tasks | typeof pgSchema.taskLogs | typeof pgSchema.taskResults;
+    const insertId = async (table: Table, row: never) => {
       const [inserted] = await database.db.insert(table).values(row).returning({ id: table.id });
       return inserted!.id;
     };
@@ -60,7 +61,8 @@ async function openFixture(): Promise<Fixture> {
   runMigrations(database);
   const other = openDatabase(path);
   closers.push(() => database.close(), () => other.close());
-  const insertId = (table: typeof sqliteSchema.tasks | typeof sqliteSchema.taskLogs | typeof sqliteSchema.taskResults, row: never) =>
+  type Table = typeof sqliteSchema.tasks | typeof sqliteSchema.taskLogs | typeof sqliteSchema.taskResults;
+  const insertId = (table: Table, row: never) =>
     Promise.resolve(database.db.insert(table).values(row).returning({ id: table.id }).get().id);
   return {
     records: new SqliteRecordStore(database),
@@ -79,7 +81,10 @@ const NOW = 1_700_000_000_000;
 /** An organisation with an ADMIN key, which tasks and allocations need. */
 async function tenant(records: RecordStore, name = 'acme') {
   const organisation = await records.findOrCreateOrganisation(name, NOW);
-  const key = await records.createApiKey({ organisationId: organisation.id, name: `${name}-admin`, role: 'ADMIN', tokenHash: `hash-${name}` }, NOW);
+  const key = await records.createApiKey(
+    { organisationId: organisation.id, name: `${name}-admin`, role: 'ADMIN', tokenHash: `hash-${name}` },
+    NOW,
+  );
   return { organisation, key };
 }
 
@@ -179,7 +184,8 @@ describe(`record store on ${testStore}`, () => {
     expect(firstPage.hasNextPage).toBe(true);
     const secondPage = await records.listAccounts(acme.id, null, { first: 2, afterId: bob!.id });
     expect(secondPage).toEqual({ items: [chat], hasNextPage: false });
-    expect((await records.listAccounts(acme.id, 'mail', { first: 10 })).items.map((account) => account.username)).toEqual(['ann', 'bob']);
+    const mail = await records.listAccounts(acme.id, 'mail', { first: 10 });
+    expect(mail.items.map((account) => account.username)).toEqual(['ann', 'bob']);
     const got = await records.getAccounts(acme.id, [first!.id, chat!.id, 9999]);
     expect(got.map((account) => account.id).sort()).toEqual([first!.id, chat!.id].sort());
   });
@@ -193,7 +199,13 @@ describe(`record store on ${testStore}`, () => {
     const insert = (overrides: Partial<TaskRow>) => fixture.insertTask(taskRow(organisation.id, key.id, overrides));
     const plain = await insert({});
     const ofUser = await insert({ user: 'ann', session: 's1', poll: 'p1', dateCreated: NOW + 10 });
-    const ofSource = await insert({ sourceId: account!.id, sourceType: 'mail', service: 'mail', type: 'send', dateCreated: NOW + 20 });
+    const ofSource = await insert({
+      sourceId: account!.id,
+      sourceType: 'mail',
+      service: 'mail',
+      type: 'send',
+      dateCreated: NOW + 20,
+    });
     const done = await insert({ state: 'SUCCEEDED', dateStarted: NOW + 30, dateCompleted: NOW + 40, dateCreated: NOW + 30 });
     const failed = await insert({ state: 'FAILED', dateStarted: NOW + 50, dateCompleted: NOW + 60, dateCreated: NOW + 50 });
     const foreign = await fixture.insertTask(taskRow(other.id, otherKey.id, { user: 'ann' }));
@@ -271,7 +283,8 @@ describe(`record store on ${testStore}`, () => {
     ]);
     for (const [index, level] of levels.entries()) {
       for (const taskId of [a!, b!]) {
-        const id = await fixture.insertLog({ taskId, level, message: `${taskId}-${index}`, source: 'handler', timestamp: NOW + index });
+        const message = `${taskId}-${index}`;
+        const id = await fixture.insertLog({ taskId, level, message, source: 'handler', timestamp: NOW + index });
         logIds.get(taskId)!.push(id);
       }
     }
@@ -286,7 +299,13 @@ describe(`record store on ${testStore}`, () => {
     expect(pageIds(all, a!)).toEqual({ ids: aIds, hasNextPage: false });
     expect(pageIds(all, b!)).toEqual({ ids: bIds, hasNextPage: false });
     expect(pageIds(all, quiet!)).toEqual({ ids: [], hasNextPage: false });
-    expect(all.get(a!)!.items[3]).toMatchObject({ taskId: a, level: 'ERROR', message: `${a}-3`, source: 'handler', timestamp: new Date(NOW + 3) });
+    expect(all.get(a!)!.items[3]).toMatchObject({
+      taskId: a,
+      level: 'ERROR',
+      message: `${a}-3`,
+      source: 'handler',
+      timestamp: new Date(NOW + 3),
+    });
 
     const firstPage = await records.taskLogs([a!, b!], null, { first: 3 });
     expect(pageIds(firstPage, a!)).toEqual({ ids: aIds.slice(0, 3), hasNextPage: true });
@@ -317,11 +336,12 @@ describe(`record store on ${testStore}`, () => {
 
   /** A finished task with two results, and the results' ids. */
   async function finishedTask(fixture: Fixture, organisationId: number, keyId: number, overrides: Partial<TaskRow> = {}) {
-    const taskId = await fixture.insertTask(taskRow(organisationId, keyId, { state: 'SUCCEEDED', dateCompleted: NOW, ...overrides }));
-    const resultIds = [
-      await fixture.insertResult({ taskId, name: 'first', contentType: 'application/json', size: 7, data: '{"n":1}', dateCreated: NOW }),
-      await fixture.insertResult({ taskId, name: 'second', contentType: 'application/json', size: 7, data: '{"n":2}', dateCreated: NOW }),
-    ];
+    const taskId = await fixture.insertTask(
+      taskRow(organisationId, keyId, { state: 'SUCCEEDED', dateCompleted: NOW, ...overrides }),
+    );
+    const result = (name: string, data: string) =>
+      fixture.insertResult({ taskId, name, contentType: 'application/json', size: data.length, data, dateCreated: NOW });
+    const resultIds = [await result('first', '{"n":1}'), await result('second', '{"n":2}')];
     return { taskId, resultIds };
   }
 
@@ -397,7 +417,10 @@ describe(`record store on ${testStore}`, () => {
       await records.retrieveResults(organisation.id, task.taskId, { keyHash: 'k', keepUntil }, NOW);
       kept.push(task);
     }
-    const sweeps = await Promise.all([records.deleteExpiredPayloads(NOW + 100, 2), otherProcess.deleteExpiredPayloads(NOW + 100, 2)]);
+    const sweeps = await Promise.all([
+      records.deleteExpiredPayloads(NOW + 100, 2),
+      otherProcess.deleteExpiredPayloads(NOW + 100, 2),
+    ]);
     // Three windows ended: two sweeps of two tasks at most clear them between them, each task once.
     expect(sweeps.reduce((sum, count) => sum + count, 0)).toBe(3);
     expect(Math.max(...sweeps)).toBe(2);
@@ -407,7 +430,8 @@ describe(`record store on ${testStore}`, () => {
         outcome: 'already-retrieved',
       });
     }
-    expect(await records.retrieveResults(organisation.id, kept[3]!.taskId, { keyHash: 'k', keepUntil: 0 }, NOW + 100)).toMatchObject({
+    const stillKept = await records.retrieveResults(organisation.id, kept[3]!.taskId, { keyHash: 'k', keepUntil: 0 }, NOW + 100);
+    expect(stillKept).toMatchObject({
       outcome: 'retrieved',
       payloads: [{ data: { n: 1 } }, { data: { n: 2 } }],
     });
@@ -420,7 +444,10 @@ describe(`record store on ${testStore}`, () => {
     const { taskId, resultIds } = await finishedTask(fixture, organisation.id, key.id, { retrievalProtocol: 'CHANNEL' });
     const [firstResult, secondResult] = resultIds as [number, number];
 
-    const claims = await Promise.all([records.claimResultDelivery(firstResult, 'sub-a'), otherProcess.claimResultDelivery(firstResult, 'sub-b')]);
+    const claims = await Promise.all([
+      records.claimResultDelivery(firstResult, 'sub-a'),
+      otherProcess.claimResultDelivery(firstResult, 'sub-b'),
+    ]);
     const granted = claims.filter((payload) => payload !== null);
     expect(granted).toHaveLength(1);
     expect(granted[0]).toMatchObject({ result: { id: firstResult, name: 'first' }, data: { n: 1 } });
@@ -435,9 +462,11 @@ describe(`record store on ${testStore}`, () => {
     expect(await records.claimResultDelivery(firstResult, 'sub-c')).toMatchObject({ data: { n: 1 } });
     expect(await otherProcess.claimResultDelivery(secondResult, 'sub-d')).toMatchObject({ data: { n: 2 } });
 
-    expect(
-      await Promise.all([records.confirmResultDelivery(firstResult, 'sub-c', NOW), otherProcess.confirmResultDelivery(secondResult, 'sub-d', NOW)]),
-    ).toEqual([true, true]);
+    const confirmations = await Promise.all([
+      records.confirmResultDelivery(firstResult, 'sub-c', NOW),
+      otherProcess.confirmResultDelivery(secondResult, 'sub-d', NOW),
+    ]);
+    expect(confirmations).toEqual([true, true]);
     expect(await records.confirmResultDelivery(firstResult, 'sub-c', NOW)).toBe(false);
     expect(await records.claimResultDelivery(firstResult, 'sub-e')).toBeNull();
     expect((await records.getTasks(organisation.id, [taskId]))[0]!.resultRetrieved).toBe(true);
@@ -460,7 +489,8 @@ describe(`record store on ${testStore}`, () => {
     for (const resultId of resultIds) expect(await records.claimResultDelivery(resultId, `sub-${resultId}`)).not.toBeNull();
     // Each task's two confirmations run in two processes: each must see the other's result delivered.
     // Every connection of both pools is opened first, so that the two of a pair overlap.
-    await Promise.all([records, otherProcess].flatMap((store) => Array.from({ length: 4 }, () => store.getOrganisation(organisation.id))));
+    const warmUp = (store: RecordStore) => Array.from({ length: 4 }, () => store.getOrganisation(organisation.id));
+    await Promise.all([...warmUp(records), ...warmUp(otherProcess)]);
     const confirmed = await Promise.all(
       resultIds.map((resultId, index) => (index % 2 ? otherProcess : records).confirmResultDelivery(resultId, `sub-${resultId}`, NOW)),
     );
@@ -486,14 +516,20 @@ describe(`record store on ${testStore}`, () => {
   });
 
   it('creates and deletes allocations, whose deletion revokes their execution tokens', async () => {
-    const { records } = await openFixture();
+    const { records, otherProcess } = await openFixture();
     const { organisation, key } = await tenant(records);
     const { organisation: other, key: otherKey } = await tenant(records, 'other');
     const allocation = await records.createAllocation(
       { organisationId: organisation.id, keyId: key.id, name: 'mailer', service: 'mail', action: 'send', instances: 2, timeoutMs: 5000 },
       NOW,
     );
-    expect(allocation).toMatchObject({ organisationId: organisation.id, name: 'mailer', instances: 2, executions: 0, dateCreated: new Date(NOW) });
+    expect(allocation).toMatchObject({
+      organisationId: organisation.id,
+      name: 'mailer',
+      instances: 2,
+      executions: 0,
+      dateCreated: new Date(NOW),
+    });
     const kept = await records.createAllocation(
       { organisationId: organisation.id, keyId: key.id, name: 'kept', service: 'mail', action: 'send', instances: 1, timeoutMs: 5000 },
       NOW,
@@ -512,15 +548,21 @@ describe(`record store on ${testStore}`, () => {
     expect(token).toEqual({ id: token.id, allocationId: allocation.id, expiresAt: new Date(NOW + 1000), revoked: false });
     const live = async () => (await records.liveExecutionTokens(NOW)).map((row) => row.tokenHash).sort();
     expect(await live()).toEqual(['t1', 't2', 't3']);
+    expect(await otherProcess.findLiveExecutionToken('t1', NOW)).toEqual(token);
+    expect(await records.findLiveExecutionToken('t4', NOW)).toBeNull();
+    expect(await records.findLiveExecutionToken('unknown', NOW)).toBeNull();
 
     expect(await records.revokeExecutionToken(other.id, spare.id)).toBeNull();
     expect(await records.revokeExecutionToken(organisation.id, spare.id)).toMatchObject({ id: spare.id, revoked: true });
     expect(await live()).toEqual(['t1', 't3']);
+    expect(await records.findLiveExecutionToken('t2', NOW)).toBeNull();
 
     expect(await records.deleteAllocation(other.id, allocation.id, NOW)).toBeNull();
     expect(await records.deleteAllocation(organisation.id, allocation.id, NOW)).toMatchObject({ id: allocation.id });
     expect(await records.deleteAllocation(organisation.id, allocation.id, NOW)).toBeNull();
     expect(await live()).toEqual(['t3']);
+    expect(await records.findLiveExecutionToken('t1', NOW)).toBeNull();
+    expect(await records.findLiveExecutionToken('t3', NOW)).toEqual(keptToken);
     expect((await records.liveExecutionTokens(NOW))[0]).toEqual({ ...keptToken, tokenHash: 't3' });
     expect((await records.listAllocations(organisation.id)).map((row) => row.id)).toEqual([kept.id]);
   });
