@@ -24,15 +24,35 @@ async function startBus(warnings: string[] = []): Promise<PgPubSub> {
   return bus;
 }
 
+interface Wiretap {
+  payloads: string[];
+  /** Resolves once the tap has heard the marker `roundTrip` sends: all sent before it has been heard too. */
+  heardMarker(marker: number): Promise<void>;
+}
+
 /** A client of the test's own that hears every notification the buses send, as they are on the wire. */
-async function wiretap(): Promise<string[]> {
+async function wiretap(): Promise<Wiretap> {
   const client = new pg.Client({ connectionString: url });
   opened.push(client);
   await client.connect();
   const payloads: string[] = [];
-  client.on('notification', (message) => payloads.push(message.payload ?? ''));
+  const markers = new Map<number, () => void>();
+  const heard = new Set<number>();
+  client.on('notification', (message) => {
+    const payload = message.payload ?? '';
+    payloads.push(payload);
+    for (const event of JSON.parse(payload).e as { c: string; k: number }[]) {
+      if (event.c !== 'cancelRequested') continue;
+      heard.add(event.k);
+      markers.get(event.k)?.();
+    }
+  });
   await client.query('LISTEN taskport');
-  return payloads;
+  return {
+    payloads,
+    heardMarker: (marker) =>
+      heard.has(marker) ? Promise.resolve() : new Promise((resolve) => markers.set(marker, resolve)),
+  };
 }
 
 function nextEvent<C extends keyof EventMap>(
@@ -89,14 +109,14 @@ describe('PgPubSub', () => {
 
   it('delivers a task change sent once to both its channels', async () => {
     const [a, b] = [await startBus(), await startBus()];
-    const payloads = await wiretap();
+    const tap = await wiretap();
     const onTask = nextEvent(b, 'task', 11);
     const onOrganisation = nextEvent(b, 'organisation', 4);
     publishChange(a, change(11, 4));
     expect(await onTask).toEqual(change(11, 4));
     expect(await onOrganisation).toEqual(change(11, 4));
-    await roundTrip(a, b, 2);
-    const sentEvents = payloads.flatMap((payload) => JSON.parse(payload).e as unknown[]);
+    await Promise.all([roundTrip(a, b, 2), tap.heardMarker(2)]);
+    const sentEvents = tap.payloads.flatMap((payload) => JSON.parse(payload).e as unknown[]);
     // The task change and the marker.
     expect(sentEvents).toHaveLength(2);
   });
@@ -117,7 +137,7 @@ describe('PgPubSub', () => {
 
   it('carries a burst of 10,000 changes in few notifications, each under 8,000 bytes', async () => {
     const [a, b] = [await startBus(), await startBus()];
-    const payloads = await wiretap();
+    const tap = await wiretap();
     const count = 10_000;
     const received = new Set<number>();
     let onTaskChannel = 0;
@@ -131,13 +151,13 @@ describe('PgPubSub', () => {
     b.listen('task', count, () => (onTaskChannel += 1));
     for (let taskId = 1; taskId <= count; taskId++) publishChange(a, change(taskId, 5));
     await allArrived;
-    await roundTrip(a, b, 3);
+    await Promise.all([roundTrip(a, b, 3), tap.heardMarker(3)]);
 
     expect(onTaskChannel).toBe(2);
-    const sizes = payloads.map((payload) => Buffer.byteLength(payload));
+    const sizes = tap.payloads.map((payload) => Buffer.byteLength(payload));
     expect(Math.max(...sizes)).toBeLessThan(8000);
     // Tens of changes share a notification: a NOTIFY per change would be 10,000 of them.
-    expect(payloads.length).toBeLessThan(count / 20);
+    expect(tap.payloads.length).toBeLessThan(count / 20);
   });
 
   it('reconnects after the database ends its listening connections, and events flow again', async () => {
