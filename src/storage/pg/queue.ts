@@ -249,8 +249,8 @@ const statements = {
   ),
   countExecutions: statement(
     'countExecutions',
-    `UPDATE allocations SET executions = executions + counted.executions
-     FROM unnest($1::int[], $2::int[]) AS counted(id, executions) WHERE allocations.id = counted.id`,
+    `UPDATE allocations SET executions = allocations.executions + counted.calls
+     FROM unnest($1::int[], $2::int[]) AS counted(id, calls) WHERE allocations.id = counted.id`,
   ),
   // One index seek per served queue: min() over a join would read every PENDING task.
   nextDue: statement(
@@ -401,10 +401,10 @@ export class PgQueueStore implements QueueStore {
       if (failed) continue;
       for (const row of rows) for (const [column, value] of row.entries()) columns[column]!.push(value);
     }
-    if (columns[0]!.length === 0) return results.map((result) => result!);
-
-    const { rows } = await client.query(statements.insertTasks(columns));
-    const inserted = (rows as never[]).map(toTask).sort((a, b) => a.id - b.id);
+    const inserted =
+      columns[0]!.length === 0
+        ? []
+        : ((await client.query(statements.insertTasks(columns))).rows as never[]).map(toTask).sort((a, b) => a.id - b.id);
     // RETURNING names no input row: a keyed task is found by its key, the others come in input order.
     const insertedByKey = new Map<string, Task>();
     const unkeyed: Task[] = [];
