@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Claim, NewTask, QueueStore, ServedActions, Storage, WorkBatch } from '../src/storage/index.js';
+import type { Claim, NewTask, QueueStore, RecordStore, ServedActions, Storage, WorkBatch } from '../src/storage/index.js';
 import { openStorage } from '../src/storage/index.js';
 import { temporaryDatabase, testStore } from './helpers.js';
 
@@ -10,6 +10,7 @@ import { temporaryDatabase, testStore } from './helpers.js';
 interface Stores {
   first: QueueStore;
   second: QueueStore;
+  records: RecordStore;
   tenant(name: string): Promise<Tenant>;
 }
 
@@ -35,6 +36,7 @@ async function openStores(): Promise<Stores> {
   return {
     first: storage.queue,
     second: second.queue,
+    records: storage.records,
     tenant: async (name) => {
       const organisation = await storage.records.findOrCreateOrganisation(name, 0);
       const key = await storage.records.createApiKey(
@@ -407,5 +409,128 @@ describe(`the queue contract on ${testStore}`, () => {
     const ids = [before.id, ...reservations.flat(), after.id];
     expect(reservations.every((reserved) => reserved.length === 25)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('retries a failed attempt when it is due, unless its cancellation was requested', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('retry');
+    const retried = await enqueueOne(first, newTask(org, { priority: 1 }));
+    const cancelled = await enqueueOne(first, newTask(org));
+    await first.work(NOTHING, claimOf(A, 2), NOW);
+    await first.cancel(org.organisationId, cancelled.id, NOW);
+    const error = { code: 'FLAKY', message: 'try again' };
+    const { changed } = await first.work(
+      {
+        ...NOTHING,
+        outcomes: [
+          { taskId: retried.id, attempt: 1, state: 'PENDING', error, retryAt: NOW + 500 },
+          { taskId: cancelled.id, attempt: 1, state: 'PENDING', error, retryAt: NOW + 500 },
+        ],
+      },
+      claimOf(A, 10),
+      NOW,
+    );
+    expect(changed.map((task) => [task.id, task.state, task.error])).toEqual([
+      [retried.id, 'PENDING', error],
+      [cancelled.id, 'CANCELLED', { code: 'CANCELLED', message: 'Cancelled on request.' }],
+    ]);
+    expect(await first.nextDueAt(A)).toBe(NOW + 500);
+    const [again] = (await first.work(NOTHING, claimOf(A, 10, NOW + 500), NOW + 500)).claimed;
+    expect(again).toMatchObject({ id: retried.id, attempts: 2, state: 'PROCESSING', progress: null });
+  });
+
+  it('hands back a released attempt without spending it', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('release');
+    const task = await enqueueOne(first, newTask(org));
+    await first.work(NOTHING, claimOf(A, 1), NOW);
+    const { changed, claimed } = await first.work(
+      { ...NOTHING, outcomes: [{ taskId: task.id, attempt: 1, state: 'RELEASED' }] },
+      claimOf(A, 1, NOW + 1),
+      NOW + 1,
+    );
+    expect(changed).toMatchObject([{ id: task.id, state: 'PENDING', attempts: 0 }]);
+    expect(claimed).toMatchObject([{ id: task.id, state: 'PROCESSING', attempts: 1 }]);
+  });
+
+  it('completes the retrieval of a CHANNEL task whose payloads were delivered before it ended', async () => {
+    const { first, records, tenant } = await openStores();
+    const org = await tenant('channel');
+    const delivered = await enqueueOne(first, newTask(org, { retrievalProtocol: 'CHANNEL', priority: 1 }));
+    const undelivered = await enqueueOne(first, newTask(org, { retrievalProtocol: 'CHANNEL' }));
+    await first.work(NOTHING, claimOf(A, 2), NOW);
+    const result = (taskId: number) => ({ taskId, name: 'out', contentType: 'application/json', data: '1', timestamp: NOW });
+    const { results } = await first.work(
+      { ...NOTHING, results: [result(delivered.id), result(undelivered.id)] },
+      claimOf(A, 0),
+      NOW,
+    );
+    const resultOf = results.find((written) => written.taskId === delivered.id)!;
+    expect(await records.claimResultDelivery(resultOf.id, 'subscriber')).not.toBeNull();
+    expect(await records.confirmResultDelivery(resultOf.id, 'subscriber', NOW)).toBe(true);
+    const { changed } = await first.work(
+      {
+        ...NOTHING,
+        outcomes: [
+          { taskId: delivered.id, attempt: 1, state: 'SUCCEEDED' },
+          { taskId: undelivered.id, attempt: 1, state: 'SUCCEEDED' },
+        ],
+      },
+      claimOf(A, 0),
+      NOW,
+    );
+    expect(changed.map((task) => [task.id, task.resultRetrieved])).toEqual([
+      [delivered.id, true],
+      [undelivered.id, false],
+    ]);
+    expect((await first.statuses(org.organisationId, [delivered.id])).get(delivered.id)?.resultRetrieved).toBe(true);
+  });
+
+  it('answers an empty submission in a group with nothing', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('empty');
+    const [empty, one] = await Promise.all([first.enqueue([], NOW), first.enqueue([newTask(org)], NOW)]);
+    expect(empty).toEqual({ ok: true, tasks: [] });
+    expect(one).toMatchObject({ ok: true, tasks: [{ created: true }] });
+  });
+
+  it('records answered real-time calls as finished tasks with their logs and delivered results', async () => {
+    const { first, records, tenant } = await openStores();
+    const org = await tenant('executions');
+    const allocation = await records.createAllocation(
+      { organisationId: org.organisationId, keyId: org.keyId, name: 'rt', service: 'svc', action: 'rt', instances: 1, timeoutMs: 1000 },
+      NOW,
+    );
+    const [succeededId, failedId] = await first.reserveTaskIds(2);
+    const execution = {
+      organisationId: org.organisationId,
+      keyId: org.keyId,
+      allocationId: allocation.id,
+      service: 'svc',
+      type: 'rt',
+      params: { x: 1 },
+      timeoutMs: 1000,
+      retrievalProtocol: 'STORE' as const,
+      dateCreated: NOW,
+      dateCompleted: NOW + 5,
+    };
+    const recorded = await first.recordExecutions([
+      {
+        ...execution,
+        taskId: succeededId!,
+        state: 'SUCCEEDED',
+        error: null,
+        progress: 1,
+        logs: [{ level: 'INFO', message: 'answered', source: 'handler', timestamp: NOW + 1 }],
+        results: [{ name: 'out', contentType: 'application/json', size: 3 }],
+      },
+      { ...execution, taskId: failedId!, state: 'FAILED', error: { code: 'E', message: 'e' }, progress: null, logs: [], results: [] },
+    ]);
+    const stored = await records.getTasks(org.organisationId, [succeededId!, failedId!]);
+    expect(stored.sort((a, b) => a.id - b.id)).toEqual(recorded.sort((a, b) => a.id - b.id));
+    expect(await records.taskResults([succeededId!, failedId!])).toMatchObject([
+      { taskId: succeededId, name: 'out', size: 3, retrieved: true },
+    ]);
+    expect((await records.listAllocations(org.organisationId)).map((listed) => listed.executions)).toEqual([2]);
   });
 });
