@@ -88,7 +88,11 @@ export async function startTaskport(
     // An API-only process is a fair thing to start, but most likely a forgotten --services.
     logger.warn('no services: the demo is off and no --services or TASKPORT_SERVICES were given, so nothing can be submitted');
   }
-  const storage = await openStorage(config.database);
+  const storageLogger = logger.child({ component: 'storage' });
+  const storage = await openStorage(config.database, {
+    poolSize: config.poolSize,
+    warn: (message, error) => storageLogger.warn({ err: error }, message),
+  });
   const engine = createEngine({
     storage,
     catalog,

@@ -1,14 +1,25 @@
 import type { Storage } from './contract.js';
-import { openSqliteStorage, migrateSqliteDatabase } from './sqlite/index.js';
+import { isPostgresUrl } from './location.js';
+import { migratePgDatabase, openPgStorage } from './pg/index.js';
+import { migrateSqliteDatabase, openSqliteStorage } from './sqlite/index.js';
 
 export type * from './contract.js';
-export { DatabaseOpenError, StorageUnavailableError, storageUnavailable } from './errors.js';
+export { DatabaseOpenError, redactedLocation, StorageUnavailableError, storageUnavailable } from './errors.js';
+export { isPostgresUrl } from './location.js';
 
-/** Opens the database `location` names and brings its schema up to date. */
-export async function openStorage(location: string): Promise<Storage> {
+export interface StorageOptions {
+  /** PostgreSQL: connections in the pool. */
+  poolSize?: number;
+  warn?: (message: string, error?: unknown) => void;
+}
+
+/** Opens the database `location` names (a postgres:// URL, else a SQLite path) and brings its schema up to date. */
+export async function openStorage(location: string, options: StorageOptions = {}): Promise<Storage> {
+  if (isPostgresUrl(location)) return openPgStorage(location, { poolSize: options.poolSize ?? 10, warn: options.warn });
   return openSqliteStorage(location);
 }
 
 export async function migrateDatabase(location: string): Promise<void> {
-  await migrateSqliteDatabase(location);
+  if (isPostgresUrl(location)) await migratePgDatabase(location);
+  else await migrateSqliteDatabase(location);
 }
