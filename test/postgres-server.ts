@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,8 @@ export async function startPostgresServer(): Promise<PostgresServer> {
   const given = process.env.TASKPORT_TEST_DATABASE_URL;
   if (given) return { url: given, stop: async () => {} };
   const folder = mkdtempSync(join(tmpdir(), 'taskport-postgres-'));
+  // mkdtemp makes it private to root; the server runs as the postgres user, which must reach its data inside.
+  chmodSync(folder, 0o755);
   const port = await freePort();
   const password = 'taskport';
   const output: string[] = [];
