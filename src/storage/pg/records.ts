@@ -381,7 +381,9 @@ export class PgRecordStore implements RecordStore {
   ): Promise<RetrieveOutcome> {
     return this.#db.transaction(async (tx): Promise<RetrieveOutcome> => {
       // The task row's lock is SQLite's single writer here: a concurrent retrieval (of any process)
-      // waits for this one to commit, then reads the task as this one left it.
+      // waits for this one to commit, then reads the task as this one left it. NO KEY UPDATE, as the
+      // UPDATE below takes it: a worker writing logs of the task (their foreign key takes KEY SHARE)
+      // is not held up.
       const [task] = await tx
         .select({
           state: tasks.state,
@@ -391,7 +393,7 @@ export class PgRecordStore implements RecordStore {
         })
         .from(tasks)
         .where(and(eq(tasks.id, taskId), eq(tasks.organisationId, organisationId)))
-        .for('update');
+        .for('no key update');
       if (!task) return { outcome: 'not-found' };
       if (task.resultRetrieved) {
         const keptUntil = task.resultsKeptUntil;
@@ -443,7 +445,7 @@ export class PgRecordStore implements RecordStore {
           .from(tasks)
           .where(and(isNotNull(tasks.resultsKeptUntil), lte(tasks.resultsKeptUntil, now)))
           .limit(limit)
-          .for('update', { skipLocked: true })
+          .for('no key update', { skipLocked: true })
       ).map((row) => row.id);
       await this.#deletePayloads(tx, expired);
       return expired.length;
@@ -481,7 +483,7 @@ export class PgRecordStore implements RecordStore {
         .where(
           eq(tasks.id, sql`(SELECT ${taskResults.taskId} FROM ${taskResults} WHERE ${taskResults.id} = ${resultId})`),
         )
-        .for('update');
+        .for('no key update');
       const [delivered] = await tx
         .update(taskResults)
         .set({ retrieved: true, data: null, dateRetrieved: now, deliveryClaim: null })
