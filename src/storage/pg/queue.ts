@@ -186,14 +186,15 @@ const statements = {
        SELECT id FROM tasks WHERE state = 'PROCESSING' AND lease_expires_at <= $1 FOR UPDATE SKIP LOCKED)
      RETURNING ${TASK_COLUMNS}`,
   ),
-  positionByCount: statement(
-    'positionByCount',
-    `SELECT
+  // Two indexed counts per id, all ids in one round trip.
+  positionsByCount: statement(
+    'positionsByCount',
+    `SELECT t.id,
        (SELECT count(*) FROM tasks WHERE state = 'PENDING' AND service = t.service AND type = t.type
           AND priority > t.priority)
      + (SELECT count(*) FROM tasks WHERE state = 'PENDING' AND service = t.service AND type = t.type
           AND priority = t.priority AND id < t.id) AS position
-     FROM tasks t WHERE t.id = $1 AND t.state = 'PENDING'`,
+     FROM tasks t WHERE t.id = ANY($1::bigint[]) AND t.state = 'PENDING'`,
   ),
   // Each queue concerned is ranked once, however many of its ids are asked for, in the order of its
   // index: no sort.
@@ -644,14 +645,8 @@ export class PgQueueStore implements QueueStore {
   async queuePositions(taskIds: readonly number[]): Promise<Map<number, number>> {
     const positions = new Map<number, number>();
     if (taskIds.length === 0) return positions;
-    if (taskIds.length <= POSITION_COUNT_LIMIT) {
-      const counted = await Promise.all(taskIds.map((id) => this.#pool.query(statements.positionByCount([id]))));
-      for (const [index, { rows }] of counted.entries()) {
-        if (rows.length > 0) positions.set(taskIds[index]!, (rows[0] as { position: number }).position);
-      }
-      return positions;
-    }
-    const { rows } = await this.#pool.query(statements.positionsByWindow([taskIds]));
+    const query = taskIds.length <= POSITION_COUNT_LIMIT ? statements.positionsByCount : statements.positionsByWindow;
+    const { rows } = await this.#pool.query(query([taskIds]));
     for (const row of rows as { id: number; position: number }[]) positions.set(row.id, row.position);
     return positions;
   }
