@@ -266,7 +266,17 @@ export class RealtimeRuntime {
   async #readToken(tokenHash: string): Promise<KnownToken | null> {
     const changesBefore = this.#accessChanges;
     const now = Date.now();
-    const token = await this.#options.records.findLiveExecutionToken(tokenHash, now);
+    let token: ExecutionToken | null;
+    try {
+      token = await this.#options.records.findLiveExecutionToken(tokenHash, now);
+    } catch (error) {
+      // Calls are answered from memory while the database is away: a token known here stays
+      // trusted, and is read again a recheck interval later.
+      const known = this.#tokens.get(tokenHash);
+      if (!known) throw error;
+      known.checkedAt = now;
+      return known;
+    }
     if (!token) {
       this.#tokens.delete(tokenHash);
       if (this.#refusedTokens.size >= TOKEN_HASH_CACHE_SIZE) this.#refusedTokens.clear();
