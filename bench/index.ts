@@ -1,6 +1,8 @@
 import { cpus, loadavg } from 'node:os';
 import { engineSection } from './engine.js';
 import { pgEngineSection } from './pg-engine.js';
+import { pgLatencySection } from './pg-latency.js';
+import { pgWorkersSection } from './pg-workers.js';
 import { withTimeout, type Section } from './lib.js';
 import { realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
@@ -16,6 +18,8 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   responsiveness: { section: responsivenessSection, timeoutMs: 180_000 },
   realtime: { section: realtimeSection, timeoutMs: 150_000 },
   'pg-engine': { section: pgEngineSection, timeoutMs: 480_000 },
+  'pg-workers': { section: pgWorkersSection, timeoutMs: 600_000 },
+  'pg-latency': { section: pgLatencySection, timeoutMs: 300_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');
