@@ -62,7 +62,7 @@ const statements = {
        SELECT c.id FROM served CROSS JOIN LATERAL (
          SELECT id, priority FROM tasks
          WHERE service = served.service AND type = served.type AND state = 'PENDING' AND available_at <= $3
-         ORDER BY priority DESC, id LIMIT $4 FOR UPDATE SKIP LOCKED) AS c
+         ORDER BY priority DESC, id LIMIT $4 FOR NO KEY UPDATE SKIP LOCKED) AS c
        ORDER BY c.priority DESC, c.id LIMIT $4)
      UPDATE tasks SET state = 'PROCESSING', attempts = attempts + 1, date_started = $3, progress = NULL,
        lease_owner = $5, lease_expires_at = $6
@@ -127,7 +127,7 @@ const statements = {
     'lockSuspendedDependents',
     `SELECT id FROM tasks
      WHERE state = 'SUSPENDED' AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = ANY($1::bigint[]))
-     ORDER BY id FOR UPDATE`,
+     ORDER BY id FOR NO KEY UPDATE`,
   ),
   releaseDependents: statement(
     'releaseDependents',
@@ -164,14 +164,16 @@ const statements = {
      WHERE id = ANY($2::bigint[]) AND state = 'PROCESSING' AND lease_owner = $1
      RETURNING id, cancel_requested AS "cancelRequested"`,
   ),
-  // SKIP LOCKED: a task another process is reclaiming is its business; each task changes once.
+  // SKIP LOCKED: a task another process is reclaiming is its business; each task changes once. NO KEY
+  // UPDATE (here and in the claim) is the lock the update takes anyway: a worker inserting the task's
+  // logs (KEY SHARE through the foreign key) does not make it skipped.
   requeueExpired: statement(
     'requeueExpired',
     `UPDATE tasks SET state = 'PENDING', available_at = $1, lease_owner = NULL, lease_expires_at = NULL
      WHERE id IN (
        SELECT id FROM tasks
        WHERE state = 'PROCESSING' AND lease_expires_at <= $1 AND attempts < max_attempts AND NOT cancel_requested
-       FOR UPDATE SKIP LOCKED)
+       FOR NO KEY UPDATE SKIP LOCKED)
      RETURNING ${TASK_COLUMNS}`,
   ),
   failExpired: statement(
@@ -183,7 +185,7 @@ const statements = {
          ELSE 'The worker running the last attempt stopped before it finished.' END,
        date_completed = $1, lease_owner = NULL, lease_expires_at = NULL
      WHERE id IN (
-       SELECT id FROM tasks WHERE state = 'PROCESSING' AND lease_expires_at <= $1 FOR UPDATE SKIP LOCKED)
+       SELECT id FROM tasks WHERE state = 'PROCESSING' AND lease_expires_at <= $1 FOR NO KEY UPDATE SKIP LOCKED)
      RETURNING ${TASK_COLUMNS}`,
   ),
   // Two indexed counts per id, all ids in one round trip.
