@@ -1,16 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RecordStore } from '../src/storage/contract.js';
-import { openPgDatabase, runPgMigrations } from '../src/storage/pg/database.js';
-import { PgRecordStore } from '../src/storage/pg/records.js';
+import { openStorage, type RecordStore } from '../src/storage/index.js';
+import { openPgDatabase } from '../src/storage/pg/database.js';
 import * as pgSchema from '../src/storage/pg/schema.js';
-import { openDatabase, runMigrations } from '../src/storage/sqlite/database.js';
-import { SqliteRecordStore } from '../src/storage/sqlite/records.js';
+import { openDatabase } from '../src/storage/sqlite/database.js';
 import * as sqliteSchema from '../src/storage/sqlite/schema.js';
-import { createPostgresDatabase, temporaryDatabasePath, testStore } from './helpers.js';
+import { temporaryDatabase, testStore } from './helpers.js';
 
-// The record contract (src/storage/contract.ts RecordStore), held to both dialects: vitest runs this
-// file once per project. Races run one store against a second one on its own connection to the
-// same database, as two processes would.
+// The record contract (src/storage/contract.ts RecordStore), held to whichever store this vitest
+// project tests. Races run one storage against a second one on the same database, as two processes
+// would.
 
 type TaskRow = typeof pgSchema.tasks.$inferInsert;
 type LogRow = typeof pgSchema.taskLogs.$inferInsert;
@@ -18,10 +16,10 @@ type ResultRow = typeof pgSchema.taskResults.$inferInsert;
 
 interface Fixture {
   records: RecordStore;
-  /** The same database through a connection (a pool) of its own. */
+  /** A second storage on the same database, as another process opens it. */
   otherProcess: RecordStore;
-  // Rows the queue store writes in the server; written directly here, so that these tests hold the
-  // record statements alone.
+  // Rows the queue store writes in the server; written here through a connection of their own, so
+  // that these tests hold the record statements alone.
   insertTask(row: TaskRow): Promise<number>;
   insertLog(row: LogRow): Promise<number>;
   insertResult(row: ResultRow): Promise<number>;
@@ -34,20 +32,21 @@ afterEach(async () => {
 });
 
 async function openFixture(): Promise<Fixture> {
+  const location = await temporaryDatabase();
+  const storage = await openStorage(location);
+  const other = await openStorage(location);
+  closers.push(() => storage.close(), () => other.close());
+  const stores = { records: storage.records, otherProcess: other.records };
   if (testStore === 'postgres') {
-    const url = await createPostgresDatabase();
-    const database = openPgDatabase(url, 4);
-    const other = openPgDatabase(url, 4);
-    closers.push(() => database.close(), () => other.close());
-    await runPgMigrations(database);
+    const database = openPgDatabase(location, 2);
+    closers.push(() => database.close());
     type Table = typeof pgSchema.tasks | typeof pgSchema.taskLogs | typeof pgSchema.taskResults;
     const insertId = async (table: Table, row: never) => {
       const [inserted] = await database.db.insert(table).values(row).returning({ id: table.id });
       return inserted!.id;
     };
     return {
-      records: new PgRecordStore(database),
-      otherProcess: new PgRecordStore(other),
+      ...stores,
       insertTask: (row) => insertId(pgSchema.tasks, row as never),
       insertLog: (row) => insertId(pgSchema.taskLogs, row as never),
       insertResult: (row) => insertId(pgSchema.taskResults, row as never),
@@ -56,17 +55,13 @@ async function openFixture(): Promise<Fixture> {
       },
     };
   }
-  const path = temporaryDatabasePath();
-  const database = openDatabase(path);
-  runMigrations(database);
-  const other = openDatabase(path);
-  closers.push(() => database.close(), () => other.close());
+  const database = openDatabase(location);
+  closers.push(() => database.close());
   type Table = typeof sqliteSchema.tasks | typeof sqliteSchema.taskLogs | typeof sqliteSchema.taskResults;
   const insertId = (table: Table, row: never) =>
     Promise.resolve(database.db.insert(table).values(row).returning({ id: table.id }).get().id);
   return {
-    records: new SqliteRecordStore(database),
-    otherProcess: new SqliteRecordStore(other),
+    ...stores,
     insertTask: (row) => insertId(sqliteSchema.tasks, row as never),
     insertLog: (row) => insertId(sqliteSchema.taskLogs, row as never),
     insertResult: (row) => insertId(sqliteSchema.taskResults, row as never),
@@ -488,7 +483,7 @@ describe(`record store on ${testStore}`, () => {
     const resultIds = delivered.flatMap((task) => task.resultIds);
     for (const resultId of resultIds) expect(await records.claimResultDelivery(resultId, `sub-${resultId}`)).not.toBeNull();
     // Each task's two confirmations run in two processes: each must see the other's result delivered.
-    // Every connection of both pools is opened first, so that the two of a pair overlap.
+    // Both pools open their connections first: a pair overlaps only when neither waits for a connect.
     const warmUp = (store: RecordStore) => Array.from({ length: 4 }, () => store.getOrganisation(organisation.id));
     await Promise.all([...warmUp(records), ...warmUp(otherProcess)]);
     const confirmed = await Promise.all(
