@@ -6,8 +6,8 @@ import { pgWorkersSection } from './pg-workers.js';
 import { withTimeout, type Section } from './lib.js';
 import { realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
-import { submitHttpSection } from './submit-http.js';
-import { taskStatusesSection } from './task-statuses.js';
+import { submitHttpPgSection, submitHttpSection } from './submit-http.js';
+import { taskStatusesPgSection, taskStatusesSection } from './task-statuses.js';
 
 // `npm run bench` runs every figure in order; `npm run bench -- engine statuses` runs some.
 
@@ -20,6 +20,8 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-engine': { section: pgEngineSection, timeoutMs: 480_000 },
   'pg-workers': { section: pgWorkersSection, timeoutMs: 600_000 },
   'pg-latency': { section: pgLatencySection, timeoutMs: 300_000 },
+  'pg-http': { section: submitHttpPgSection, timeoutMs: 150_000 },
+  'pg-statuses': { section: taskStatusesPgSection, timeoutMs: 150_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');

@@ -11,6 +11,7 @@ import {
   type SectionResult,
   type ServerProcess,
 } from './lib.js';
+import { benchPostgres, freshPgDatabase, startPgServerProcess } from './postgres.js';
 
 // (b) submitTask over HTTP, against `{ __typename }` on the same server as the ceiling: what the
 // GraphQL layer and the queue cost above yoga's floor. The server runs its worker as `taskport
@@ -53,7 +54,18 @@ function checkResponses(name: string, result: LoadResult): void {
 
 export async function submitHttpSection(): Promise<SectionResult> {
   heading(`(b) submitTask over HTTP: autocannon in its own process, ${CONNECTIONS} connections, ${SECONDS} s per run`);
-  const server = await startServerProcess({ concurrency: 8 });
+  return measureOn(await startServerProcess({ concurrency: 8 }), 'http   ');
+}
+
+/** The same runs with the server on PostgreSQL (a fresh database on the bench's server). */
+export async function submitHttpPgSection(): Promise<SectionResult> {
+  const postgres = await benchPostgres();
+  heading(`(b) submitTask over HTTP on PostgreSQL: autocannon in its own process, ${CONNECTIONS} connections, ${SECONDS} s per run`);
+  line('PostgreSQL', postgres.describe);
+  return measureOn(await startPgServerProcess(await freshPgDatabase(), { concurrency: 8 }), 'pg-http');
+}
+
+async function measureOn(server: ServerProcess, summaryName: string): Promise<SectionResult> {
   try {
     // The one response a client would see, checked in full.
     const sample = await postGraphQL<{ submitTask: { __typename: string; task?: { id: string } } }>(
@@ -88,7 +100,7 @@ export async function submitHttpSection(): Promise<SectionResult> {
     line('ratio submitTask / __typename', `${formatNumber(ratio, 0)}% (aim >= 60%)`);
     return {
       summary:
-        `http    submitTask ${formatNumber(submit.requestsPerSecond)} req/s p99 ${formatNumber(submitLatency.p99)} ms` +
+        `${summaryName} submitTask ${formatNumber(submit.requestsPerSecond)} req/s p99 ${formatNumber(submitLatency.p99)} ms` +
         ` | __typename ${formatNumber(typename.requestsPerSecond)} req/s p99 ${formatNumber(typenameLatency.p99)} ms` +
         ` | ratio ${formatNumber(ratio, 0)}%`,
     };

@@ -12,7 +12,9 @@ import {
   startServerProcess,
   submitBatch,
   type SectionResult,
+  type ServerProcess,
 } from './lib.js';
+import { benchPostgres, freshPgDatabase, startPgServerProcess } from './postgres.js';
 
 // (c) taskStatuses for 10,000 ids in one POST: half the tasks are PENDING far in the future (so
 // the answer carries queue positions), half have run to SUCCEEDED.
@@ -33,7 +35,20 @@ interface Status {
 
 export async function taskStatusesSection(): Promise<SectionResult> {
   heading(`(c) taskStatuses for ${IDS.toLocaleString('en')} ids over HTTP, ${RUNS} sequential requests after ${WARM_UPS} warm-ups`);
-  const server = await startServerProcess({ concurrency: 8 });
+  return measureOn(await startServerProcess({ concurrency: 8 }), 'status ');
+}
+
+/** The same requests with the server on PostgreSQL (a fresh database on the bench's server). */
+export async function taskStatusesPgSection(): Promise<SectionResult> {
+  const postgres = await benchPostgres();
+  heading(
+    `(c) taskStatuses for ${IDS.toLocaleString('en')} ids over HTTP on PostgreSQL, ${RUNS} sequential requests after ${WARM_UPS} warm-ups`,
+  );
+  line('PostgreSQL', postgres.describe);
+  return measureOn(await startPgServerProcess(await freshPgDatabase(), { concurrency: 8 }), 'pg-status');
+}
+
+async function measureOn(server: ServerProcess, summaryName: string): Promise<SectionResult> {
   try {
     const runAt = new Date(Date.now() + 365 * 86_400_000).toISOString();
     const ids: string[] = [];
@@ -97,7 +112,7 @@ export async function taskStatusesSection(): Promise<SectionResult> {
         `max ${formatNumber(Math.max(...timings))} ms (aim: median < 100 ms)`,
     );
     return {
-      summary: `status  taskStatuses x ${IDS.toLocaleString('en')} ids median ${formatNumber(p50)} ms p95 ${formatNumber(p95)} ms`,
+      summary: `${summaryName} taskStatuses x ${IDS.toLocaleString('en')} ids median ${formatNumber(p50)} ms p95 ${formatNumber(p95)} ms`,
     };
   } finally {
     await server.stop();
