@@ -38,6 +38,20 @@ export const builder = new SchemaBuilder<{
   },
 });
 
+/**
+ * The values of a GraphQL enum from the domain's list of them, in its order, with descriptions for
+ * some: a value added to the domain appears in the schema, and a description cannot outlive its value.
+ */
+export function describedValues<const Value extends string>(
+  values: readonly Value[],
+  descriptions: NoInfer<{ [Key in Value]?: string }>,
+): Record<Value, { description?: string }> {
+  return Object.fromEntries(values.map((value) => [value, { description: descriptions[value] }])) as Record<
+    Value,
+    { description?: string }
+  >;
+}
+
 builder.queryType({});
 builder.mutationType({});
 builder.subscriptionType({});

@@ -16,20 +16,17 @@ import {
 import { AccountRef } from './accounts.js';
 import { AllocationRef } from './allocations.js';
 import { ExecutionEnum } from './catalog.js';
-import { builder } from './builder.js';
+import { builder, describedValues } from './builder.js';
 import { requireActor } from './context.js';
 import { decodeId, emptyConnection, pageRequest, toConnection } from './ids.js';
 import { ApiKeyRef, RetrievalProtocolEnum } from './keys.js';
 
 const TaskStateEnum = builder.enumType('TaskState', {
-  values: {
-    PENDING: { description: 'Created, waiting in the queue.' },
-    SUSPENDED: { description: 'Waiting for the tasks it depends on.' },
-    PROCESSING: { description: 'A worker is running it.' },
-    SUCCEEDED: {},
-    FAILED: {},
-    CANCELLED: {},
-  } satisfies Record<(typeof TASK_STATES)[number], { description?: string }>,
+  values: describedValues(TASK_STATES, {
+    PENDING: 'Created, waiting in the queue.',
+    SUSPENDED: 'Waiting for the tasks it depends on.',
+    PROCESSING: 'A worker is running it.',
+  }),
 });
 
 const QueueStatusEnum = builder.enumType('QueueStatus', {
@@ -39,12 +36,10 @@ const QueueStatusEnum = builder.enumType('QueueStatus', {
 
 const TaskWaitingForEnum = builder.enumType('TaskWaitingFor', {
   description: 'Why a PENDING task is not claimed, besides waiting for its turn.',
-  values: {
-    NO_WORKER: {
-      description:
-        "No worker has the task's action: a start without its module. It stays PENDING, unclaimed, and runs once a server that has the action starts.",
-    },
-  } satisfies Record<(typeof TASK_WAITING_FOR)[number], { description: string }>,
+  values: describedValues(TASK_WAITING_FOR, {
+    NO_WORKER:
+      "No worker has the task's action: a start without its module. It stays PENDING, unclaimed, and runs once a server that has the action starts.",
+  }),
 });
 
 const LogLevelEnum = builder.enumType('LogLevel', { values: LOG_LEVELS });

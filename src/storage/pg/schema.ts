@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { TASK_STATES } from '../../domain/types.js';
 
 // The tables, columns and indexes of sqlite/schema.ts, column for column, so that one row shape
 // (storage/rows.ts) serves both. Timestamps are epoch milliseconds in bigint; ids of the tables
@@ -106,9 +107,7 @@ export const tasks = pgTable(
     type: text('type').notNull(),
     target: text('target'),
     params: text('params').notNull(),
-    state: text('state', {
-      enum: ['PENDING', 'SUSPENDED', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
-    }).notNull(),
+    state: text('state', { enum: TASK_STATES }).notNull(),
     priority: integer('priority').notNull().default(0),
     attempts: integer('attempts').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull(),

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { TASK_STATES } from '../../domain/types.js';
 
 // Timestamps are epoch milliseconds: they sort and compare as integers in every index.
 
@@ -104,9 +105,7 @@ export const tasks = sqliteTable(
     type: text('type').notNull(),
     target: text('target'),
     params: text('params').notNull(),
-    state: text('state', {
-      enum: ['PENDING', 'SUSPENDED', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
-    }).notNull(),
+    state: text('state', { enum: TASK_STATES }).notNull(),
     priority: integer('priority').notNull().default(0),
     attempts: integer('attempts').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull(),
