@@ -12,14 +12,16 @@ export const TASK_STATES = Object.freeze([
 ] as const);
 export type TaskState = (typeof TASK_STATES)[number];
 
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
-export const isTerminal = (state: TaskState): boolean => TERMINAL_STATES.has(state);
+export const TERMINAL_STATES = Object.freeze(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const satisfies readonly TaskState[]);
+export type TerminalState = (typeof TERMINAL_STATES)[number];
+export const isTerminal = (state: TaskState): boolean => (TERMINAL_STATES as readonly TaskState[]).includes(state);
 
 /** What a PENDING task waits for besides its turn. NO_WORKER: no worker has its action. */
 export const TASK_WAITING_FOR = Object.freeze(['NO_WORKER'] as const);
 export type TaskWaitingFor = (typeof TASK_WAITING_FOR)[number];
 
-export type QueueStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED';
+export const QUEUE_STATUSES = Object.freeze(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED'] as const);
+export type QueueStatus = (typeof QUEUE_STATUSES)[number];
 export function queueStatusOf(state: TaskState): QueueStatus {
   if (state === 'PENDING' || state === 'SUSPENDED') return 'IN_QUEUE';
   if (state === 'PROCESSING') return 'IN_PROGRESS';

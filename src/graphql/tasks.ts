@@ -3,6 +3,7 @@ import { MAX_RETRIEVAL_KEY_LENGTH, MAX_STATUS_IDS, RESULT_RETRY_WINDOW_MS } from
 import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors.js';
 import {
   LOG_LEVELS,
+  QUEUE_STATUSES,
   queueStatusOf,
   TASK_STATES,
   TASK_WAITING_FOR,
@@ -31,7 +32,7 @@ const TaskStateEnum = builder.enumType('TaskState', {
 
 const QueueStatusEnum = builder.enumType('QueueStatus', {
   description: 'The queue view of a task state: IN_QUEUE is PENDING or SUSPENDED, IN_PROGRESS is PROCESSING, COMPLETED is any terminal state.',
-  values: ['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED'] as const,
+  values: QUEUE_STATUSES,
 });
 
 const TaskWaitingForEnum = builder.enumType('TaskWaitingFor', {
