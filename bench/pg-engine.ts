@@ -172,11 +172,11 @@ export async function pgEngineSection(): Promise<SectionResult> {
         `${cell(perThousand(figures.wallMs), 7)}`,
     );
   }
-  for (const key of ['submitOne', 'process32'] as const) {
+  for (const { key, label } of ROWS) {
     const top = postgres[key].database?.top ?? [];
     if (top.length === 0) continue;
-    console.log(`\n  statements of "${ROWS.find((row) => row.key === key)!.label}" by server time:`);
-    for (const use of top.slice(0, 5)) console.log(`    ${describeStatement(use, TASKS)}`);
+    console.log(`\n  statements of "${label}" by server time:`);
+    for (const use of top.slice(0, 4)) console.log(`    ${describeStatement(use, TASKS)}`);
   }
 
   const rate = (step: Step) => formatNumber(step.tasksPerSecond);

@@ -103,6 +103,8 @@ async function measure(workerCount: number, dueMarginMs: number): Promise<Run> {
     }
     const wallFromDueMs = Date.now() - dueAt;
     const cpuAfter = workers.map((worker) => processCpuMs(worker.pid));
+    // After the workers have gone, so that their backends have reported all they did (pg_stat_wal).
+    await Promise.all(workers.map((worker) => worker.stop()));
     const usage = await meter.read();
     const { rows } = await poll.query<{ first: number; last: number; other: number }>(
       `${BENCH_QUERY_MARK} SELECT min(date_started)::float8 AS first, max(date_completed)::float8 AS last,
@@ -147,7 +149,8 @@ export async function pgWorkersSection(): Promise<SectionResult> {
   const cores = cpus().length;
   console.log(
     `  ${'workers'.padEnd(8)}${'tasks/s'.padStart(9)}${'window s'.padStart(10)}${'due->all s'.padStart(12)}` +
-      `${'server CPU'.padStart(12)}${'workers CPU'.padStart(13)}${'statements/task'.padStart(17)}${'server CPU/task'.padStart(17)}`,
+      `${'server CPU'.padStart(12)}${'workers CPU'.padStart(13)}${'statements/task'.padStart(17)}${'server CPU/task'.padStart(17)}` +
+      `${'WAL flushes'.padStart(13)}${'flush wait'.padStart(12)}`,
   );
   for (const run of runs) {
     const seconds = run.windowMs / 1000;
@@ -157,14 +160,18 @@ export async function pgWorkersSection(): Promise<SectionResult> {
         `${formatNumber(run.wallFromDueMs / 1000).padStart(12)}${share(run.database.cpuMs).padStart(12)}` +
         `${share(run.workersCpuMs).padStart(13)}` +
         `${(run.database.statements === null ? 'n/a' : (run.database.statements / TASKS).toFixed(2)).padStart(17)}` +
-        `${(run.database.cpuMs === null ? 'n/a' : `${formatNumber((1000 * run.database.cpuMs) / TASKS)} us`).padStart(17)}`,
+        `${(run.database.cpuMs === null ? 'n/a' : `${formatNumber((1000 * run.database.cpuMs) / TASKS)} us`).padStart(17)}` +
+        `${run.database.walSyncs.toLocaleString('en').padStart(13)}${`${formatNumber(run.database.walSyncMs / 1000)} s`.padStart(12)}`,
     );
   }
-  console.log(`  (CPU shares are of ${cores} cores over due->all; the poll of this process is left out of the statements)`);
-  const last = runs.at(-1)!;
-  if (last.database.top.length > 0) {
-    console.log(`\n  statements of the ${last.workers}-worker run by server time:`);
-    for (const use of last.database.top.slice(0, 6)) console.log(`    ${describeStatement(use, TASKS)}`);
+  console.log(
+    `  (CPU shares are of ${cores} cores over due->all; the poll of this process is left out of the statements; ` +
+      `WAL flushes are the server's fsyncs of its log, which commits wait for, and the time they took)`,
+  );
+  for (const run of runs) {
+    if (run.database.top.length === 0) continue;
+    console.log(`\n  statements of the ${run.workers}-worker run by server time:`);
+    for (const use of run.database.top.slice(0, 4)) console.log(`    ${describeStatement(use, TASKS)}`);
   }
   const one = runs.find((run) => run.workers === 1)!;
   const four = runs.find((run) => run.workers === 4)!;

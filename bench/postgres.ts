@@ -78,6 +78,9 @@ async function startOrConnect(): Promise<BenchPostgres> {
     postgresFlags: [
       '-c',
       `max_connections=${MAX_CONNECTIONS}`,
+      // So that pg_stat_wal says how long the server waited for its WAL to reach the disk.
+      '-c',
+      'track_wal_io_timing=on',
       ...(statementsLibrary ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.max=10000'] : []),
     ],
     onLog: (message) => output.push(String(message)),
@@ -198,11 +201,29 @@ export interface DatabaseUse {
   top: StatementUse[];
   /** CPU time of all the server's processes; null when the server is not on this machine. */
   cpuMs: number | null;
+  /**
+   * WAL flushes to disk (each commit waits for one, or shares one with commits beside it) and the
+   * time spent in them, server-wide (pg_stat_wal). Backends report these lazily, up to seconds
+   * late: complete only once the connections that did the work have closed.
+   */
+  walSyncs: number;
+  walSyncMs: number;
 }
 
 interface Snapshot {
   statements: Map<string, StatementUse> | null;
   cpuTicks: number | null;
+  walSyncs: number;
+  walSyncMs: number;
+}
+
+async function walSnapshot(server: BenchPostgres): Promise<{ walSyncs: number; walSyncMs: number }> {
+  return withClient(server.url, async (client) => {
+    const { rows } = await client.query<{ syncs: number; ms: number }>(
+      `SELECT wal_sync::float8 AS syncs, wal_sync_time AS ms FROM pg_stat_wal`,
+    );
+    return { walSyncs: rows[0]!.syncs, walSyncMs: rows[0]!.ms };
+  });
 }
 
 /** CPU ticks of the postmaster, of its live children, and of the children it has reaped. */
@@ -251,6 +272,7 @@ export async function meterDatabase(database: string): Promise<DatabaseMeter> {
   const take = async (): Promise<Snapshot> => ({
     statements: await statementSnapshot(server, database),
     cpuTicks: server.postmasterPid === null ? null : serverCpuTicks(server.postmasterPid),
+    ...(await walSnapshot(server)),
   });
   const before = await take();
   return {
@@ -271,7 +293,13 @@ export async function meterDatabase(database: string): Promise<DatabaseMeter> {
       }
       const cpuMs =
         before.cpuTicks === null || after.cpuTicks === null ? null : (after.cpuTicks - before.cpuTicks) * MS_PER_TICK;
-      return { statements, top: top.slice(0, 6), cpuMs };
+      return {
+        statements,
+        top: top.slice(0, 6),
+        cpuMs,
+        walSyncs: after.walSyncs - before.walSyncs,
+        walSyncMs: after.walSyncMs - before.walSyncMs,
+      };
     },
   };
 }
@@ -280,8 +308,8 @@ export async function meterDatabase(database: string): Promise<DatabaseMeter> {
 export function describeStatement(use: StatementUse, tasks: number): string {
   const text = use.query.replace(/\s+/g, ' ').trim();
   return (
-    `${(use.calls / tasks).toFixed(2)} calls/task, ${use.totalMs.toFixed(0)} ms in all: ` +
-    `${text.length > 110 ? `${text.slice(0, 107)}...` : text}`
+    `${(use.calls / tasks).toFixed(3)} calls/task, ${(use.totalMs / use.calls).toFixed(2)} ms/call, ${use.totalMs.toFixed(0)} ms in all: ` +
+    `${text.length > 90 ? `${text.slice(0, 87)}...` : text}`
   );
 }
 
