@@ -11,7 +11,7 @@ import {
   nextListen,
   query,
   startServer,
-  temporaryDatabasePath,
+  temporaryDatabase,
   wsClient,
   type TestServer,
 } from './helpers.js';
@@ -596,12 +596,14 @@ describe('real-time execution in the engine', () => {
     }),
   ]);
 
-  const databasePath = temporaryDatabasePath();
+  let databasePath: Promise<string> | null = null;
   let storage: Storage | null = null;
   let engine: Engine | null = null;
 
+  /** One database for every open() of the describe: what one engine recorded, the next one reads. */
   async function open(): Promise<{ engine: Engine; actor: Actor }> {
-    storage = await openStorage(databasePath);
+    databasePath ??= temporaryDatabase();
+    storage = await openStorage(await databasePath);
     engine = createEngine({ storage, catalog, realtimeWaitMs: 250 });
     const { apiKey, organisation } = await engine.provisionApiKey({ organisation: 'acme', role: 'ADMIN', name: `admin-${Date.now()}` });
     await engine.start();

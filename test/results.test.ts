@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
@@ -9,7 +10,7 @@ import { builtInCatalog } from '../src/catalog/services.js';
 import { MAX_RETRIEVAL_KEY_LENGTH } from '../src/domain/api.js';
 import { createEngine } from '../src/engine/index.js';
 import { createServer } from '../src/http/server.js';
-import { openStorage } from '../src/storage/index.js';
+import { isPostgresUrl, openStorage } from '../src/storage/index.js';
 import {
   createKey,
   graphql,
@@ -17,7 +18,7 @@ import {
   query,
   startServer,
   submit,
-  temporaryDatabasePath,
+  temporaryDatabase,
   waitForTask,
   type TestServer,
 } from './helpers.js';
@@ -65,13 +66,20 @@ function numericId(globalId: string): number {
 }
 
 /** What the database holds of a task's payloads, read beside the server as an operator would. */
-function storedPayloads(databasePath: string, taskId: string): (string | null)[] {
-  const database = new Database(databasePath, { readonly: true });
+async function storedPayloads(location: string, taskId: string): Promise<(string | null)[]> {
+  const statement = 'SELECT data FROM task_results WHERE task_id = $1 ORDER BY id';
+  if (isPostgresUrl(location)) {
+    const client = new pg.Client({ connectionString: location });
+    await client.connect();
+    try {
+      return (await client.query<{ data: string | null }>(statement, [numericId(taskId)])).rows.map((row) => row.data);
+    } finally {
+      await client.end();
+    }
+  }
+  const database = new Database(location, { readonly: true });
   try {
-    return database
-      .prepare('SELECT data FROM task_results WHERE task_id = ? ORDER BY id')
-      .pluck()
-      .all(numericId(taskId)) as (string | null)[];
+    return database.prepare(statement.replace('$1', '?')).pluck().all(numericId(taskId)) as (string | null)[];
   } finally {
     database.close();
   }
@@ -114,13 +122,13 @@ describe('retrieveResults with a retrievalKey', () => {
 
   test('without a retrievalKey a retrieval is one-shot: its payloads leave the database with the answer', async () => {
     const id = await finishedEcho(server, server.adminToken, 'once only');
-    expect(storedPayloads(server.database, id)).toEqual([JSON.stringify({ message: 'once only' })]);
+    expect(await storedPayloads(server.database, id)).toEqual([JSON.stringify({ message: 'once only' })]);
 
     expect(await retrieve(server, server.adminToken, id)).toMatchObject({
       __typename: 'RetrieveResultsSuccess',
       results: [{ data: { message: 'once only' } }],
     });
-    expect(storedPayloads(server.database, id)).toEqual([null]);
+    expect(await storedPayloads(server.database, id)).toEqual([null]);
     expect(await retrieve(server, server.adminToken, id)).toMatchObject({ code: 'ALREADY_RETRIEVED' });
   });
 
@@ -168,10 +176,11 @@ async function startWithRetryWindow(resultRetryWindowMs: number, databasePath: s
 
 describe('after the retry window', () => {
   const token = `tp_test_${randomBytes(12).toString('hex')}`;
-  const databasePath = temporaryDatabasePath();
+  let databasePath: string;
   let server: ComposedServer;
 
   beforeAll(async () => {
+    databasePath = await temporaryDatabase();
     // A window of 0: every retry comes after it.
     server = await startWithRetryWindow(0, databasePath, token);
   });
@@ -213,7 +222,7 @@ describe('after the retry window', () => {
       results: [{ data: { message: 'expired' } }],
     });
     expect(await retrieve(server, token, id, 'late-key')).toMatchObject({ __typename: 'ConflictError', code: 'ALREADY_RETRIEVED' });
-    expect(storedPayloads(databasePath, id)).toEqual([null]);
+    expect(await storedPayloads(databasePath, id)).toEqual([null]);
   });
 
   test('payloads nobody asks for again are deleted too: here by the sweep at the next start', async () => {
@@ -221,7 +230,7 @@ describe('after the retry window', () => {
     expect(await retrieve(server, token, id, 'forgotten-key')).toMatchObject({ __typename: 'RetrieveResultsSuccess' });
     await server.stop();
     server = await startWithRetryWindow(0, databasePath, token);
-    expect(storedPayloads(databasePath, id)).toEqual([null]);
+    expect(await storedPayloads(databasePath, id)).toEqual([null]);
   });
 });
 
