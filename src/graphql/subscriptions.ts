@@ -1,10 +1,10 @@
 import { GraphQLError } from 'graphql';
 import type { ResultDelivery } from '../domain/api.js';
 import { EventStream, queueKey, type TaskChange, type TaskEventKind } from '../domain/events.js';
+import { matchesTaskFilter } from '../domain/task-filter.js';
 import {
   isTerminal,
   type Actor,
-  type DateRange,
   type Task,
   type TaskFilter,
   type TaskLog,
@@ -184,41 +184,6 @@ interface TaskEvent {
   at: Date;
 }
 
-function inRange(date: Date | null, range: DateRange | null | undefined): boolean {
-  if (!range) return true;
-  const { gt, gte, lt, lte } = range;
-  if (!date) return gt == null && gte == null && lt == null && lte == null;
-  const time = date.getTime();
-  return (
-    (gt == null || time > gt.getTime()) &&
-    (gte == null || time >= gte.getTime()) &&
-    (lt == null || time < lt.getTime()) &&
-    (lte == null || time <= lte.getTime())
-  );
-}
-
-function matches<T>(value: T, wanted: T | null | undefined): boolean {
-  return wanted == null || value === wanted;
-}
-
-/** The JavaScript twin of the engine's listTasks filter, for tasks that change after the query. */
-function matchesFilter(task: Task, filter: TaskFilter): boolean {
-  return (
-    matches(task.keyId, filter.keyId) &&
-    matches(task.user, filter.user) &&
-    matches(task.sourceId, filter.sourceId) &&
-    matches(task.session, filter.session) &&
-    matches(task.poll, filter.poll) &&
-    matches(task.sourceType, filter.sourceType) &&
-    matches(task.service, filter.service) &&
-    matches(task.type, filter.type) &&
-    (!filter.state?.length || filter.state.includes(task.state)) &&
-    inRange(task.dateCreated, filter.dateCreated) &&
-    inRange(task.dateStarted, filter.dateStarted) &&
-    inRange(task.dateCompleted, filter.dateCompleted)
-  );
-}
-
 /** On the CHANNEL protocol a result is pushed once, to whichever subscriber claims it first. */
 async function claimDelivery(context: GraphQLContext, task: Task, change: TaskChange): Promise<ResultDelivery | null> {
   if (change.kind !== 'RESULT' || change.resultId == null || task.retrievalProtocol !== 'CHANNEL') return null;
@@ -306,7 +271,7 @@ async function* matchingEvents(
       }
       context.refreshLoaders();
       const task = await context.loaders.tasks.load(change.taskId);
-      if (!task || !matchesFilter(task, filter)) continue;
+      if (!task || !matchesTaskFilter(task, filter)) continue;
       queuePositions.observe(task);
       const log = await logOf(context, task, change);
       const delivery = await claimDelivery(context, task, change);
