@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ServiceDefinitionError } from './catalog/definitions.js';
 import { loadCatalog } from './catalog/load.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { ROLES, type Role } from './domain/types.js';
 import { createEngine, ValidationError } from './engine/index.js';
 import { createLogger } from './logger.js';
 import type { ProcessRole } from './main.js';
@@ -132,15 +133,17 @@ program
     process.stdout.write(`database ${redactedLocation(config.database)} is up to date\n`);
   });
 
+const ROLE_NAMES = ROLES.map((role) => role.toLowerCase()).join(' or ');
+
 const key = program.command('key').description('manage API keys');
 catalogFlags(key.command('create'))
   .description('create an API key and print its token alone on stdout (the organisation is created if new)')
   .requiredOption('--organisation <name>', 'organisation the key belongs to')
-  .option('--role <role>', 'admin or member', (value) => {
+  .option('--role <role>', ROLE_NAMES, (value) => {
     const role = value.toUpperCase();
-    if (role !== 'ADMIN' && role !== 'MEMBER') throw new InvalidArgumentError('must be admin or member');
-    return role as 'ADMIN' | 'MEMBER';
-  }, 'MEMBER' as const)
+    if (!(ROLES as readonly string[]).includes(role)) throw new InvalidArgumentError(`must be ${ROLE_NAMES}`);
+    return role as Role;
+  }, 'MEMBER' satisfies Role)
   .option('--name <name>', 'a name to recognise the key by', 'cli')
   .option('--permissions <json>', 'what the key may run, e.g. \'{"demo":{"echo":{}}}\' (default: everything)', (value) => {
     try {
@@ -149,7 +152,7 @@ catalogFlags(key.command('create'))
       throw new InvalidArgumentError('must be JSON');
     }
   })
-  .action(async (options: CatalogFlags & { organisation: string; role: 'ADMIN' | 'MEMBER'; name: string; permissions?: unknown }) => {
+  .action(async (options: CatalogFlags & { organisation: string; role: Role; name: string; permissions?: unknown }) => {
     const config = configWith(options);
     // Permissions may name the user's services: they are checked against the catalog serve offers.
     const catalog = await loadCatalog({ services: config.services, demo: config.demo });

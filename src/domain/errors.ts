@@ -1,3 +1,5 @@
+import type { Role } from './types.js';
+
 export const ERROR_CODES = Object.freeze([
   'INVALID_SERVICE',
   'INVALID_ACTION',
@@ -89,7 +91,7 @@ export class ForbiddenError extends Error {
   override name = 'ForbiddenError';
 }
 
-export function requireAdmin(actor: { role: 'ADMIN' | 'MEMBER' }): void {
+export function requireAdmin(actor: { role: Role }): void {
   if (actor.role !== 'ADMIN') throw new ForbiddenError('This operation needs an ADMIN key.');
 }
 

@@ -30,7 +30,8 @@ export function queueStatusOf(state: TaskState): QueueStatus {
 
 export type RetrievalProtocol = 'STORE' | 'CHANNEL';
 export type Execution = 'ASYNCHRONOUS' | 'REALTIME';
-export type Role = 'ADMIN' | 'MEMBER';
+export const ROLES = Object.freeze(['ADMIN', 'MEMBER'] as const);
+export type Role = (typeof ROLES)[number];
 
 export const LOG_LEVELS = Object.freeze(['DEBUG', 'INFO', 'WARN', 'ERROR'] as const);
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -1,11 +1,11 @@
 import type { Viewer } from '../domain/api.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
-import type { Actor, ApiKey } from '../domain/types.js';
+import { ROLES, type Actor, type ApiKey } from '../domain/types.js';
 import { builder } from './builder.js';
 import { requireActor, requireViewer } from './context.js';
 import { decodeId } from './ids.js';
 
-const RoleEnum = builder.enumType('Role', { values: ['ADMIN', 'MEMBER'] as const });
+const RoleEnum = builder.enumType('Role', { values: ROLES });
 
 export const RetrievalProtocolEnum = builder.enumType('RetrievalProtocol', {
   values: {

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import { TASK_STATES } from '../../domain/types.js';
+import { ROLES, TASK_STATES } from '../../domain/types.js';
 
 // The tables, columns and indexes of sqlite/schema.ts, column for column, so that one row shape
 // (storage/rows.ts) serves both. Timestamps are epoch milliseconds in bigint; ids of the tables
@@ -21,7 +21,7 @@ export const apiKeys = pgTable(
       .notNull()
       .references(() => organisations.id),
     name: text('name').notNull(),
-    role: text('role', { enum: ['ADMIN', 'MEMBER'] }).notNull(),
+    role: text('role', { enum: ROLES }).notNull(),
     tokenHash: text('token_hash').notNull().unique(),
     // JSON of KeyPermissions; null lets the key use the whole catalog.
     permissions: text('permissions'),

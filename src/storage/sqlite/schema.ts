@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { TASK_STATES } from '../../domain/types.js';
+import { ROLES, TASK_STATES } from '../../domain/types.js';
 
 // Timestamps are epoch milliseconds: they sort and compare as integers in every index.
 
@@ -19,7 +19,7 @@ export const apiKeys = sqliteTable(
       .notNull()
       .references(() => organisations.id),
     name: text('name').notNull(),
-    role: text('role', { enum: ['ADMIN', 'MEMBER'] }).notNull(),
+    role: text('role', { enum: ROLES }).notNull(),
     tokenHash: text('token_hash').notNull().unique(),
     // JSON of KeyPermissions; null lets the key use the whole catalog.
     permissions: text('permissions'),
