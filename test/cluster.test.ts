@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { projectRoot, spawnTaskport, temporaryFolder, type SpawnedProcess } from './children.js';
 import {
@@ -312,3 +313,43 @@ describe('several processes on one PostgreSQL database', () => {
     await eventually(async () => (await stateOf(members[1]!, setup.token, id)) === 'SUCCEEDED', 'the task ran');
   });
 });
+
+describe('when PostgreSQL drops every connection (as a restart does)', () => {
+  it('the processes live on, reconnect, and tasks and events flow again', { timeout: 60_000 }, async () => {
+    const database = await createPostgresDatabase();
+    const setup = cluster(database);
+    const first = await api(setup);
+    const running = await worker(setup);
+    expect(await waitForSuccess(first, setup.token, await submitWork(first, setup.token, 1))).toBe('SUCCEEDED');
+
+    const admin = new pg.Client({ connectionString: database });
+    await admin.connect();
+    try {
+      const { rowCount } = await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      expect(rowCount).toBeGreaterThan(0);
+    } finally {
+      await admin.end();
+    }
+
+    // The next requests may meet the dropped connections; the processes reconnect, and a task
+    // submitted then is run by the worker and announced over the bus again.
+    await eventually(async () => (await fetch(new URL('/healthz', first.server.url))).status === 200, 'the API is healthy again');
+    let id: string | null = null;
+    await eventually(async () => {
+      const response = await graphql(first.server, setup.token, `mutation { submitTask(input: { service: "cluster", action: "work", params: { ms: 1 } }) { ... on SubmitTaskSuccess { task { id } } } }`);
+      id = response.body.data?.submitTask?.task?.id ?? null;
+      return id !== null;
+    }, 'a submission is accepted again');
+    expect(await waitForSuccess(first, setup.token, id!)).toBe('SUCCEEDED');
+    expect(running.spawned.process.exitCode).toBeNull();
+    expect(first.spawned.process.exitCode).toBeNull();
+  });
+});
+
+/** The state a task ends in, as its taskUpdated subscription tells: over the bus, when another process runs it. */
+async function waitForSuccess(member: Member, token: string, id: string): Promise<string> {
+  const updates = await subscribeOverWebSocket(wsClient(member.server, token), `subscription ($id: ID!) { taskUpdated(id: $id) { state } }`, { id });
+  return updates.at(-1)?.data?.taskUpdated?.state;
+}
