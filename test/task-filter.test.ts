@@ -1,3 +1,4 @@
+import { and } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { matchesTaskFilter } from '../src/domain/task-filter.js';
 import { TASK_STATES, type DateRange, type Task, type TaskFilter, type TaskState } from '../src/domain/types.js';
@@ -6,10 +7,12 @@ import { openPgDatabase } from '../src/storage/pg/database.js';
 import * as pgSchema from '../src/storage/pg/schema.js';
 import { openDatabase } from '../src/storage/sqlite/database.js';
 import * as sqliteSchema from '../src/storage/sqlite/schema.js';
+import { taskFilterSql } from '../src/storage/task-filter.js';
 import { temporaryDatabase, testStore } from './helpers.js';
 
 // listTasks filters in SQL, taskEvents with matchesTaskFilter: for the same tasks and filters,
-// the two must select the same tasks, on whichever store this vitest project tests.
+// the two must select the same tasks, on whichever store this vitest project tests. The test holds
+// both listTasks and the conditions of taskFilterSql on their own to the matcher.
 
 type TaskRow = typeof pgSchema.tasks.$inferInsert;
 
@@ -18,8 +21,15 @@ afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
-/** The record store, and an insert of task rows as the queue writes them, through a connection of its own. */
-async function openFixture(): Promise<{ records: RecordStore; insertTask(row: TaskRow): Promise<void> }> {
+interface Fixture {
+  records: RecordStore;
+  /** Inserts a task row as the queue writes it, through a connection of its own. */
+  insertTask(row: TaskRow): Promise<void>;
+  /** The ids taskFilterSql selects, through that connection: listTasks' conditions, whether or not the dialect uses them yet. */
+  selectIds(filter: TaskFilter): Promise<number[]>;
+}
+
+async function openFixture(): Promise<Fixture> {
   const location = await temporaryDatabase();
   const storage = await openStorage(location);
   closers.push(() => storage.close());
@@ -31,6 +41,11 @@ async function openFixture(): Promise<{ records: RecordStore; insertTask(row: Ta
       insertTask: async (row) => {
         await database.db.insert(pgSchema.tasks).values(row);
       },
+      selectIds: async (filter) => {
+        const { tasks } = pgSchema;
+        const rows = await database.db.select({ id: tasks.id }).from(tasks).where(and(...taskFilterSql(tasks, filter)));
+        return rows.map((row) => row.id);
+      },
     };
   }
   const database = openDatabase(location);
@@ -39,6 +54,11 @@ async function openFixture(): Promise<{ records: RecordStore; insertTask(row: Ta
     records: storage.records,
     insertTask: async (row) => {
       database.db.insert(sqliteSchema.tasks).values(row).run();
+    },
+    selectIds: async (filter) => {
+      const { tasks } = sqliteSchema;
+      const rows = database.db.select({ id: tasks.id }).from(tasks).where(and(...taskFilterSql(tasks, filter))).all();
+      return rows.map((row) => row.id);
     },
   };
 }
@@ -77,7 +97,7 @@ function ranges(): DateRange[] {
 
 describe(`task filter on ${testStore}`, () => {
   it('listTasks lists exactly the tasks matchesTaskFilter accepts, for every field, range bound, state list and null', async () => {
-    const { records, insertTask } = await openFixture();
+    const { records, insertTask, selectIds } = await openFixture();
     const organisation = await records.findOrCreateOrganisation('acme', NOW);
     const keys = await Promise.all(
       ['a', 'b'].map((name) =>
@@ -166,6 +186,7 @@ describe(`task filter on ${testStore}`, () => {
       const listed = await records.listTasks(organisation.id, filter, { first: 1000 });
       const matched = all.filter((task) => matchesTaskFilter(task, filter));
       expect(ids(listed.items), JSON.stringify(filter)).toEqual(ids(matched));
+      expect((await selectIds(filter)).sort((a, b) => a - b), JSON.stringify(filter)).toEqual(ids(matched));
       if (matched.length > 0 && matched.length < all.length) selective++;
     }
     // Varied enough that many filters select some tasks and not others (ranges past every stored
