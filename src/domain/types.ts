@@ -28,7 +28,9 @@ export function queueStatusOf(state: TaskState): QueueStatus {
   return 'COMPLETED';
 }
 
-export type RetrievalProtocol = 'STORE' | 'CHANNEL';
+/** In the order of the public schema's RetrievalProtocol enum. */
+export const RETRIEVAL_PROTOCOLS = Object.freeze(['CHANNEL', 'STORE'] as const);
+export type RetrievalProtocol = (typeof RETRIEVAL_PROTOCOLS)[number];
 export type Execution = 'ASYNCHRONOUS' | 'REALTIME';
 export const ROLES = Object.freeze(['ADMIN', 'MEMBER'] as const);
 export type Role = (typeof ROLES)[number];

@@ -1,17 +1,17 @@
 import type { Viewer } from '../domain/api.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
-import { ROLES, type Actor, type ApiKey } from '../domain/types.js';
-import { builder } from './builder.js';
+import { RETRIEVAL_PROTOCOLS, ROLES, type Actor, type ApiKey } from '../domain/types.js';
+import { builder, describedValues } from './builder.js';
 import { requireActor, requireViewer } from './context.js';
 import { decodeId } from './ids.js';
 
 const RoleEnum = builder.enumType('Role', { values: ROLES });
 
 export const RetrievalProtocolEnum = builder.enumType('RetrievalProtocol', {
-  values: {
-    CHANNEL: { description: 'Results are pushed to subscribers of taskEvents and consumed on delivery.' },
-    STORE: { description: 'Results are kept until retrieved once with retrieveResults.' },
-  } as const,
+  values: describedValues(RETRIEVAL_PROTOCOLS, {
+    CHANNEL: 'Results are pushed to subscribers of taskEvents and consumed on delivery.',
+    STORE: 'Results are kept until retrieved once with retrieveResults.',
+  }),
 });
 
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');

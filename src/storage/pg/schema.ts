@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import { ROLES, TASK_STATES } from '../../domain/types.js';
+import { RETRIEVAL_PROTOCOLS, ROLES, TASK_STATES } from '../../domain/types.js';
 
 // The tables, columns and indexes of sqlite/schema.ts, column for column, so that one row shape
 // (storage/rows.ts) serves both. Timestamps are epoch milliseconds in bigint; ids of the tables
@@ -9,7 +9,7 @@ import { ROLES, TASK_STATES } from '../../domain/types.js';
 export const organisations = pgTable('organisations', {
   id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
   name: text('name').notNull().unique(),
-  retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull().default('STORE'),
+  retrievalProtocol: text('retrieval_protocol', { enum: RETRIEVAL_PROTOCOLS }).notNull().default('STORE'),
   dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
 });
 
@@ -115,7 +115,7 @@ export const tasks = pgTable(
     progress: doublePrecision('progress'),
     errorCode: text('error_code'),
     errorMessage: text('error_message'),
-    retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull(),
+    retrievalProtocol: text('retrieval_protocol', { enum: RETRIEVAL_PROTOCOLS }).notNull(),
     resultRetrieved: boolean('result_retrieved').notNull().default(false),
     // SHA-256 of the retrievalKey of the first retrieveResults: a retry that repeats it gets the payloads again.
     retrievalKeyHash: text('retrieval_key_hash'),

@@ -1,13 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { ROLES, TASK_STATES } from '../../domain/types.js';
+import { RETRIEVAL_PROTOCOLS, ROLES, TASK_STATES } from '../../domain/types.js';
 
 // Timestamps are epoch milliseconds: they sort and compare as integers in every index.
 
 export const organisations = sqliteTable('organisations', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   name: text('name').notNull().unique(),
-  retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull().default('STORE'),
+  retrievalProtocol: text('retrieval_protocol', { enum: RETRIEVAL_PROTOCOLS }).notNull().default('STORE'),
   dateCreated: integer('date_created').notNull(),
 });
 
@@ -113,7 +113,7 @@ export const tasks = sqliteTable(
     progress: real('progress'),
     errorCode: text('error_code'),
     errorMessage: text('error_message'),
-    retrievalProtocol: text('retrieval_protocol', { enum: ['STORE', 'CHANNEL'] }).notNull(),
+    retrievalProtocol: text('retrieval_protocol', { enum: RETRIEVAL_PROTOCOLS }).notNull(),
     resultRetrieved: integer('result_retrieved', { mode: 'boolean' }).notNull().default(false),
     // SHA-256 of the retrievalKey of the first retrieveResults: a retry that repeats it gets the payloads again.
     retrievalKeyHash: text('retrieval_key_hash'),
