@@ -1,5 +1,5 @@
 import { ATTEMPT_BOUNDS } from './limits.js';
-import type { Execution, ParameterDefinition, ParameterType, ServiceDefinition } from './types.js';
+import { EXECUTION_MODES, type ParameterDefinition, type ParameterType, type ServiceDefinition } from './types.js';
 import { checkValue } from './values.js';
 
 /**
@@ -22,8 +22,6 @@ const PARAMETER_TYPES: Record<ParameterType, { allowedValues: boolean; bounds: b
   LIST: { allowedValues: true, bounds: false },
   JSON: { allowedValues: false, bounds: false },
 };
-
-const EXECUTIONS: Record<Execution, true> = { ASYNCHRONOUS: true, REALTIME: true };
 
 /** Service and action slugs appear in permissions, URLs and GraphQL ids: kept to one spelling. */
 export const SLUG_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -137,12 +135,12 @@ function checkDescription(description: unknown, fault: Fault): void {
 }
 
 function checkExecution(execution: unknown, fault: Fault): void {
-  const known = list(Object.keys(EXECUTIONS));
+  const known = list(EXECUTION_MODES);
   if (!Array.isArray(execution) || execution.length === 0) {
     throw fault(`execution: must list how the action runs, one or more of ${known}`);
   }
   for (const mode of execution) {
-    if (typeof mode !== 'string' || !Object.hasOwn(EXECUTIONS, mode)) {
+    if (!(EXECUTION_MODES as readonly unknown[]).includes(mode)) {
       throw fault(`execution: ${JSON.stringify(mode)} is not a way to run (${known})`);
     }
   }

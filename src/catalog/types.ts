@@ -1,4 +1,5 @@
-export type Execution = 'ASYNCHRONOUS' | 'REALTIME';
+export const EXECUTION_MODES = Object.freeze(['ASYNCHRONOUS', 'REALTIME'] as const);
+export type Execution = (typeof EXECUTION_MODES)[number];
 
 export type ParameterType = 'STRING' | 'INTEGER' | 'NUMBER' | 'BOOLEAN' | 'DATE' | 'DATETIME' | 'LIST' | 'JSON';
 

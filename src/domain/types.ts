@@ -1,6 +1,7 @@
-import type { KeyPermissions } from '../catalog/types.js';
+import { EXECUTION_MODES, type Execution, type KeyPermissions } from '../catalog/types.js';
 
-export type { KeyPermissions };
+export { EXECUTION_MODES };
+export type { Execution, KeyPermissions };
 
 export const TASK_STATES = Object.freeze([
   'PENDING',
@@ -31,7 +32,6 @@ export function queueStatusOf(state: TaskState): QueueStatus {
 /** In the order of the public schema's RetrievalProtocol enum. */
 export const RETRIEVAL_PROTOCOLS = Object.freeze(['CHANNEL', 'STORE'] as const);
 export type RetrievalProtocol = (typeof RETRIEVAL_PROTOCOLS)[number];
-export type Execution = 'ASYNCHRONOUS' | 'REALTIME';
 export const ROLES = Object.freeze(['ADMIN', 'MEMBER'] as const);
 export type Role = (typeof ROLES)[number];
 

@@ -1,7 +1,7 @@
-import type { ActionDefinition, ParameterDefinition, ServiceDefinition } from '../catalog/index.js';
+import { EXECUTION_MODES, type ActionDefinition, type ParameterDefinition, type ServiceDefinition } from '../catalog/index.js';
 import { builder } from './builder.js';
 
-export const ExecutionEnum = builder.enumType('Execution', { values: ['ASYNCHRONOUS', 'REALTIME'] as const });
+export const ExecutionEnum = builder.enumType('Execution', { values: EXECUTION_MODES });
 
 const ParameterTypeEnum = builder.enumType('ParameterType', {
   values: ['STRING', 'INTEGER', 'NUMBER', 'BOOLEAN', 'DATE', 'DATETIME', 'LIST', 'JSON'] as const,

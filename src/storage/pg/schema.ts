@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import { RETRIEVAL_PROTOCOLS, ROLES, TASK_STATES } from '../../domain/types.js';
+import { EXECUTION_MODES, RETRIEVAL_PROTOCOLS, ROLES, TASK_STATES } from '../../domain/types.js';
 
 // The tables, columns and indexes of sqlite/schema.ts, column for column, so that one row shape
 // (storage/rows.ts) serves both. Timestamps are epoch milliseconds in bigint; ids of the tables
@@ -122,7 +122,7 @@ export const tasks = pgTable(
     // Until when retrieved payloads are kept for such a retry; null once they have been deleted.
     resultsKeptUntil: bigint('results_kept_until', { mode: 'number' }),
     cancelRequested: boolean('cancel_requested').notNull().default(false),
-    execution: text('execution', { enum: ['ASYNCHRONOUS', 'REALTIME'] }).notNull().default('ASYNCHRONOUS'),
+    execution: text('execution', { enum: EXECUTION_MODES }).notNull().default('ASYNCHRONOUS'),
     allocationId: integer('allocation_id').references(() => allocations.id),
     idempotencyKey: text('idempotency_key'),
     runAt: bigint('run_at', { mode: 'number' }),

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { RETRIEVAL_PROTOCOLS, ROLES, TASK_STATES } from '../../domain/types.js';
+import { EXECUTION_MODES, RETRIEVAL_PROTOCOLS, ROLES, TASK_STATES } from '../../domain/types.js';
 
 // Timestamps are epoch milliseconds: they sort and compare as integers in every index.
 
@@ -120,7 +120,7 @@ export const tasks = sqliteTable(
     // Until when retrieved payloads are kept for such a retry; null once they have been deleted.
     resultsKeptUntil: integer('results_kept_until'),
     cancelRequested: integer('cancel_requested', { mode: 'boolean' }).notNull().default(false),
-    execution: text('execution', { enum: ['ASYNCHRONOUS', 'REALTIME'] }).notNull().default('ASYNCHRONOUS'),
+    execution: text('execution', { enum: EXECUTION_MODES }).notNull().default('ASYNCHRONOUS'),
     allocationId: integer('allocation_id').references(() => allocations.id),
     idempotencyKey: text('idempotency_key'),
     runAt: integer('run_at'),
