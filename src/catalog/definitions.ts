@@ -1,5 +1,5 @@
 import { ATTEMPT_BOUNDS } from './limits.js';
-import { EXECUTION_MODES, type ParameterDefinition, type ParameterType, type ServiceDefinition } from './types.js';
+import { EXECUTION_MODES, PARAMETER_TYPES, type ParameterDefinition, type ParameterType, type ServiceDefinition } from './types.js';
 import { checkValue } from './values.js';
 
 /**
@@ -12,7 +12,7 @@ export class ServiceDefinitionError extends Error {
 }
 
 /** What each parameter type may carry besides its value; exhaustive, so a new type must say. */
-const PARAMETER_TYPES: Record<ParameterType, { allowedValues: boolean; bounds: boolean }> = {
+const PARAMETER_TYPE_CAPABILITIES: Record<ParameterType, { allowedValues: boolean; bounds: boolean }> = {
   STRING: { allowedValues: true, bounds: false },
   INTEGER: { allowedValues: false, bounds: true },
   NUMBER: { allowedValues: false, bounds: true },
@@ -156,13 +156,13 @@ function checkWholeNumber(value: unknown, field: string, max: number, fault: Fau
 
 function checkParameter(parameter: Record<string, unknown>, fault: Fault): void {
   const { type } = parameter;
-  if (typeof type !== 'string' || !Object.hasOwn(PARAMETER_TYPES, type)) {
+  if (!(PARAMETER_TYPES as readonly unknown[]).includes(type)) {
     const named = type === undefined ? 'is missing' : `${JSON.stringify(type) ?? kindOf(type)} does not exist`;
-    throw fault(`type ${named} (${list(Object.keys(PARAMETER_TYPES))})`);
+    throw fault(`type ${named} (${list(PARAMETER_TYPES)})`);
   }
-  const capabilities = PARAMETER_TYPES[type as ParameterType];
+  const capabilities = PARAMETER_TYPE_CAPABILITIES[type as ParameterType];
   const typesWith = (capability: 'allowedValues' | 'bounds') =>
-    list(Object.keys(PARAMETER_TYPES).filter((name) => PARAMETER_TYPES[name as ParameterType][capability]));
+    list(PARAMETER_TYPES.filter((name) => PARAMETER_TYPE_CAPABILITIES[name][capability]));
   if (parameter.optional !== undefined && typeof parameter.optional !== 'boolean') {
     throw fault(`optional: must be true or false, not ${kindOf(parameter.optional)}`);
   }

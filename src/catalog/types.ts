@@ -1,7 +1,17 @@
 export const EXECUTION_MODES = Object.freeze(['ASYNCHRONOUS', 'REALTIME'] as const);
 export type Execution = (typeof EXECUTION_MODES)[number];
 
-export type ParameterType = 'STRING' | 'INTEGER' | 'NUMBER' | 'BOOLEAN' | 'DATE' | 'DATETIME' | 'LIST' | 'JSON';
+export const PARAMETER_TYPES = Object.freeze([
+  'STRING',
+  'INTEGER',
+  'NUMBER',
+  'BOOLEAN',
+  'DATE',
+  'DATETIME',
+  'LIST',
+  'JSON',
+] as const);
+export type ParameterType = (typeof PARAMETER_TYPES)[number];
 
 export type HandlerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 

@@ -1,11 +1,9 @@
-import { EXECUTION_MODES, type ActionDefinition, type ParameterDefinition, type ServiceDefinition } from '../catalog/index.js';
+import { EXECUTION_MODES, PARAMETER_TYPES, type ActionDefinition, type ParameterDefinition, type ServiceDefinition } from '../catalog/index.js';
 import { builder } from './builder.js';
 
 export const ExecutionEnum = builder.enumType('Execution', { values: EXECUTION_MODES });
 
-const ParameterTypeEnum = builder.enumType('ParameterType', {
-  values: ['STRING', 'INTEGER', 'NUMBER', 'BOOLEAN', 'DATE', 'DATETIME', 'LIST', 'JSON'] as const,
-});
+const ParameterTypeEnum = builder.enumType('ParameterType', { values: PARAMETER_TYPES });
 
 const ParameterRef = builder.objectRef<ParameterDefinition>('Parameter').implement({
   fields: (t) => ({
