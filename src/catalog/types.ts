@@ -13,7 +13,9 @@ export const PARAMETER_TYPES = Object.freeze([
 ] as const);
 export type ParameterType = (typeof PARAMETER_TYPES)[number];
 
-export type HandlerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+/** Task log levels, least severe first: a level's position is what the task_logs table stores. */
+export const LOG_LEVELS = Object.freeze(['DEBUG', 'INFO', 'WARN', 'ERROR'] as const);
+export type HandlerLogLevel = (typeof LOG_LEVELS)[number];
 
 export interface ParameterDefinition {
   slug: string;

@@ -1,6 +1,6 @@
-import { EXECUTION_MODES, type Execution, type KeyPermissions } from '../catalog/types.js';
+import { EXECUTION_MODES, LOG_LEVELS, type Execution, type HandlerLogLevel, type KeyPermissions } from '../catalog/types.js';
 
-export { EXECUTION_MODES };
+export { EXECUTION_MODES, LOG_LEVELS };
 export type { Execution, KeyPermissions };
 
 export const TASK_STATES = Object.freeze([
@@ -35,8 +35,8 @@ export type RetrievalProtocol = (typeof RETRIEVAL_PROTOCOLS)[number];
 export const ROLES = Object.freeze(['ADMIN', 'MEMBER'] as const);
 export type Role = (typeof ROLES)[number];
 
-export const LOG_LEVELS = Object.freeze(['DEBUG', 'INFO', 'WARN', 'ERROR'] as const);
-export type LogLevel = (typeof LOG_LEVELS)[number];
+/** The levels a handler logs at are those of the task's log. */
+export type LogLevel = HandlerLogLevel;
 
 /** Who is asking: every engine call that reads or writes tenant data takes one. */
 export interface Actor {
