@@ -29,8 +29,7 @@ export function queueStatusOf(state: TaskState): QueueStatus {
   return 'COMPLETED';
 }
 
-/** In the order of the public schema's RetrievalProtocol enum. */
-export const RETRIEVAL_PROTOCOLS = Object.freeze(['CHANNEL', 'STORE'] as const);
+export const RETRIEVAL_PROTOCOLS = Object.freeze(['STORE', 'CHANNEL'] as const);
 export type RetrievalProtocol = (typeof RETRIEVAL_PROTOCOLS)[number];
 export const ROLES = Object.freeze(['ADMIN', 'MEMBER'] as const);
 export type Role = (typeof ROLES)[number];
