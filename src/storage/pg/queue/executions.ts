@@ -1,0 +1,127 @@
+import type { Task } from '../../../domain/types.js';
+import type { ExecutionRecord } from '../../contract.js';
+import type { PgDatabase } from '../database.js';
+import { levelNumber } from '../../rows.js';
+import { statement } from './statements.js';
+import { insertLogs } from './work.js';
+
+const statements = {
+  // A sequence never hands out an id twice: the ids are ours alone, whoever else inserts meanwhile.
+  reserveTaskIds: statement(
+    'reserveTaskIds',
+    `SELECT nextval(pg_get_serial_sequence('tasks', 'id')) AS id FROM generate_series(1, $1)`,
+  ),
+  insertExecutions: statement(
+    'insertExecutions',
+    `INSERT INTO tasks (id, organisation_id, key_id, service, type, params, state, priority, attempts,
+       max_attempts, timeout_ms, progress, error_code, error_message, retrieval_protocol, result_retrieved,
+       execution, allocation_id, available_at, date_created, date_started, date_completed)
+     SELECT id, organisation_id, key_id, service, type, params, state, 0, 1, 1, timeout_ms, progress, error_code,
+       error_message, retrieval_protocol, result_retrieved, 'REALTIME', allocation_id, date_created, date_created,
+       date_created, date_completed
+     FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[],
+       $9::float8[], $10::text[], $11::text[], $12::text[], $13::boolean[], $14::int[], $15::bigint[], $16::bigint[])
+       AS input (id, organisation_id, key_id, service, type, params, state, timeout_ms, progress, error_code,
+         error_message, retrieval_protocol, result_retrieved, allocation_id, date_created, date_completed)`,
+  ),
+  insertDeliveredResults: statement(
+    'insertDeliveredResults',
+    `INSERT INTO task_results (task_id, name, content_type, size, data, retrieved, date_created, date_retrieved)
+     SELECT task_id, name, content_type, size, NULL, true, timestamp, timestamp
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::bigint[])
+       AS input (task_id, name, content_type, size, timestamp)`,
+  ),
+  countExecutions: statement(
+    'countExecutions',
+    `UPDATE allocations SET executions = allocations.executions + counted.calls
+     FROM unnest($1::int[], $2::int[]) AS counted(id, calls) WHERE allocations.id = counted.id`,
+  ),
+};
+
+export async function reserveTaskIds(database: PgDatabase, count: number): Promise<number[]> {
+  if (count <= 0) return [];
+  const { rows } = await database.pool.query(statements.reserveTaskIds([count]));
+  return (rows as { id: number }[]).map((row) => row.id);
+}
+
+export async function recordExecutions(database: PgDatabase, records: readonly ExecutionRecord[]): Promise<Task[]> {
+  if (records.length === 0) return [];
+  return database.transaction(async (client): Promise<Task[]> => {
+    const columns: unknown[][] = Array.from({ length: 16 }, () => []);
+    const logs: unknown[][] = Array.from({ length: 5 }, () => []);
+    const results: unknown[][] = Array.from({ length: 5 }, () => []);
+    const perAllocation = new Map<number, number>();
+    for (const record of records) {
+      const row = [
+        record.taskId,
+        record.organisationId,
+        record.keyId,
+        record.service,
+        record.type,
+        JSON.stringify(record.params),
+        record.state,
+        record.timeoutMs,
+        record.progress,
+        record.error?.code ?? null,
+        record.error?.message ?? null,
+        record.retrievalProtocol,
+        record.results.length > 0,
+        record.allocationId,
+        record.dateCreated,
+        record.dateCompleted,
+      ];
+      for (const [column, value] of row.entries()) columns[column]!.push(value);
+      for (const log of record.logs) {
+        for (const [column, value] of [record.taskId, levelNumber(log.level), log.message, log.source, log.timestamp].entries()) {
+          logs[column]!.push(value);
+        }
+      }
+      for (const result of record.results) {
+        for (const [column, value] of [record.taskId, result.name, result.contentType, result.size, record.dateCompleted].entries()) {
+          results[column]!.push(value);
+        }
+      }
+      perAllocation.set(record.allocationId, (perAllocation.get(record.allocationId) ?? 0) + 1);
+    }
+    await client.query(statements.insertExecutions(columns));
+    if (logs[0]!.length > 0) await insertLogs(client, logs);
+    if (results[0]!.length > 0) await client.query(statements.insertDeliveredResults(results));
+    await client.query(statements.countExecutions([[...perAllocation.keys()], [...perAllocation.values()]]));
+    return records.map(taskOfExecution);
+  });
+}
+
+/** The row insertExecutions writes, as the engine sees it: read back, it would only cost time. */
+function taskOfExecution(record: ExecutionRecord): Task {
+  return {
+    id: record.taskId,
+    organisationId: record.organisationId,
+    keyId: record.keyId,
+    user: null,
+    sourceId: null,
+    sourceType: null,
+    session: null,
+    poll: null,
+    service: record.service,
+    type: record.type,
+    target: null,
+    params: record.params,
+    state: record.state,
+    priority: 0,
+    attempts: 1,
+    maxAttempts: 1,
+    timeoutMs: record.timeoutMs,
+    progress: record.progress,
+    error: record.error,
+    retrievalProtocol: record.retrievalProtocol,
+    resultRetrieved: record.results.length > 0,
+    cancelRequested: false,
+    execution: 'REALTIME',
+    allocationId: record.allocationId,
+    idempotencyKey: null,
+    runAt: null,
+    dateCreated: new Date(record.dateCreated),
+    dateStarted: new Date(record.dateCreated),
+    dateCompleted: new Date(record.dateCompleted),
+  };
+}
