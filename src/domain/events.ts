@@ -1,6 +1,14 @@
 import type { TaskLog, TaskState } from './types.js';
 
-export type TaskEventKind = 'CREATED' | 'STATE_CHANGED' | 'PROGRESS' | 'LOG' | 'RESULT' | 'QUEUE_POSITION';
+export const TASK_EVENT_KINDS = Object.freeze([
+  'CREATED',
+  'STATE_CHANGED',
+  'PROGRESS',
+  'LOG',
+  'RESULT',
+  'QUEUE_POSITION',
+] as const);
+export type TaskEventKind = (typeof TASK_EVENT_KINDS)[number];
 
 /** One change to one task. Small and id-based, so that a cross-process bus can carry it. */
 export interface TaskChange {
