@@ -39,8 +39,8 @@ export const builder = new SchemaBuilder<{
 });
 
 /**
- * The values of a GraphQL enum from the domain's list of them, in its order, with descriptions for
- * some: a value added to the domain appears in the schema, and a description cannot outlive its value.
+ * The values of a GraphQL enum from the domain's list of them, with descriptions for some: a value
+ * added to the domain appears in the schema, and a description cannot outlive its value.
  */
 export function describedValues<const Value extends string>(
   values: readonly Value[],
