@@ -48,9 +48,10 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitForApi(url: string, token: string, timeoutMs = 60_000): Promise<void> {
+async function waitForApi(api: TaskportProcess, url: string, token: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (api.exited()) throw new Error(`the API process for ${url} exited before it answered`);
     try {
       await postGraphQL(url, token, '{ __typename }');
       return;
@@ -97,11 +98,12 @@ async function measure(layout: Layout): Promise<Latencies> {
   const processes: TaskportProcess[] = [];
   try {
     const env = { TASKPORT_DB: location, HOST: '127.0.0.1', PORT: String(port), TASKPORT_BOOTSTRAP_TOKEN: token };
-    processes.push(spawnTaskport(layout.split ? ['serve', '--no-worker'] : ['serve'], env, `api (${layout.label})`));
-    await waitForApi(url, token);
+    const api = spawnTaskport(layout.split ? ['serve', '--no-worker'] : ['serve'], env, `api (${layout.label})`);
+    processes.push(api);
+    await waitForApi(api, url, token);
     if (layout.split) {
       processes.push(spawnTaskport(['worker'], { TASKPORT_DB: location }, `worker (${layout.label})`));
-      await waitForListeners(database!, 2);
+      await waitForListeners(database!, processes);
     }
     const latencies: Latencies = { toStart: [], response: [] };
     for (let index = 0; index < WARM_UPS + SAMPLES; index++) {

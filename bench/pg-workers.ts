@@ -75,7 +75,7 @@ async function measure(workerCount: number, dueMarginMs: number): Promise<Run> {
         spawnTaskport(['worker', '--concurrency', String(CONCURRENCY)], { TASKPORT_DB: database.url }, `worker ${index + 1}`),
       );
     }
-    await waitForListeners(database, workerCount);
+    await waitForListeners(database, workers);
 
     const submitStarted = now();
     const dueAt = Date.now() + dueMarginMs;
@@ -97,7 +97,17 @@ async function measure(workerCount: number, dueMarginMs: number): Promise<Run> {
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     let succeeded = await count();
     while (succeeded < TASKS) {
-      if (Date.now() > deadline) throw new Error(`${workerCount} workers: only ${succeeded} of ${TASKS} SUCCEEDED in ${DRAIN_TIMEOUT_MS} ms`);
+      const gone = workers.filter((worker) => worker.exited());
+      if (gone.length > 0 || Date.now() > deadline) {
+        const { rows: states } = await poll.query<{ state: string; tasks: number }>(
+          `${BENCH_QUERY_MARK} SELECT state, count(*)::int AS tasks FROM tasks GROUP BY state ORDER BY state`,
+        );
+        throw new Error(
+          `${workerCount} workers: ${succeeded} of ${TASKS} SUCCEEDED after ${formatNumber(Date.now() - dueAt)} ms` +
+            ` (${states.map((row) => `${row.state} ${row.tasks}`).join(', ')}); ` +
+            (gone.length > 0 ? `${gone.length} worker process(es) exited` : 'every worker process still runs'),
+        );
+      }
       await sleep(POLL_MS);
       succeeded = await count();
     }

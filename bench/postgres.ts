@@ -380,6 +380,7 @@ export async function startPgServerProcess(
 export interface TaskportProcess {
   child: IpcChild;
   pid: number | undefined;
+  exited(): boolean;
   /** SIGTERM, as an operator stops it; SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -404,6 +405,7 @@ export function spawnTaskport(args: string[], env: Record<string, string>, label
   return {
     child,
     pid: spawned.pid,
+    exited: () => spawned.exitCode !== null || spawned.signalCode !== null,
     stop: async (graceMs = 10_000) => {
       if (spawned.exitCode !== null || spawned.signalCode !== null) return;
       spawned.kill('SIGTERM');
@@ -415,10 +417,16 @@ export function spawnTaskport(args: string[], env: Record<string, string>, label
 }
 
 /** Resolves once `count` Taskport processes on `database` listen for events: each has opened its storage and bus. */
-export async function waitForListeners(database: BenchDatabase, count: number, timeoutMs = 60_000): Promise<void> {
+export async function waitForListeners(
+  database: BenchDatabase,
+  processes: readonly TaskportProcess[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  const count = processes.length;
   await withClient(database.url, async (client) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (processes.some((process) => process.exited())) throw new Error('a Taskport process exited before it listened');
       const { rows } = await client.query<{ listening: number }>(
         `${BENCH_QUERY_MARK} SELECT count(*)::int AS listening FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = 'taskport-events'`,
