@@ -1,0 +1,167 @@
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import type { DateRange, LogLevel, Page, PageRequest, Task, TaskFilter, TaskLog, TaskResult } from '../../../domain/types.js';
+import { LOG_LEVELS } from '../../../domain/types.js';
+import type { Drizzle, SqliteDatabase } from '../database.js';
+import { levelNumber, toTask, toTaskLog, toTaskResult } from '../../rows.js';
+import { taskDependencies, taskLogs, taskResults, tasks } from '../schema.js';
+import { page } from './page.js';
+
+function rangeConditions(column: SQLiteColumn, range: DateRange | null | undefined): SQL[] {
+  if (!range) return [];
+  const conditions: SQL[] = [];
+  if (range.gt) conditions.push(gt(column, range.gt.getTime()));
+  if (range.gte) conditions.push(gte(column, range.gte.getTime()));
+  if (range.lt) conditions.push(lt(column, range.lt.getTime()));
+  if (range.lte) conditions.push(lte(column, range.lte.getTime()));
+  return conditions;
+}
+
+/** The tasks a list shows: the organisation's, as the filter narrows them, from the page's start on. */
+function taskFilterConditions(organisationId: number, filter: TaskFilter, request: PageRequest): (SQL | undefined)[] {
+  const equals = <T>(column: SQLiteColumn, value: T | null | undefined) =>
+    value === null || value === undefined ? undefined : eq(column, value);
+  return [
+    eq(tasks.organisationId, organisationId),
+    equals(tasks.keyId, filter.keyId),
+    equals(tasks.user, filter.user),
+    equals(tasks.sourceId, filter.sourceId),
+    equals(tasks.session, filter.session),
+    equals(tasks.poll, filter.poll),
+    equals(tasks.sourceType, filter.sourceType),
+    equals(tasks.service, filter.service),
+    equals(tasks.type, filter.type),
+    filter.state && filter.state.length > 0 ? inArray(tasks.state, filter.state) : undefined,
+    ...rangeConditions(tasks.dateCreated, filter.dateCreated),
+    ...rangeConditions(tasks.dateStarted, filter.dateStarted),
+    ...rangeConditions(tasks.dateCompleted, filter.dateCompleted),
+    request.afterId ? lt(tasks.id, request.afterId) : undefined,
+  ];
+}
+
+/** Tasks as their lists and loaders read them, with their logs, results and dependencies. */
+export class TaskRecords {
+  readonly #db: Drizzle;
+
+  readonly #taskLogPagesStatement;
+
+  constructor(database: SqliteDatabase) {
+    this.#db = database.db;
+    // Logs under a list of tasks: one page per task in one statement. The index orders a task's
+    // logs by level, then id, so a page in id order is merged from one short, LIMITed read per
+    // level: the first row past the page marks where it ends (and that another page follows), and
+    // the page is read up to it, seeking by id within each level. A long log is never read to its
+    // end, and a minLevel of 0 or an afterId of 0 matches every row, as no condition would.
+    const firstRowsOfLevel = (level: number) =>
+      `SELECT id FROM (SELECT id FROM task_logs
+         WHERE task_id = wanted_ids.value AND level = ${level} AND @minLevel <= ${level} AND id > @afterId
+         ORDER BY id LIMIT @first + 1)`;
+    const levels = LOG_LEVELS.map((_, level) => level);
+    this.#taskLogPagesStatement = database.sqlite.prepare(
+      `WITH wanted AS MATERIALIZED (
+         SELECT wanted_ids.value AS task_id,
+           (SELECT id FROM (${levels.map(firstRowsOfLevel).join(' UNION ALL ')})
+            ORDER BY id LIMIT 1 OFFSET @first) AS past_page_id
+         FROM json_each(@taskIds) AS wanted_ids)
+       SELECT l.id, l.task_id AS taskId, l.level, l.message, l.source, l.timestamp
+       FROM wanted CROSS JOIN task_logs AS l
+       WHERE l.task_id = wanted.task_id AND l.level IN (${levels.join(', ')}) AND l.level >= @minLevel
+         AND l.id > @afterId AND l.id <= coalesce(wanted.past_page_id, ${Number.MAX_SAFE_INTEGER})
+       ORDER BY l.task_id, l.id`,
+    );
+  }
+
+  async getTasks(organisationId: number, ids: readonly number[]): Promise<Task[]> {
+    if (ids.length === 0) return [];
+    return this.#db
+      .select()
+      .from(tasks)
+      .where(
+        and(
+          eq(tasks.organisationId, organisationId),
+          sql`${tasks.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+        ),
+      )
+      .all()
+      .map(toTask);
+  }
+
+  async listTasks(organisationId: number, filter: TaskFilter, request: PageRequest): Promise<Page<Task>> {
+    const conditions = taskFilterConditions(organisationId, filter, request);
+    const rows = this.#db
+      .select()
+      .from(tasks)
+      .where(and(...conditions))
+      .orderBy(desc(tasks.id))
+      .limit(request.first + 1)
+      .all();
+    return page(rows.map(toTask), request.first);
+  }
+
+  async getLogs(ids: readonly number[]): Promise<TaskLog[]> {
+    if (ids.length === 0) return [];
+    return this.#db.select().from(taskLogs).where(inArray(taskLogs.id, [...ids])).all().map(toTaskLog);
+  }
+
+  async taskLogs(
+    taskIds: readonly number[],
+    minLevel: LogLevel | null,
+    request: PageRequest,
+  ): Promise<Map<number, Page<TaskLog>>> {
+    const pages = new Map<number, Page<TaskLog>>();
+    if (taskIds.length === 0) return pages;
+    const rows = this.#taskLogPagesStatement.all({
+      taskIds: JSON.stringify(taskIds),
+      minLevel: minLevel === null ? 0 : levelNumber(minLevel),
+      afterId: request.afterId ?? 0,
+      first: request.first,
+    }) as (typeof taskLogs.$inferSelect)[];
+    const byTask = new Map<number, (typeof taskLogs.$inferSelect)[]>(taskIds.map((id) => [id, []]));
+    for (const row of rows) byTask.get(row.taskId)!.push(row);
+    for (const [taskId, taskRows] of byTask) pages.set(taskId, page(taskRows.map(toTaskLog), request.first));
+    return pages;
+  }
+
+  #resultColumns = {
+    id: taskResults.id,
+    taskId: taskResults.taskId,
+    name: taskResults.name,
+    contentType: taskResults.contentType,
+    size: taskResults.size,
+    retrieved: taskResults.retrieved,
+    dateCreated: taskResults.dateCreated,
+    dateRetrieved: taskResults.dateRetrieved,
+  };
+
+  async taskResults(taskIds: readonly number[]): Promise<TaskResult[]> {
+    if (taskIds.length === 0) return [];
+    return this.#db
+      .select(this.#resultColumns)
+      .from(taskResults)
+      .where(inArray(taskResults.taskId, [...taskIds]))
+      .orderBy(asc(taskResults.id))
+      .all()
+      .map(toTaskResult);
+  }
+
+  async getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]> {
+    if (ids.length === 0) return [];
+    return this.#db
+      .select(this.#resultColumns)
+      .from(taskResults)
+      .innerJoin(tasks, eq(tasks.id, taskResults.taskId))
+      .where(and(eq(tasks.organisationId, organisationId), inArray(taskResults.id, [...ids])))
+      .all()
+      .map(toTaskResult);
+  }
+
+  async dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]> {
+    if (taskIds.length === 0) return [];
+    return this.#db
+      .select()
+      .from(taskDependencies)
+      .where(inArray(taskDependencies.taskId, [...taskIds]))
+      .orderBy(asc(taskDependencies.dependsOnId))
+      .all();
+  }
+}
