@@ -90,13 +90,58 @@ export interface TaskUpdate {
   queuePosition: number | null;
 }
 
-type TaskSignal = 'taskChanged' | 'queueAdvanced';
+type TaskSignal = TaskChange | 'queueAdvanced';
 
 async function positionOf(engine: Pick<TaskEngine, 'queuePositions'>, task: Task): Promise<number | null> {
   return task.state === 'PENDING' ? ((await engine.queuePositions([task.id])).get(task.id) ?? null) : null;
 }
 
-type FollowingEngine = Pick<TaskEngine, 'events' | 'getTasks' | 'queuePositions'>;
+type FollowingEngine = Pick<TaskEngine, 'events' | 'getTasks' | 'queuePositions' | 'taskLogs' | 'taskResults'>;
+
+/**
+ * What the last update showed. `logsThrough` and `resultsThrough` are ids up to which every log
+ * line and result of the task existed when it was read (null when not known): whatever sends the
+ * update on reads the task's logs and results later still, so it shows at least those.
+ */
+interface Sent {
+  task: Task;
+  queuePosition: number | null;
+  logsThrough: number | null;
+  resultsThrough: number | null;
+}
+
+/** Null when the change does not say which line or result it announces. */
+function announcedIds(changes: readonly TaskSignal[], kind: 'LOG' | 'RESULT'): (number | null)[] {
+  return changes.flatMap((change) =>
+    change !== 'queueAdvanced' && change.kind === kind ? [(kind === 'LOG' ? (change.logId ?? change.log?.id) : change.resultId) ?? null] : [],
+  );
+}
+
+function newest(ids: readonly (number | null)[]): number | null {
+  const known = ids.filter((id) => id !== null);
+  return known.length > 0 ? Math.max(...known) : null;
+}
+
+function coveredBy(ids: readonly (number | null)[], through: number | null): boolean {
+  return ids.every((id) => id !== null && through !== null && id <= through);
+}
+
+// A task's lines and results are written one after the other by the worker running it, so every
+// id up to the newest one read existed then. The announced lines existed before their event was sent.
+async function logsThrough(engine: FollowingEngine, taskId: number, announced: number | null): Promise<number | null> {
+  const after = announced ?? 0;
+  const logs = (await engine.taskLogs([taskId], null, { first: 100, afterId: after })).get(taskId)?.items ?? [];
+  return logs.length > 0 ? logs[logs.length - 1]!.id : announced;
+}
+
+async function resultsThrough(engine: FollowingEngine, taskId: number): Promise<number | null> {
+  return newest(((await engine.taskResults([taskId])).get(taskId) ?? []).map((result) => result.id));
+}
+
+// Dates and nested objects compare by value; a task read twice serialises the same when nothing changed.
+function sameTask(a: Task, b: Task): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
 
 async function* taskUpdates(
   engine: FollowingEngine,
@@ -122,11 +167,10 @@ async function* taskUpdates(
   signals.onClose(() => stopWatchingQueue?.());
 
   try {
-    let task = initial;
-    watchQueueWhilePending(task);
-    let sentPosition = await positionOf(engine, task);
-    yield { task, queuePosition: sentPosition };
-    if (isTerminal(task.state)) return;
+    watchQueueWhilePending(initial);
+    let sent: Sent = { task: initial, queuePosition: await positionOf(engine, initial), logsThrough: null, resultsThrough: null };
+    yield { task: initial, queuePosition: sent.queuePosition };
+    if (isTerminal(initial.state)) return;
 
     for await (const signal of signals) {
       // A worker turn announces several changes at once (a log and the progress beside it): they
@@ -136,18 +180,29 @@ async function* taskUpdates(
         yield KEY_REVOKED;
         return;
       }
-      const changes = received.filter((update) => update !== STOPPED);
+      const changes = received.filter((update): update is TaskSignal => update !== STOPPED);
       if (changes.length > 0) {
-        const [fresh] = await engine.getTasks(actor, [task.id]);
+        const [fresh] = await engine.getTasks(actor, [initial.id]);
         if (!fresh) return;
-        const position = await positionOf(engine, fresh);
+        const logs = announcedIds(changes, 'LOG');
+        const results = announcedIds(changes, 'RESULT');
+        const [queuePosition, logsNow, resultsNow] = await Promise.all([
+          positionOf(engine, fresh),
+          logs.length > 0 ? logsThrough(engine, fresh.id, newest(logs)) : sent.logsThrough,
+          results.length > 0 ? resultsThrough(engine, fresh.id) : sent.resultsThrough,
+        ]);
         const onlyQueueMoved = changes.every((update) => update === 'queueAdvanced');
-        if (!onlyQueueMoved || position !== sentPosition) {
-          task = fresh;
-          sentPosition = position;
-          watchQueueWhilePending(task);
-          yield { task, queuePosition: position };
-          if (isTerminal(task.state)) return;
+        // A slow read can take in the changes of the next worker turn, whose events then come in
+        // after it: read again, the task is the one already sent, and so are the announced lines.
+        const alreadySent =
+          queuePosition === sent.queuePosition &&
+          (onlyQueueMoved ||
+            (sameTask(fresh, sent.task) && coveredBy(logs, sent.logsThrough) && coveredBy(results, sent.resultsThrough)));
+        if (!alreadySent) {
+          sent = { task: fresh, queuePosition, logsThrough: logsNow, resultsThrough: resultsNow };
+          watchQueueWhilePending(fresh);
+          yield { task: fresh, queuePosition };
+          if (isTerminal(fresh.state)) return;
         }
       }
       if (changes.length < received.length) {
@@ -173,7 +228,7 @@ export async function followTask(
 ): Promise<AsyncIterableIterator<TaskUpdate | FollowEnding> | null> {
   // Listening starts before the first read, so no change can fall between the two.
   const signals = openFollowStream<TaskSignal>(engine, actor, stop);
-  signals.onClose(engine.events.listen('task', taskId, () => signals.push('taskChanged')));
+  signals.onClose(engine.events.listen('task', taskId, (change) => signals.push(change)));
   let task: Task | null | undefined;
   try {
     [task] = await engine.getTasks(actor, [taskId]);
