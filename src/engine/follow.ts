@@ -99,9 +99,9 @@ async function positionOf(engine: Pick<TaskEngine, 'queuePositions'>, task: Task
 type FollowingEngine = Pick<TaskEngine, 'events' | 'getTasks' | 'queuePositions' | 'taskLogs' | 'taskResults'>;
 
 /**
- * What the last update showed. `logsThrough` and `resultsThrough` are ids up to which every log
- * line and result of the task existed when it was read (null when not known): whatever sends the
- * update on reads the task's logs and results later still, so it shows at least those.
+ * What the last update was read from. `logsThrough` and `resultsThrough` are ids up to which every
+ * log line and result of the task existed when it was read (null when not known): an update was
+ * sent after those, and whatever sends it on reads the logs and results it shows later still.
  */
 interface Sent {
   task: Task;
