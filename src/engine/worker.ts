@@ -194,6 +194,9 @@ export class Worker {
     this.#stopping = true;
     if (this.#dueTimer) clearTimeout(this.#dueTimer);
     for (const stopListening of this.#stopListening.splice(0)) stopListening();
+    // A turn under way may have claimed tasks whose runs it has not begun yet (it reads their
+    // accounts first): they must be running, and counted, before the grace period is.
+    while (this.#turning) await sleep(1);
     const deadline = Date.now() + graceMs;
     while (this.#runs.size > 0 && Date.now() < deadline) {
       await Promise.race([
