@@ -10,6 +10,7 @@ import type {
   TaskResult,
 } from '../domain/types.js';
 import { LOG_LEVELS } from '../domain/types.js';
+import type { ExecutionRecord } from './contract.js';
 import type * as schema from './sqlite/schema.js';
 
 /** The row shapes of the SQLite schema; the PostgreSQL schema declares the same columns with the same types. */
@@ -130,5 +131,40 @@ export function toExecutionToken(record: typeof schema.executionTokens.$inferSel
     allocationId: record.allocationId,
     expiresAt: new Date(record.expiresAt),
     revoked: Boolean(record.revoked),
+  };
+}
+
+/** The row insertExecution writes, as the engine sees it: read back, it would only cost time. */
+export function taskOfExecution(record: ExecutionRecord): Task {
+  return {
+    id: record.taskId,
+    organisationId: record.organisationId,
+    keyId: record.keyId,
+    user: null,
+    sourceId: null,
+    sourceType: null,
+    session: null,
+    poll: null,
+    service: record.service,
+    type: record.type,
+    target: null,
+    params: record.params,
+    state: record.state,
+    priority: 0,
+    attempts: 1,
+    maxAttempts: 1,
+    timeoutMs: record.timeoutMs,
+    progress: record.progress,
+    error: record.error,
+    retrievalProtocol: record.retrievalProtocol,
+    resultRetrieved: record.results.length > 0,
+    cancelRequested: false,
+    execution: 'REALTIME',
+    allocationId: record.allocationId,
+    idempotencyKey: null,
+    runAt: null,
+    dateCreated: new Date(record.dateCreated),
+    dateStarted: new Date(record.dateCreated),
+    dateCompleted: new Date(record.dateCompleted),
   };
 }

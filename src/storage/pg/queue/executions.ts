@@ -1,7 +1,7 @@
 import type { Task } from '../../../domain/types.js';
 import type { ExecutionRecord } from '../../contract.js';
 import type { PgDatabase } from '../database.js';
-import { levelNumber } from '../../rows.js';
+import { levelNumber, taskOfExecution } from '../../rows.js';
 import { statement } from './statements.js';
 import { insertLogs } from './work.js';
 
@@ -89,39 +89,4 @@ export async function recordExecutions(database: PgDatabase, records: readonly E
     await client.query(statements.countExecutions([[...perAllocation.keys()], [...perAllocation.values()]]));
     return records.map(taskOfExecution);
   });
-}
-
-/** The row insertExecutions writes, as the engine sees it: read back, it would only cost time. */
-function taskOfExecution(record: ExecutionRecord): Task {
-  return {
-    id: record.taskId,
-    organisationId: record.organisationId,
-    keyId: record.keyId,
-    user: null,
-    sourceId: null,
-    sourceType: null,
-    session: null,
-    poll: null,
-    service: record.service,
-    type: record.type,
-    target: null,
-    params: record.params,
-    state: record.state,
-    priority: 0,
-    attempts: 1,
-    maxAttempts: 1,
-    timeoutMs: record.timeoutMs,
-    progress: record.progress,
-    error: record.error,
-    retrievalProtocol: record.retrievalProtocol,
-    resultRetrieved: record.results.length > 0,
-    cancelRequested: false,
-    execution: 'REALTIME',
-    allocationId: record.allocationId,
-    idempotencyKey: null,
-    runAt: null,
-    dateCreated: new Date(record.dateCreated),
-    dateStarted: new Date(record.dateCreated),
-    dateCompleted: new Date(record.dateCompleted),
-  };
 }
