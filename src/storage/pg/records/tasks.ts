@@ -1,41 +1,18 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
-import type { PgColumn } from 'drizzle-orm/pg-core';
-import type { DateRange, LogLevel, Page, PageRequest, Task, TaskFilter, TaskLog, TaskResult } from '../../../domain/types.js';
+import { and, asc, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import type { LogLevel, Page, PageRequest, Task, TaskFilter, TaskLog, TaskResult } from '../../../domain/types.js';
 import { LOG_LEVELS } from '../../../domain/types.js';
 import type { PgDatabase, PgDrizzle } from '../database.js';
 import { levelNumber, toTask, toTaskLog, toTaskResult } from '../../rows.js';
 import { taskDependencies, taskLogs, taskResults, tasks } from '../schema.js';
 import { anyOf } from './any-of.js';
 import { page } from './page.js';
-
-function rangeConditions(column: PgColumn, range: DateRange | null | undefined): SQL[] {
-  if (!range) return [];
-  const conditions: SQL[] = [];
-  if (range.gt) conditions.push(gt(column, range.gt.getTime()));
-  if (range.gte) conditions.push(gte(column, range.gte.getTime()));
-  if (range.lt) conditions.push(lt(column, range.lt.getTime()));
-  if (range.lte) conditions.push(lte(column, range.lte.getTime()));
-  return conditions;
-}
+import { taskFilterSql } from '../../task-filter.js';
 
 /** The tasks a list shows: the organisation's, as the filter narrows them, from the page's start on. */
 function taskFilterConditions(organisationId: number, filter: TaskFilter, request: PageRequest): (SQL | undefined)[] {
-  const equals = <T>(column: PgColumn, value: T | null | undefined) =>
-    value === null || value === undefined ? undefined : eq(column, value);
   return [
     eq(tasks.organisationId, organisationId),
-    equals(tasks.keyId, filter.keyId),
-    equals(tasks.user, filter.user),
-    equals(tasks.sourceId, filter.sourceId),
-    equals(tasks.session, filter.session),
-    equals(tasks.poll, filter.poll),
-    equals(tasks.sourceType, filter.sourceType),
-    equals(tasks.service, filter.service),
-    equals(tasks.type, filter.type),
-    filter.state && filter.state.length > 0 ? inArray(tasks.state, filter.state) : undefined,
-    ...rangeConditions(tasks.dateCreated, filter.dateCreated),
-    ...rangeConditions(tasks.dateStarted, filter.dateStarted),
-    ...rangeConditions(tasks.dateCompleted, filter.dateCompleted),
+    ...taskFilterSql(tasks, filter),
     request.afterId ? lt(tasks.id, request.afterId) : undefined,
   ];
 }
