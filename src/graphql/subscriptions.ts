@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { ResultDelivery } from '../domain/api.js';
-import type { EventStream, TaskChange, TaskEventKind } from '../domain/events.js';
+import { TASK_EVENT_KINDS, type EventStream, type TaskChange, type TaskEventKind } from '../domain/events.js';
 import { matchesTaskFilter } from '../domain/task-filter.js';
 import type { Task, TaskFilter, TaskLog, TaskResultPayload } from '../domain/types.js';
 import {
@@ -99,7 +99,7 @@ async function* matchingEvents(
 }
 
 const TaskEventKindEnum = builder.enumType('TaskEventKind', {
-  values: ['CREATED', 'STATE_CHANGED', 'PROGRESS', 'LOG', 'RESULT', 'QUEUE_POSITION'] as const,
+  values: TASK_EVENT_KINDS,
 });
 
 const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement({
