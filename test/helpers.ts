@@ -229,7 +229,6 @@ export async function subscribeOverSse<Data = any>(
   return results;
 }
 
-
 /** Waits, on the taskUpdated subscription, until the task has reached a terminal state. */
 export async function waitForTask(server: TestServer, token: string, id: string): Promise<Record<string, any>> {
   const results = await subscribeOverWebSocket(
