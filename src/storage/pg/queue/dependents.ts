@@ -11,8 +11,11 @@ const statements = {
   // commit, and its releaseDependents, a later statement, sees both dependencies succeeded.
   lockSuspendedDependents: statement(
     'lockSuspendedDependents',
+    // The dependents' ids as an array first, then read by key: a semi-join would scan the tasks
+    // while the table has no statistics yet.
     `SELECT id FROM tasks
-     WHERE state = 'SUSPENDED' AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = ANY($1::bigint[]))
+     WHERE id = ANY(ARRAY(SELECT task_id FROM task_dependencies WHERE depends_on_id = ANY($1::bigint[])))
+       AND state = 'SUSPENDED'
      ORDER BY id FOR NO KEY UPDATE`,
   ),
   releaseDependents: statement(

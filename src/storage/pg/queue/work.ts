@@ -23,19 +23,23 @@ const statements = {
      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
      RETURNING ${RESULT_COLUMNS}`,
   ),
+  // `id = ANY($1)` beside the join on the unnested pairs: it lets the planner read the few tasks by
+  // their key even while the table has no statistics yet, where it would otherwise scan it.
   succeed: statement(
     'succeed',
     `UPDATE tasks SET state = 'SUCCEEDED', error_code = NULL, error_message = NULL, date_completed = $3,
        progress = 1
      FROM unnest($1::bigint[], $2::int[]) AS lease(task_id, attempt)
-     WHERE tasks.id = lease.task_id AND tasks.state = 'PROCESSING' AND tasks.attempts = lease.attempt
+     WHERE tasks.id = ANY($1::bigint[]) AND tasks.id = lease.task_id AND tasks.state = 'PROCESSING'
+       AND tasks.attempts = lease.attempt
      RETURNING ${TASK_COLUMNS.replace(/^id,/, 'tasks.id,')}`,
   ),
   setProgress: statement(
     'setProgress',
     `UPDATE tasks SET progress = latest.progress
      FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS latest(task_id, attempt, progress)
-     WHERE tasks.id = latest.task_id AND tasks.state = 'PROCESSING' AND tasks.attempts = latest.attempt
+     WHERE tasks.id = ANY($1::bigint[]) AND tasks.id = latest.task_id AND tasks.state = 'PROCESSING'
+       AND tasks.attempts = latest.attempt
      RETURNING tasks.id AS "taskId", tasks.organisation_id AS "organisationId"`,
   ),
   finish: statement(
