@@ -3,7 +3,7 @@ import { DatabaseOpenError, openFailureReason, storageUnavailable } from '../err
 import { openPgDatabase, runPgMigrations, type PgDatabase } from './database.js';
 import { PgPubSub } from './events.js';
 import { PgQueueStore } from './queue.js';
-import { PgRecordStore } from './records.js';
+import { openPgRecordStore } from './records.js';
 
 export interface PgStorageOptions {
   poolSize: number;
@@ -24,7 +24,7 @@ export async function openPgStorage(url: string, options: PgStorageOptions): Pro
   return {
     dialect: 'postgres',
     queue: new PgQueueStore(database),
-    records: new PgRecordStore(database),
+    records: openPgRecordStore(database),
     events,
     checkWritable: async () => {
       try {

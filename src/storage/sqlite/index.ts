@@ -3,7 +3,7 @@ import type { Storage } from '../contract.js';
 import { DatabaseOpenError, openFailureReason, storageUnavailable } from '../errors.js';
 import { openDatabase, runMigrations, type SqliteDatabase } from './database.js';
 import { SqliteQueueStore } from './queue.js';
-import { SqliteRecordStore } from './records.js';
+import { openSqliteRecordStore } from './records.js';
 
 /** Opens (creating if need be) the SQLite database at `path` and brings its schema up to date. */
 export function openSqliteStorage(path: string): Storage {
@@ -11,7 +11,7 @@ export function openSqliteStorage(path: string): Storage {
   return {
     dialect: 'sqlite',
     queue: new SqliteQueueStore(database),
-    records: new SqliteRecordStore(database),
+    records: openSqliteRecordStore(database),
     // One process owns an SQLite file: its own bus reaches everyone who listens.
     events: new InProcessPubSub(),
     checkWritable: async () => {
