@@ -454,9 +454,12 @@ export class Engine implements TaskEngine {
       throw new LimitExceededError(`at most ${MAX_STATUS_IDS} ids per request; got ${ids.length}`, MAX_STATUS_IDS);
     }
     const wanted = [...new Set(ids.filter((id): id is number => id !== null))];
-    const rows = await this.#queue.statuses(actor.organisationId, wanted);
-    const pending = [...rows.values()].filter((row) => row.state === 'PENDING').map((row) => row.id);
-    const positions = await this.#queue.queuePositions(pending);
+    // Both reads at once: positions are asked for every id (only PENDING tasks have one), and only
+    // those of the organisation's tasks, found by the first read, are answered.
+    const [rows, positions] = await Promise.all([
+      this.#queue.statuses(actor.organisationId, wanted),
+      this.#queue.queuePositions(wanted),
+    ]);
     return ids.map((id) => {
       const row = id === null ? undefined : rows.get(id);
       if (!row) {
