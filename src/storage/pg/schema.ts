@@ -10,6 +10,10 @@ export const organisations = pgTable('organisations', {
   id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
   name: text('name').notNull().unique(),
   retrievalProtocol: text('retrieval_protocol', { enum: RETRIEVAL_PROTOCOLS }).notNull().default('STORE'),
+  // Its share of each queue against other organisations with pending tasks there.
+  weight: integer('weight').notNull().default(1),
+  // The most of its tasks that run at once, over every queue and process; null for no cap.
+  maxConcurrency: integer('max_concurrency'),
   dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
 });
 
@@ -25,6 +29,8 @@ export const apiKeys = pgTable(
     tokenHash: text('token_hash').notNull().unique(),
     // JSON of KeyPermissions; null lets the key use the whole catalog.
     permissions: text('permissions'),
+    // JSON of RateLimits; null follows the server's defaults.
+    rateLimits: text('rate_limits'),
     revoked: boolean('revoked').notNull().default(false),
     dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
     dateRevoked: bigint('date_revoked', { mode: 'number' }),
@@ -141,6 +147,10 @@ export const tasks = pgTable(
     index('tasks_queue')
       .on(table.service, table.type, sql`${table.priority} DESC`, table.id, table.availableAt)
       .where(sql`state = 'PENDING'`),
+    // The same queue, per organisation: fair share claims from each organisation's head in turn.
+    index('tasks_queue_by_organisation')
+      .on(table.service, table.type, table.organisationId, sql`${table.priority} DESC`, table.id, table.availableAt)
+      .where(sql`state = 'PENDING'`),
     index('tasks_due')
       .on(table.service, table.type, table.availableAt)
       .where(sql`state = 'PENDING'`),
@@ -224,4 +234,21 @@ export const taskResults = pgTable(
     dateRetrieved: bigint('date_retrieved', { mode: 'number' }),
   },
   (table) => [index('task_results_by_task').on(table.taskId, table.id)],
+);
+
+/**
+ * Fair share: how much of each queue every organisation has been served, in units of 1/weight
+ * per task started. The claim serves the organisations with pending tasks lowest first.
+ */
+export const queueShares = pgTable(
+  'queue_shares',
+  {
+    service: text('service').notNull(),
+    type: text('type').notNull(),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    served: doublePrecision('served').notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.service, table.type, table.organisationId] })],
 );

@@ -8,6 +8,10 @@ export const organisations = sqliteTable('organisations', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   name: text('name').notNull().unique(),
   retrievalProtocol: text('retrieval_protocol', { enum: RETRIEVAL_PROTOCOLS }).notNull().default('STORE'),
+  // Its share of each queue against other organisations with pending tasks there.
+  weight: integer('weight').notNull().default(1),
+  // The most of its tasks that run at once, over every queue and process; null for no cap.
+  maxConcurrency: integer('max_concurrency'),
   dateCreated: integer('date_created').notNull(),
 });
 
@@ -23,6 +27,8 @@ export const apiKeys = sqliteTable(
     tokenHash: text('token_hash').notNull().unique(),
     // JSON of KeyPermissions; null lets the key use the whole catalog.
     permissions: text('permissions'),
+    // JSON of RateLimits; null follows the server's defaults.
+    rateLimits: text('rate_limits'),
     revoked: integer('revoked', { mode: 'boolean' }).notNull().default(false),
     dateCreated: integer('date_created').notNull(),
     dateRevoked: integer('date_revoked'),
@@ -139,6 +145,10 @@ export const tasks = sqliteTable(
     index('tasks_queue')
       .on(table.service, table.type, sql`${table.priority} DESC`, table.id, table.availableAt)
       .where(sql`state = 'PENDING'`),
+    // The same queue, per organisation: fair share claims from each organisation's head in turn.
+    index('tasks_queue_by_organisation')
+      .on(table.service, table.type, table.organisationId, sql`${table.priority} DESC`, table.id, table.availableAt)
+      .where(sql`state = 'PENDING'`),
     index('tasks_due')
       .on(table.service, table.type, table.availableAt)
       .where(sql`state = 'PENDING'`),
@@ -222,4 +232,21 @@ export const taskResults = sqliteTable(
     dateRetrieved: integer('date_retrieved'),
   },
   (table) => [index('task_results_by_task').on(table.taskId, table.id)],
+);
+
+/**
+ * Fair share: how much of each queue every organisation has been served, in units of 1/weight
+ * per task started. The claim serves the organisations with pending tasks lowest first.
+ */
+export const queueShares = sqliteTable(
+  'queue_shares',
+  {
+    service: text('service').notNull(),
+    type: text('type').notNull(),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    served: real('served').notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.service, table.type, table.organisationId] })],
 );
