@@ -140,6 +140,11 @@ export const tasks = pgTable(
     // PROCESSING only: the worker running it, which renews the lease until the attempt ends.
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: bigint('lease_expires_at', { mode: 'number' }),
+    // Times retryTask or retryTasks put it back after it ended (also as a dependent coming back with them).
+    retries: integer('retries').notNull().default(0),
+    // The attempts each run may make, kept at the first retry: a retry sets max_attempts to the attempts
+    // made so far plus this, so attempts only grow and a stale attempt's outcome can never match again.
+    attemptBudget: integer('attempt_budget'),
   },
   (table) => [
     // A queue is the PENDING tasks of one action, in the order they are claimed: the claim reads only
@@ -176,6 +181,8 @@ export const tasks = pgTable(
     index('tasks_by_date_started')
       .on(table.organisationId, table.dateStarted)
       .where(sql`date_started IS NOT NULL`),
+    // Retention: terminal tasks of every organisation, oldest completion first.
+    index('tasks_retention').on(table.dateCompleted, table.id).where(sql`date_completed IS NOT NULL`),
     index('tasks_by_date_completed')
       .on(table.organisationId, table.dateCompleted)
       .where(sql`date_completed IS NOT NULL`),
@@ -234,6 +241,29 @@ export const taskResults = pgTable(
     dateRetrieved: bigint('date_retrieved', { mode: 'number' }),
   },
   (table) => [index('task_results_by_task').on(table.taskId, table.id)],
+);
+
+/** How each run of a task ended before a retry put it back: the runs a retried task had stay visible. */
+export const taskRetries = pgTable(
+  'task_retries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    taskId: bigint('task_id', { mode: 'number' })
+      .notNull()
+      .references(() => tasks.id),
+    // The key that asked for the retry; a dependent that came back with it names the same key.
+    keyId: integer('key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    state: text('state', { enum: TASK_STATES }).notNull(),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    attempts: integer('attempts').notNull(),
+    dateStarted: bigint('date_started', { mode: 'number' }),
+    dateCompleted: bigint('date_completed', { mode: 'number' }).notNull(),
+    dateRetried: bigint('date_retried', { mode: 'number' }).notNull(),
+  },
+  (table) => [index('task_retries_by_task').on(table.taskId, table.id)],
 );
 
 /**
