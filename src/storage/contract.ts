@@ -83,7 +83,14 @@ export type AttemptOutcome =
  * and waits for, the tasks of these actions only: a task of any other action stays PENDING, costs
  * that worker nothing, and runs when a worker that has its action claims it.
  */
-export type ServedActions = readonly { service: string; action: string }[];
+export type ServedActions = readonly ServedAction[];
+
+export interface ServedAction {
+  service: string;
+  action: string;
+  /** The most tasks of the action that may run at once over every process (its definition's `concurrency`). */
+  concurrency?: number | null | undefined;
+}
 
 /**
  * What a worker turn claims: up to `limit` due tasks of `actions`, each leased to `lease.owner`

@@ -1,31 +1,56 @@
+import type { ServedActions } from '../../contract.js';
+import { fairPosition, queueKeyOf, startingShares, turnsAhead, type ShareFact } from '../../fair-share.js';
 import type { PgDatabase } from '../database.js';
+import { waitingOrganisations } from './claim.js';
 import { statement } from './statements.js';
 
-/** Above this many ids, one window query over the queues beats one indexed count per id. */
+/** Above this many ids, one window query over the queues beats indexed counts per id. */
 const POSITION_COUNT_LIMIT = 16;
+
+interface Ranked {
+  id: number;
+  service: string;
+  action: string;
+  organisationId: number;
+  /** Pending tasks of its own organisation ahead of it in the queue. */
+  rank: number;
+}
+
+const RANKED_COLUMNS = `t.id, t.service, t.type AS action, t.organisation_id AS "organisationId"`;
 
 const statements = {
   // Two indexed counts per id, all ids in one round trip.
-  positionsByCount: statement(
-    'positionsByCount',
-    `SELECT t.id,
-       (SELECT count(*) FROM tasks WHERE state = 'PENDING' AND service = t.service AND type = t.type
-          AND priority > t.priority)
-     + (SELECT count(*) FROM tasks WHERE state = 'PENDING' AND service = t.service AND type = t.type
-          AND priority = t.priority AND id < t.id) AS position
+  ranksByCount: statement(
+    'ranksByCount',
+    `SELECT ${RANKED_COLUMNS},
+       (SELECT count(*)::int FROM tasks WHERE state = 'PENDING' AND service = t.service AND type = t.type
+          AND organisation_id = t.organisation_id AND priority > t.priority)
+     + (SELECT count(*)::int FROM tasks WHERE state = 'PENDING' AND service = t.service AND type = t.type
+          AND organisation_id = t.organisation_id AND priority = t.priority AND id < t.id) AS rank
      FROM tasks t WHERE t.id = ANY($1::bigint[]) AND t.state = 'PENDING'`,
   ),
-  // Each queue concerned is ranked once, however many of its ids are asked for, in the order of its
-  // index: no sort.
-  positionsByWindow: statement(
-    'positionsByWindow',
+  // Each organisation's part of each queue concerned is ranked once, however many of its ids are
+  // asked for, in the order of its index: no sort.
+  ranksByWindow: statement(
+    'ranksByWindow',
     `WITH queues AS MATERIALIZED (
-       SELECT DISTINCT service, type FROM tasks WHERE id = ANY($1::bigint[]) AND state = 'PENDING'),
+       SELECT DISTINCT service, type, organisation_id FROM tasks WHERE id = ANY($1::bigint[]) AND state = 'PENDING'),
      ranked AS (
-       SELECT r.id, r.position FROM queues AS q CROSS JOIN LATERAL (
-         SELECT id, row_number() OVER (ORDER BY priority DESC, id) - 1 AS position FROM tasks
-         WHERE service = q.service AND type = q.type AND state = 'PENDING') AS r)
-     SELECT ranked.id, ranked.position FROM ranked JOIN unnest($1::bigint[]) AS wanted(id) ON wanted.id = ranked.id`,
+       SELECT r.id, q.service, q.type, q.organisation_id, r.rank FROM queues AS q CROSS JOIN LATERAL (
+         SELECT id, (row_number() OVER (ORDER BY priority DESC, id) - 1)::int AS rank FROM tasks
+         WHERE service = q.service AND type = q.type AND organisation_id = q.organisation_id AND state = 'PENDING') AS r)
+     SELECT ranked.id, ranked.service, ranked.type AS action, ranked.organisation_id AS "organisationId", ranked.rank
+     FROM ranked JOIN unnest($1::bigint[]) AS wanted(id) ON wanted.id = ranked.id`,
+  ),
+  // Counting stops where the turns before a task end: a backlog of 100,000 ahead of a lone task
+  // costs its turns, not 100,000.
+  pendingUpTo: statement(
+    'pendingUpTo',
+    `SELECT wanted.service, wanted.type AS action, wanted.organisation_id AS "organisationId", (
+       SELECT count(*)::int FROM (
+         SELECT 1 FROM tasks WHERE service = wanted.service AND type = wanted.type
+           AND organisation_id = wanted.organisation_id AND state = 'PENDING' LIMIT wanted.up_to) AS counted) AS pending
+     FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS wanted(service, type, organisation_id, up_to)`,
   ),
   pendingByAction: statement(
     'pendingByAction',
@@ -33,12 +58,58 @@ const statements = {
   ),
 };
 
+/** Positions under fair share (src/storage/fair-share.ts): what runs before each task if nothing else arrives. */
 export async function queuePositions(database: PgDatabase, taskIds: readonly number[]): Promise<Map<number, number>> {
   const positions = new Map<number, number>();
   if (taskIds.length === 0) return positions;
-  const query = taskIds.length <= POSITION_COUNT_LIMIT ? statements.positionsByCount : statements.positionsByWindow;
-  const { rows } = await database.pool.query(query([taskIds]));
-  for (const row of rows as { id: number; position: number }[]) positions.set(row.id, row.position);
+  const ranks = taskIds.length <= POSITION_COUNT_LIMIT ? statements.ranksByCount : statements.ranksByWindow;
+  const { rows } = await database.pool.query(ranks([taskIds]));
+  const ranked = rows as Ranked[];
+  if (ranked.length === 0) return positions;
+  const queues: ServedActions = [...new Map(ranked.map((task) => [queueKeyOf(task.service, task.action), task])).values()].map(
+    ({ service, action }) => ({ service, action }),
+  );
+  const shares = new Map<string, ShareFact[]>();
+  for (const fact of await waitingOrganisations(database.pool, queues)) {
+    const key = queueKeyOf(fact.service, fact.action);
+    const list = shares.get(key);
+    if (list) list.push(fact);
+    else shares.set(key, [fact]);
+  }
+  // What each other organisation could run before the furthest of the asked tasks: counted up to that.
+  const upTo = new Map<string, { service: string; action: string; organisationId: number; upTo: number }>();
+  for (const task of ranked) {
+    const queueShares = shares.get(queueKeyOf(task.service, task.action)) ?? [];
+    const started = queueShares.length > 1 ? startingShares(queueShares) : queueShares;
+    for (const [organisationId, turns] of turnsAhead(started, task.organisationId, task.rank)) {
+      const key = `${queueKeyOf(task.service, task.action)}\u0000${organisationId}`;
+      const known = upTo.get(key);
+      if (known) known.upTo = Math.max(known.upTo, turns);
+      else upTo.set(key, { service: task.service, action: task.action, organisationId, upTo: turns });
+    }
+  }
+  const pending = new Map<string, Map<number, number>>();
+  if (upTo.size > 0) {
+    const wanted = [...upTo.values()];
+    const { rows: counts } = await database.pool.query(
+      statements.pendingUpTo([
+        wanted.map((entry) => entry.service),
+        wanted.map((entry) => entry.action),
+        wanted.map((entry) => entry.organisationId),
+        wanted.map((entry) => entry.upTo),
+      ]),
+    );
+    for (const row of counts as { service: string; action: string; organisationId: number; pending: number }[]) {
+      const key = queueKeyOf(row.service, row.action);
+      let byOrganisation = pending.get(key);
+      if (!byOrganisation) pending.set(key, (byOrganisation = new Map()));
+      byOrganisation.set(row.organisationId, row.pending);
+    }
+  }
+  for (const task of ranked) {
+    const key = queueKeyOf(task.service, task.action);
+    positions.set(task.id, fairPosition({ shares: shares.get(key) ?? [], pending: pending.get(key) ?? new Map() }, task.organisationId, task.rank));
+  }
   return positions;
 }
 

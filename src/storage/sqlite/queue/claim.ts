@@ -1,23 +1,59 @@
 import type Database from 'better-sqlite3';
 import type { Task } from '../../../domain/types.js';
 import type { Claim, ServedActions } from '../../contract.js';
+import { planClaim, queueKeyOf, runPlanSync, type Head, type ShareFact } from '../../fair-share.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { preparedOnce } from './statements.js';
 
+// The organisations waiting in each queue, found by skipping through the queue's index one
+// organisation at a time (a seek each, however many tasks each has), with their shares.
+const WAITING_ORGANISATIONS = `
+  WITH RECURSIVE served(service, type) AS (SELECT value ->> 0, value ->> 1 FROM json_each(@actions)),
+  waiting(service, type, organisation_id) AS (
+    SELECT served.service, served.type, (
+      SELECT t.organisation_id FROM tasks AS t INDEXED BY tasks_queue_by_organisation
+      WHERE t.service = served.service AND t.type = served.type AND t.state = 'PENDING'
+      ORDER BY t.organisation_id LIMIT 1)
+    FROM served
+    UNION ALL
+    SELECT waiting.service, waiting.type, (
+      SELECT t.organisation_id FROM tasks AS t INDEXED BY tasks_queue_by_organisation
+      WHERE t.service = waiting.service AND t.type = waiting.type AND t.state = 'PENDING'
+        AND t.organisation_id > waiting.organisation_id
+      ORDER BY t.organisation_id LIMIT 1)
+    FROM waiting WHERE waiting.organisation_id IS NOT NULL)
+  SELECT waiting.service, waiting.type AS action, waiting.organisation_id AS organisationId,
+    coalesce(shares.served, 0) AS served, organisations.weight, organisations.max_concurrency AS maxConcurrency
+  FROM waiting
+  JOIN organisations ON organisations.id = waiting.organisation_id
+  LEFT JOIN queue_shares AS shares ON shares.service = waiting.service AND shares.type = waiting.type
+    AND shares.organisation_id = waiting.organisation_id
+  WHERE waiting.organisation_id IS NOT NULL`;
+
 export const claimStatements = preparedOnce((sqlite) => ({
-  // The best `limit` of each served queue, then the best `limit` of those: a queue no one serves
-  // is never read, however many of its tasks are due.
-  claim: sqlite.prepare(
+  waitingOrganisations: sqlite.prepare(WAITING_ORGANISATIONS),
+  heads: sqlite.prepare(
+    `SELECT id, priority FROM tasks INDEXED BY tasks_queue_by_organisation
+     WHERE service = @service AND type = @action AND organisation_id = @organisationId AND state = 'PENDING'
+       AND available_at <= @now
+     ORDER BY priority DESC, id LIMIT @limit`,
+  ),
+  runningInQueue: sqlite.prepare(
+    `SELECT count(*) AS running FROM tasks INDEXED BY tasks_lease_expiry
+     WHERE state = 'PROCESSING' AND service = ? AND type = ?`,
+  ),
+  runningOfOrganisation: sqlite.prepare(
+    `SELECT count(*) AS running FROM tasks WHERE organisation_id = ? AND state = 'PROCESSING'`,
+  ),
+  lease: sqlite.prepare(
     `UPDATE tasks SET state = 'PROCESSING', attempts = attempts + 1, date_started = @now, progress = NULL,
        lease_owner = @owner, lease_expires_at = @leaseUntil
-     WHERE id IN (
-       SELECT t.id FROM json_each(@actions) AS served CROSS JOIN tasks AS t ON t.id IN (
-         SELECT q.id FROM tasks AS q INDEXED BY tasks_queue
-         WHERE q.service = served.value ->> 0 AND q.type = served.value ->> 1 AND q.state = 'PENDING'
-           AND q.available_at <= @now
-         ORDER BY q.priority DESC, q.id LIMIT @limit)
-       ORDER BY t.priority DESC, t.id LIMIT @limit)
+     WHERE id IN (SELECT value FROM json_each(@ids)) AND state = 'PENDING'
      RETURNING ${TASK_COLUMNS}`,
+  ),
+  saveShare: sqlite.prepare(
+    `INSERT INTO queue_shares (service, type, organisation_id, served) VALUES (@service, @action, @organisationId, @served)
+     ON CONFLICT (service, type, organisation_id) DO UPDATE SET served = excluded.served`,
   ),
   // One index seek per served queue: min() over a join would read every PENDING task.
   nextDue: sqlite.prepare(
@@ -28,20 +64,39 @@ export const claimStatements = preparedOnce((sqlite) => ({
   ),
 }));
 
-/** Inside the work transaction: the tasks the claim leases, best first. */
+/** The organisations waiting in `actions`' queues, with their shares, weights and caps. */
+export function waitingOrganisations(sqlite: Database.Database, actions: ServedActions): ShareFact[] {
+  return claimStatements(sqlite).waitingOrganisations.all({ actions: servedJson(actions) }) as ShareFact[];
+}
+
+/** Inside the work transaction: the tasks the claim leases, taking turns between organisations. */
 export function claimTasks(sqlite: Database.Database, claim: Claim, now: number): Task[] {
   if (!(claim.limit > 0 && claim.actions.length > 0)) return [];
-  return (
-    claimStatements(sqlite).claim.all({
-      now,
-      limit: claim.limit,
-      actions: servedJson(claim.actions),
-      owner: claim.lease.owner,
-      leaseUntil: claim.lease.until,
-    }) as never[]
-  )
-    .map(toTask)
-    .sort((a, b) => b.priority - a.priority || a.id - b.id);
+  const statements = claimStatements(sqlite);
+  const facts = waitingOrganisations(sqlite, claim.actions);
+  if (facts.length === 0) return [];
+  const byQueue = new Map<string, number>();
+  for (const { service, action, concurrency } of claim.actions) {
+    if (concurrency == null) continue;
+    byQueue.set(queueKeyOf(service, action), (statements.runningInQueue.get(service, action) as { running: number }).running);
+  }
+  const byOrganisation = new Map<number, number>();
+  for (const fact of facts) {
+    if (fact.maxConcurrency === null || byOrganisation.has(fact.organisationId)) continue;
+    byOrganisation.set(fact.organisationId, (statements.runningOfOrganisation.get(fact.organisationId) as { running: number }).running);
+  }
+  const queues = claim.actions.map(({ service, action, concurrency }) => ({ service, action, concurrency: concurrency ?? null }));
+  const plan = runPlanSync(
+    planClaim(queues, facts, { byQueue, byOrganisation }, claim.limit),
+    (request) => statements.heads.all({ ...request, now }) as Head[],
+  );
+  if (plan.taskIds.length === 0) return [];
+  for (const share of plan.shares) statements.saveShare.run(share);
+  const leased = (
+    statements.lease.all({ ids: JSON.stringify(plan.taskIds), now, owner: claim.lease.owner, leaseUntil: claim.lease.until }) as never[]
+  ).map(toTask);
+  const order = new Map(plan.taskIds.map((id, index) => [id, index]));
+  return leased.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
 }
 
 export function nextDueAt(sqlite: Database.Database, actions: ServedActions): number | null {
@@ -52,7 +107,7 @@ export function nextDueAt(sqlite: Database.Database, actions: ServedActions): nu
 /** A worker serves the same actions all its life: their JSON is built once. */
 const servedJsonCache = new WeakMap<ServedActions, string>();
 
-function servedJson(actions: ServedActions): string {
+export function servedJson(actions: ServedActions): string {
   let json = servedJsonCache.get(actions);
   if (json === undefined) {
     json = JSON.stringify(actions.map(({ service, action }) => [service, action]));
