@@ -1,101 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Claim, NewTask, QueueStore, RecordStore, ServedActions, Storage, WorkBatch } from '../src/storage/index.js';
-import { openStorage } from '../src/storage/index.js';
-import { temporaryDatabase, testStore } from './helpers.js';
+import type { QueueStore, ServedActions } from '../src/storage/index.js';
+import { testStore } from './helpers.js';
+import {
+  A,
+  claimOf,
+  closeOpenedStores,
+  enqueueMany,
+  enqueueOne,
+  LEASE_MS,
+  newTask,
+  NOTHING,
+  NOW,
+  openStores,
+  stateOf,
+} from './queue-fixtures.js';
 
-// The queue contract, held against whichever store this vitest project tests. On PostgreSQL the
-// races run between two storages on one database, as two processes would; an SQLite file has one
-// process, and its store is raced against itself.
+afterEach(closeOpenedStores);
 
-interface Stores {
-  first: QueueStore;
-  second: QueueStore;
-  records: RecordStore;
-  tenant(name: string): Promise<Tenant>;
-}
-
-interface Tenant {
-  organisationId: number;
-  keyId: number;
-}
-
-const opened: Storage[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((storage) => storage.close()));
-});
-
-async function openStores(): Promise<Stores> {
-  const location = await temporaryDatabase();
-  const storage = await openStorage(location);
-  opened.push(storage);
-  let second = storage;
-  if (testStore === 'postgres') {
-    second = await openStorage(location);
-    opened.push(second);
-  }
-  return {
-    first: storage.queue,
-    second: second.queue,
-    records: storage.records,
-    tenant: async (name) => {
-      const organisation = await storage.records.findOrCreateOrganisation(name, 0);
-      const key = await storage.records.createApiKey(
-        { organisationId: organisation.id, name: 'key', role: 'ADMIN', tokenHash: `hash-${name}` },
-        0,
-      );
-      return { organisationId: organisation.id, keyId: key.id };
-    },
-  };
-}
-
-const NOW = 1_000_000;
-const LEASE_MS = 30_000;
-const A: ServedActions = [{ service: 'svc', action: 'a' }];
-const NOTHING: WorkBatch = { logs: [], results: [], progress: [], outcomes: [] };
-
-function newTask(tenant: Tenant, overrides: Partial<NewTask> = {}): NewTask {
-  return {
-    organisationId: tenant.organisationId,
-    keyId: tenant.keyId,
-    user: null,
-    sourceId: null,
-    sourceType: null,
-    session: null,
-    poll: null,
-    service: 'svc',
-    type: 'a',
-    target: null,
-    params: {},
-    priority: 0,
-    maxAttempts: 3,
-    timeoutMs: 1000,
-    retrievalProtocol: 'STORE',
-    idempotencyKey: null,
-    runAt: null,
-    dependsOn: [],
-    ...overrides,
-  };
-}
-
-function claimOf(actions: ServedActions, limit: number, now = NOW, owner = 'worker-1'): Claim {
-  return { limit, actions, lease: { owner, until: now + LEASE_MS } };
-}
-
-async function enqueueOne(store: QueueStore, task: NewTask, now = NOW) {
-  const result = await store.enqueue([task], now);
-  if (!result.ok) throw new Error(`enqueue failed: ${JSON.stringify(result)}`);
-  return result.tasks[0]!.task;
-}
-
-async function enqueueMany(store: QueueStore, tasks: NewTask[], now = NOW) {
-  const result = await store.enqueue(tasks, now);
-  if (!result.ok) throw new Error(`enqueue failed: ${JSON.stringify(result)}`);
-  return result.tasks.map((entry) => entry.task);
-}
-
-async function stateOf(store: QueueStore, tenant: Tenant, id: number) {
-  return (await store.statuses(tenant.organisationId, [id])).get(id)?.state;
-}
 
 describe(`the queue contract on ${testStore}`, () => {
   it('claims only the served actions, highest priority first, then oldest, and nothing before it is due', async () => {

@@ -84,6 +84,7 @@ export function validateService(definition: unknown, where?: string): asserts de
     }
     checkWholeNumber(action.timeoutSeconds, 'timeoutSeconds', ATTEMPT_BOUNDS.timeoutSeconds, actionFault);
     checkWholeNumber(action.maxAttempts, 'maxAttempts', ATTEMPT_BOUNDS.maxAttempts, actionFault);
+    checkWholeNumber(action.concurrency, 'concurrency', ATTEMPT_BOUNDS.concurrency, actionFault);
     if (!Array.isArray(action.parameters)) {
       throw actionFault(`parameters: must be an array (an empty one for none), not ${kindOf(action.parameters)}`);
     }

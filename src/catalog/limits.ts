@@ -90,8 +90,9 @@ export function describe(value: unknown): string {
   }
 }
 
-/** Bounds of an action's maxAttempts and timeoutSeconds, and of a submit's overrides of them. */
+/** Bounds of an action's maxAttempts and timeoutSeconds (and of a submit's overrides of them), and of its concurrency. */
 export const ATTEMPT_BOUNDS = Object.freeze({
   maxAttempts: 100,
   timeoutSeconds: 7 * 24 * 3600,
+  concurrency: 100_000,
 });

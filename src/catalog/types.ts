@@ -100,6 +100,11 @@ export interface ActionDefinition<Params = Record<string, unknown>> {
   /** Attempts when a submit does not say. */
   maxAttempts?: number;
   /**
+   * The most of its queued tasks that run at once, over every worker process (a rate-limited API
+   * behind it, a GPU); unset for as many as the workers' concurrency allows.
+   */
+  concurrency?: number;
+  /**
    * Warms up what every call needs (a model, a table, a connection). Runs once per instance of an
    * allocation when it is created or the server starts, and once per process for queued tasks.
    */

@@ -50,8 +50,23 @@ export interface Organisation {
   id: number;
   name: string;
   retrievalProtocol: RetrievalProtocol;
+  /** Its share of each queue against the other organisations waiting there (fair share). */
+  weight: number;
+  /** The most of its tasks that run at once, over every queue and process; null for no cap. */
+  maxConcurrency: number | null;
   dateCreated: Date;
 }
+
+/** What an operator may set of an organisation's share; the ranges of FAIR_SHARE_BOUNDS. */
+export interface OrganisationShareChanges {
+  weight?: number;
+  maxConcurrency?: number | null;
+}
+
+export const FAIR_SHARE_BOUNDS = Object.freeze({
+  weight: { min: 1, max: 1000 },
+  maxConcurrency: { min: 1, max: 100_000 },
+});
 
 export interface ApiKey {
   id: number;

@@ -129,7 +129,10 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.#options = options;
-    this.#actions = options.actions ?? servedActions(options.catalog);
+    this.#actions = (options.actions ?? servedActions(options.catalog)).map((served) => ({
+      ...served,
+      concurrency: options.catalog.action(served.service, served.action)?.concurrency ?? null,
+    }));
   }
 
   get running(): number {
@@ -340,7 +343,10 @@ export class Worker {
     if (this.#actions.length === 0) return;
     const dueAt = await this.#options.queue.nextDueAt(this.#actions);
     if (this.#stopping) return;
-    const wait = dueAt === null ? MAX_IDLE_WAIT_MS : Math.min(Math.max(dueAt - Date.now(), 0), MAX_IDLE_WAIT_MS);
+    // A task already due that the claim just left is held by a concurrency cap (or another worker's
+    // lock): it is not worth a claim before something ends or the idle wait is over.
+    const now = Date.now();
+    const wait = dueAt === null || dueAt <= now ? MAX_IDLE_WAIT_MS : Math.min(dueAt - now, MAX_IDLE_WAIT_MS);
     this.#dueTimer = setTimeout(() => {
       this.#dueTimer = null;
       this.wake();

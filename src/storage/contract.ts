@@ -6,6 +6,7 @@ import type {
   KeyPermissions,
   LogLevel,
   Organisation,
+  OrganisationShareChanges,
   Page,
   PageRequest,
   RetrievalProtocol,
@@ -218,6 +219,8 @@ export interface RecordStore {
   findOrCreateOrganisation(name: string, now: number): Promise<Organisation>;
   getOrganisation(id: number): Promise<Organisation | null>;
   setRetrievalProtocol(id: number, protocol: RetrievalProtocol): Promise<Organisation | null>;
+  /** Weight and concurrency cap; null when there is no such organisation. */
+  setOrganisationShare(name: string, changes: OrganisationShareChanges): Promise<Organisation | null>;
   countApiKeys(): Promise<number>;
   createApiKey(input: NewApiKey, now: number): Promise<ApiKey>;
   /** The key and its organisation, when the key exists and is not revoked. */

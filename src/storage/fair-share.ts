@@ -154,6 +154,8 @@ export function* planClaim(
   interface QueuePlan {
     queue: QueueOfClaim;
     shares: Share[];
+    /** The shares as read, before startingShares raised any. */
+    stored: number[];
     budget: number;
     available: Map<number, number>;
     heads: Map<number, Head[]>;
@@ -172,7 +174,15 @@ export function* planClaim(
       const room = organisationRoom.get(share.organisationId);
       if (room !== undefined) available.set(share.organisationId, room);
     }
-    plans.push({ queue, shares: shares.length > 1 ? startingShares(shares) : shares, budget, available, heads: new Map(), turns: null });
+    plans.push({
+      queue,
+      shares: shares.length > 1 ? startingShares(shares) : shares,
+      stored: shares.map((share) => share.served),
+      budget,
+      available,
+      heads: new Map(),
+      turns: null,
+    });
   }
 
   // Each round plans the turns of every queue not yet settled, then fetches the heads those turns
@@ -248,10 +258,10 @@ export function* planClaim(
     // others' when they come (startingShares).
     if (plan.shares.length < 2) continue;
     const byOrganisation = taken.get(queueKeyOf(plan.queue.service, plan.queue.action));
-    if (!byOrganisation) continue;
-    for (const share of plan.shares) {
-      const count = byOrganisation.get(share.organisationId);
-      if (!count) continue;
+    for (const [index, share] of plan.shares.entries()) {
+      const count = byOrganisation?.get(share.organisationId) ?? 0;
+      // A share raised to its floor is written too: the floor rises as the others are served.
+      if (count === 0 && share.served === plan.stored[index]) continue;
       shares.push({
         service: plan.queue.service,
         action: plan.queue.action,

@@ -4,6 +4,7 @@ import type { PgDatabase } from './database.js';
 import { AccountRecords } from './records/accounts.js';
 import { AllocationRecords } from './records/allocations.js';
 import { ResultRecords } from './records/results.js';
+import { ShareRecords } from './records/shares.js';
 import { TaskRecords } from './records/tasks.js';
 import { TenantRecords } from './records/tenants.js';
 
@@ -11,6 +12,7 @@ import { TenantRecords } from './records/tenants.js';
 export function openPgRecordStore(database: PgDatabase): RecordStore {
   return composeStore(
     new TenantRecords(database),
+    new ShareRecords(database),
     new AccountRecords(database),
     new TaskRecords(database),
     new ResultRecords(database),
