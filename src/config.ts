@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { isPostgresUrl } from './storage/location.js';
+import { SYNCHRONOUS_MODES, type SynchronousMode } from './storage/sqlite/database.js';
 
 const portNumber = z.coerce.number().int().min(0).max(65535);
 
@@ -22,6 +23,8 @@ const environmentSchema = z.object({
   TASKPORT_DEMO: z.stringbool({ error: 'must be true or false' }).default(true),
   TASKPORT_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   TASKPORT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  TASKPORT_SYNCHRONOUS: z.enum(SYNCHRONOUS_MODES, { error: `must be ${SYNCHRONOUS_MODES.join(' or ')}` }).default('NORMAL'),
+  TASKPORT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export interface Config {
@@ -47,6 +50,10 @@ export interface Config {
   leaseMs: number;
   /** PostgreSQL: connections this process keeps open, besides the one that listens for events. */
   poolSize: number;
+  /** SQLite: FULL syncs every commit to disk (power-loss durability); ignored on PostgreSQL. */
+  synchronous: SynchronousMode;
+  /** When set, GET /metrics requires "Authorization: Bearer <it>"; open otherwise, as exporters are. */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -79,6 +86,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     demo: env.TASKPORT_DEMO,
     leaseMs: Math.round(env.TASKPORT_LEASE_SECONDS * 1000),
     poolSize: env.TASKPORT_DB_POOL_SIZE,
+    synchronous: env.TASKPORT_SYNCHRONOUS,
+    metricsToken: env.TASKPORT_METRICS_TOKEN,
   };
 }
 

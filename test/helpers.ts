@@ -76,6 +76,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     demo: true,
     leaseMs: 30_000,
     poolSize: 4,
+    synchronous: 'NORMAL',
+    metricsToken: undefined,
     ...overrides,
   };
 }

@@ -18,7 +18,7 @@ export interface SqliteDatabase {
   close(): Promise<void>;
 }
 
-const migrationsFolder = fileURLToPath(new URL('../../../drizzle/sqlite', import.meta.url));
+export const migrationsFolder = fileURLToPath(new URL('../../../drizzle/sqlite', import.meta.url));
 
 /**
  * Creates `folder` and its missing parents one at a time: Node's recursive mkdir loops for ever
@@ -33,7 +33,19 @@ function ensureFolder(folder: string): void {
   mkdirSync(folder);
 }
 
-export function openDatabase(path: string): SqliteDatabase {
+/**
+ * NORMAL in WAL mode survives a crash of the process: a commit is in the WAL when it returns,
+ * and only a crash of the operating system or a power loss can lose the last ones. FULL syncs
+ * the WAL on every commit, and survives those too.
+ */
+export const SYNCHRONOUS_MODES = Object.freeze(['NORMAL', 'FULL'] as const);
+export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
+
+export interface SqliteOptions {
+  synchronous?: SynchronousMode;
+}
+
+export function openDatabase(path: string, options: SqliteOptions = {}): SqliteDatabase {
   if (path !== ':memory:') {
     ensureFolder(dirname(path));
     if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
@@ -42,7 +54,7 @@ export function openDatabase(path: string): SqliteDatabase {
   }
   const sqlite = new Database(path);
   try {
-    setPragmas(sqlite);
+    setPragmas(sqlite, options.synchronous ?? 'NORMAL');
   } catch (error) {
     sqlite.close();
     throw error;
@@ -70,11 +82,10 @@ export function openDatabase(path: string): SqliteDatabase {
   };
 }
 
-function setPragmas(sqlite: Database.Database): void {
+function setPragmas(sqlite: Database.Database, synchronous: SynchronousMode): void {
   // The first statement reads the file: a file that is no database fails here.
   sqlite.pragma('journal_mode = WAL');
-  // NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
-  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma(`synchronous = ${synchronous}`);
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('cache_size = -65536');

@@ -1,13 +1,13 @@
 import { InProcessPubSub } from '../../domain/events.js';
 import type { Storage } from '../contract.js';
 import { DatabaseOpenError, openFailureReason, storageUnavailable } from '../errors.js';
-import { openDatabase, runMigrations, type SqliteDatabase } from './database.js';
+import { openDatabase, runMigrations, type SqliteDatabase, type SqliteOptions } from './database.js';
 import { SqliteQueueStore } from './queue.js';
 import { openSqliteRecordStore } from './records.js';
 
 /** Opens (creating if need be) the SQLite database at `path` and brings its schema up to date. */
-export function openSqliteStorage(path: string): Storage {
-  const database = openMigratedDatabase(path);
+export function openSqliteStorage(path: string, options: SqliteOptions = {}): Storage {
+  const database = openMigratedDatabase(path, options);
   return {
     dialect: 'sqlite',
     queue: new SqliteQueueStore(database),
@@ -26,10 +26,10 @@ export function openSqliteStorage(path: string): Storage {
 }
 
 /** Opens and migrates the database, or throws DatabaseOpenError saying why it cannot. */
-function openMigratedDatabase(path: string): SqliteDatabase {
+function openMigratedDatabase(path: string, options: SqliteOptions = {}): SqliteDatabase {
   let database: SqliteDatabase | undefined;
   try {
-    database = openDatabase(path);
+    database = openDatabase(path, options);
     runMigrations(database);
     return database;
   } catch (error) {
