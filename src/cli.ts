@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ServiceDefinitionError } from './catalog/definitions.js';
 import { loadCatalog } from './catalog/load.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { ROLES, type Role } from './domain/types.js';
+import { FAIR_SHARE_BOUNDS, ROLES, type Role } from './domain/types.js';
 import { createEngine, ValidationError } from './engine/index.js';
 import { createLogger } from './logger.js';
 import type { ProcessRole } from './main.js';
@@ -170,6 +170,46 @@ catalogFlags(key.command('create'))
       if (!(error instanceof ValidationError)) throw error;
       process.stderr.write(`--${error.field}: ${error.message}\n`);
       process.exitCode = 2;
+    } finally {
+      await storage.close();
+    }
+  });
+
+/** A whole number within `bounds`, for a flag. */
+function wholeNumberIn(bounds: { min: number; max: number }) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < bounds.min || number > bounds.max) {
+      throw new InvalidArgumentError(`must be a whole number from ${bounds.min} to ${bounds.max}`);
+    }
+    return number;
+  };
+}
+
+const organisation = program.command('org').description("manage organisations' share of the queues");
+organisation
+  .command('set <name>')
+  .description("set an organisation's fair-share weight and concurrency cap, then print them")
+  .option('--weight <n>', `its share of each queue against the others waiting there (default 1; ${FAIR_SHARE_BOUNDS.weight.min} to ${FAIR_SHARE_BOUNDS.weight.max})`, wholeNumberIn(FAIR_SHARE_BOUNDS.weight))
+  .option('--max-concurrency <n>', 'the most of its tasks that run at once over every queue and worker, or "none"', (value) =>
+    value === 'none' ? value : wholeNumberIn(FAIR_SHARE_BOUNDS.maxConcurrency)(value),
+  )
+  .action(async (name: string, options: { weight?: number; maxConcurrency?: number | 'none' }) => {
+    if (options.weight === undefined && options.maxConcurrency === undefined) usageExit('org set: give --weight, --max-concurrency or both');
+    const config = configOrExit();
+    const storage = await openStorage(config.database);
+    try {
+      const { weight, maxConcurrency } = options;
+      const changed = await storage.records.setOrganisationShare(name, {
+        ...(weight === undefined ? {} : { weight }),
+        ...(maxConcurrency === undefined ? {} : { maxConcurrency: maxConcurrency === 'none' ? null : maxConcurrency }),
+      });
+      if (!changed) {
+        process.stderr.write(`taskport: no organisation is named ${JSON.stringify(name)} (keys create them: key create --organisation)\n`);
+        process.exitCode = 2;
+        return;
+      }
+      process.stdout.write(`${JSON.stringify({ organisation: changed.name, weight: changed.weight, maxConcurrency: changed.maxConcurrency })}\n`);
     } finally {
       await storage.close();
     }

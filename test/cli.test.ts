@@ -186,3 +186,29 @@ describe('bootstrap key', () => {
     expect(await server.stop()).toBe(0);
   });
 });
+
+describe('taskport org set', () => {
+  it("sets an organisation's weight and concurrency cap, and keeps what it was not told to change", async () => {
+    const TASKPORT_DB = databasePath();
+    expect((await run(['key', 'create', '--organisation', 'acme'], { TASKPORT_DB })).code).toBe(0);
+    const weighted = await run(['org', 'set', 'acme', '--weight', '3', '--max-concurrency', '5'], { TASKPORT_DB });
+    expect(weighted.code, weighted.stderr).toBe(0);
+    expect(JSON.parse(weighted.stdout)).toEqual({ organisation: 'acme', weight: 3, maxConcurrency: 5 });
+    const uncapped = await run(['org', 'set', 'acme', '--max-concurrency', 'none'], { TASKPORT_DB });
+    expect(JSON.parse(uncapped.stdout)).toEqual({ organisation: 'acme', weight: 3, maxConcurrency: null });
+  });
+
+  it('names what is wrong: an unknown organisation, a weight out of range, nothing to set', async () => {
+    const TASKPORT_DB = databasePath();
+    expect((await run(['key', 'create', '--organisation', 'acme'], { TASKPORT_DB })).code).toBe(0);
+    const unknown = await run(['org', 'set', 'nobody', '--weight', '2'], { TASKPORT_DB });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no organisation is named "nobody"');
+    const zero = await run(['org', 'set', 'acme', '--weight', '0'], { TASKPORT_DB });
+    expect(zero.code).not.toBe(0);
+    expect(zero.stderr).toContain('must be a whole number from 1 to 1000');
+    const nothing = await run(['org', 'set', 'acme'], { TASKPORT_DB });
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain('give --weight, --max-concurrency or both');
+  });
+});
