@@ -23,6 +23,13 @@ const environmentSchema = z.object({
   TASKPORT_DEMO: z.stringbool({ error: 'must be true or false' }).default(true),
   TASKPORT_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   TASKPORT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  TASKPORT_MAX_SOCKETS_PER_KEY: z.coerce.number().int().min(1).max(100_000).default(20),
+  TASKPORT_MAX_SUBSCRIPTIONS_PER_KEY: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  TASKPORT_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(5000),
+  TASKPORT_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  TASKPORT_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  TASKPORT_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
+  TASKPORT_INTROSPECTION: z.stringbool({ error: 'must be true or false' }).default(true),
   TASKPORT_SYNCHRONOUS: z.enum(SYNCHRONOUS_MODES, { error: `must be ${SYNCHRONOUS_MODES.join(' or ')}` }).default('NORMAL'),
   TASKPORT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
@@ -50,6 +57,20 @@ export interface Config {
   leaseMs: number;
   /** PostgreSQL: connections this process keeps open, besides the one that listens for events. */
   poolSize: number;
+  /** Open graphql-ws sockets per API key, in this process. */
+  maxSocketsPerKey: number;
+  /** Open subscriptions per API key over graphql-ws and SSE together, in this process. */
+  maxSubscriptionsPerKey: number;
+  /** Open TCP connections (HTTP and WebSocket) this process accepts at once. */
+  maxConnections: number;
+  /** How long a client may take to send a whole request, headers and body. */
+  requestTimeoutMs: number;
+  /** How long a client may take to send a request's headers. */
+  headersTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open between requests. */
+  keepAliveTimeoutMs: number;
+  /** Whether the schema answers introspection (__schema, __type); GraphiQL needs it. */
+  introspection: boolean;
   /** SQLite: FULL syncs every commit to disk (power-loss durability); ignored on PostgreSQL. */
   synchronous: SynchronousMode;
   /** When set, GET /metrics requires "Authorization: Bearer <it>"; open otherwise, as exporters are. */
@@ -86,6 +107,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     demo: env.TASKPORT_DEMO,
     leaseMs: Math.round(env.TASKPORT_LEASE_SECONDS * 1000),
     poolSize: env.TASKPORT_DB_POOL_SIZE,
+    maxSocketsPerKey: env.TASKPORT_MAX_SOCKETS_PER_KEY,
+    maxSubscriptionsPerKey: env.TASKPORT_MAX_SUBSCRIPTIONS_PER_KEY,
+    maxConnections: env.TASKPORT_MAX_CONNECTIONS,
+    requestTimeoutMs: env.TASKPORT_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: env.TASKPORT_HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.TASKPORT_KEEP_ALIVE_TIMEOUT_MS,
+    introspection: env.TASKPORT_INTROSPECTION,
     synchronous: env.TASKPORT_SYNCHRONOUS,
     metricsToken: env.TASKPORT_METRICS_TOKEN,
   };

@@ -116,6 +116,7 @@ export async function startTaskport(
         logger,
         publicUrl: config.publicUrl,
         graphiql: config.graphiql,
+        transport: config,
       });
     } catch (error) {
       await storage.close();

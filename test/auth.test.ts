@@ -1,5 +1,6 @@
-import type { Client, FormattedExecutionResult } from 'graphql-ws';
+import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
 import { createKey, globalId, graphql, query, startServer, subscribeOverWebSocket, wsClient, type TestServer } from './helpers.js';
 
 const VIEWER = '{ viewer { organisation key { id role } } }';
@@ -43,6 +44,13 @@ function expectRefusedWith(outcome: Outcome, code: string): void {
   // Not a CloseEvent (4500 would be an internal server error): a list of GraphQL errors.
   expect(Array.isArray(outcome.error), `got ${JSON.stringify(outcome.error)} (close code ${(outcome.error as { code?: number })?.code})`).toBe(true);
   expect((outcome.error as { extensions?: { code?: string } }[]).map((error) => error.extensions?.code)).toEqual([code]);
+  expect(outcome.results).toEqual([]);
+}
+
+/** graphql-ws refuses a connection_init without a valid key: the socket closes with 4403 and the reason. */
+function expectForbiddenAtConnect(outcome: Outcome, reason: RegExp): void {
+  expect(outcome.ended, JSON.stringify(outcome)).toBe('error');
+  expect(outcome.error).toMatchObject({ code: 4403, reason: expect.stringMatching(reason) });
   expect(outcome.results).toEqual([]);
 }
 
@@ -140,7 +148,7 @@ describe('authentication and roles', () => {
     const response = await graphql(server, member.token, VIEWER);
     expect(response.status).toBe(401);
     expect(codes(response.body)).toEqual(['UNAUTHENTICATED']);
-    expectRefusedWith(await outcomeOf(wsClient(server, member.token), VIEWER), 'UNAUTHENTICATED');
+    expectForbiddenAtConnect(await outcomeOf(wsClient(server, member.token), VIEWER), /unknown or revoked/);
 
     const keys = await query(server, admin, '{ apiKeys { id revoked } }');
     expect(keys.apiKeys).toContainEqual({ id: member.id, revoked: true });
@@ -148,33 +156,48 @@ describe('authentication and roles', () => {
 
   test('on an open graphql-ws connection, the operations after a revocation are refused', async () => {
     const member = await createMemberKey(server, admin, 'revoked while connected');
-    const client = wsClient(server, member.token);
-    const before = await subscribeOverWebSocket(client, VIEWER);
-    expect(before).toEqual([{ data: { viewer: { organisation: 'default', key: { id: member.id, role: 'MEMBER' } } } }]);
-    await query(server, admin, 'mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id: member.id });
-    expectRefusedWith(await outcomeOf(client, VIEWER), 'UNAUTHENTICATED');
+    // Not lazy: the socket stays open between operations, as the key was checked on it once.
+    const client = createClient({
+      url: server.wsUrl,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${member.token}` },
+      retryAttempts: 0,
+      lazy: false,
+    });
+    try {
+      const before = await subscribeOverWebSocket(client, VIEWER);
+      expect(before).toEqual([{ data: { viewer: { organisation: 'default', key: { id: member.id, role: 'MEMBER' } } } }]);
+      await query(server, admin, 'mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id: member.id });
+      expectRefusedWith(await outcomeOf(client, VIEWER), 'UNAUTHENTICATED');
+    } finally {
+      await client.dispose();
+    }
   });
 
-  test('graphql-ws without authorization in connection_init: a GraphQL error UNAUTHENTICATED, not a closed socket', async () => {
+  test('graphql-ws without authorization in connection_init: the socket closes with 4403, saying what to send', async () => {
     const subscription = 'subscription { taskEvents { kind } }';
-    expectRefusedWith(await outcomeOf(wsClient(server, null), subscription), 'UNAUTHENTICATED');
-    expectRefusedWith(await outcomeOf(wsClient(server, null), VIEWER), 'UNAUTHENTICATED');
+    expectForbiddenAtConnect(await outcomeOf(wsClient(server, null), subscription), /API key is required/);
+    expectForbiddenAtConnect(await outcomeOf(wsClient(server, null), VIEWER), /API key is required/);
   });
 
-  test('graphql-ws with an unknown token: a GraphQL error UNAUTHENTICATED', async () => {
-    expectRefusedWith(
+  test('graphql-ws with an unknown token: the socket closes with 4403', async () => {
+    expectForbiddenAtConnect(
       await outcomeOf(wsClient(server, 'tp_not_a_real_key_0000000000'), 'subscription { taskEvents { kind } }'),
-      'UNAUTHENTICATED',
+      /unknown or revoked/,
     );
   });
 
-  test('graphql-ws accepts the key of connection_init, and introspection without one', async () => {
+  test('graphql-ws accepts the key of connection_init; introspection needs a key there, unlike over HTTP', async () => {
     const results = await subscribeOverWebSocket(wsClient(server, admin), VIEWER);
     expect(results).toHaveLength(1);
     expect(results[0]!.data).toMatchObject({ viewer: { organisation: 'default', key: { role: 'ADMIN' } } });
 
-    const introspection = await subscribeOverWebSocket(wsClient(server, null), '{ __schema { queryType { name } } }');
-    expect(introspection).toEqual([{ data: { __schema: { queryType: { name: 'Query' } } } }]);
+    const introspection = '{ __schema { queryType { name } } }';
+    expectForbiddenAtConnect(await outcomeOf(wsClient(server, null), introspection), /API key is required/);
+    expect(await subscribeOverWebSocket(wsClient(server, admin), introspection)).toEqual([
+      { data: { __schema: { queryType: { name: 'Query' } } } },
+    ]);
+    expect((await graphql(server, null, introspection)).body).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
   });
 
   test('a MEMBER key gets FORBIDDEN on the ADMIN operations, which then have no effect', async () => {

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 
 type Result<Data> = FormattedExecutionResult<Data, unknown>;
 import type { Catalog } from '../src/catalog/index.js';
-import type { Config } from '../src/config.js';
+import { loadConfig, type Config } from '../src/config.js';
 import type { Role } from '../src/domain/types.js';
 import { startTaskport, type RunningTaskport } from '../src/main.js';
 
@@ -60,6 +60,7 @@ export function temporaryDatabasePath(): string {
 }
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
+  const defaults = loadConfig({});
   return {
     port: 0,
     host: '127.0.0.1',
@@ -76,6 +77,13 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     demo: true,
     leaseMs: 30_000,
     poolSize: 4,
+    maxSocketsPerKey: defaults.maxSocketsPerKey,
+    maxSubscriptionsPerKey: defaults.maxSubscriptionsPerKey,
+    maxConnections: defaults.maxConnections,
+    requestTimeoutMs: defaults.requestTimeoutMs,
+    headersTimeoutMs: defaults.headersTimeoutMs,
+    keepAliveTimeoutMs: defaults.keepAliveTimeoutMs,
+    introspection: defaults.introspection,
     synchronous: 'NORMAL',
     metricsToken: undefined,
     ...overrides,

@@ -26,8 +26,8 @@ afterAll(async () => {
   await server.stop();
 });
 
-/** The first error of an operation over HTTP, or over graphql-ws when `token` is used there. */
-async function errorOverWebSocket(key: string | null, text: string, variables?: Record<string, unknown>) {
+/** The first error of an operation over graphql-ws, with the key `key`. */
+async function errorOverWebSocket(key: string, text: string, variables?: Record<string, unknown>) {
   const results = await subscribeOverWebSocket(wsClient(server, key), text, variables).catch((error: Error) => [
     { errors: JSON.parse(error.message) as { message: string; extensions?: Record<string, unknown> }[] },
   ]);
@@ -54,11 +54,12 @@ describe('introspection', () => {
     }),
   };
 
-  it.each(Object.entries(introspectionQueries))('runs without a key as GraphiQL sends it: %s', async (_name, text) => {
+  it.each(Object.entries(introspectionQueries))('runs without a key over HTTP as GraphiQL sends it, and with one over graphql-ws: %s', async (_name, text) => {
     const overHttp = await graphql(server, null, text);
     expect(overHttp.body.errors).toBeUndefined();
     expect(buildClientSchema(overHttp.body.data).getType('Task')).toBeDefined();
-    const [overWebSocket] = await subscribeOverWebSocket(wsClient(server, null), text);
+    // graphql-ws refuses a connection without a key at connection_init (test/auth.test.ts).
+    const [overWebSocket] = await subscribeOverWebSocket(wsClient(server, token), text);
     expect(overWebSocket?.errors).toBeUndefined();
     expect(overWebSocket?.data).toEqual(overHttp.body.data);
   });
@@ -70,8 +71,6 @@ describe('introspection', () => {
     expect(overHttp.body.data).toBeUndefined();
     expect(overHttp.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(overHttp.body.errors?.[0]?.message).toMatch(/may introspect once .* this one has 20/);
-    const overWebSocket = await errorOverWebSocket(null, text);
-    expect(overWebSocket?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
   it('counts against the cost limit like any field', async () => {
@@ -93,8 +92,19 @@ describe('introspection', () => {
     expect(response.body.data).toBeUndefined();
     expect(response.body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: QUERY_LIMITS.aliases });
     expect(response.body.errors?.[0]?.message).toContain('found 600');
-    const overWebSocket = await errorOverWebSocket(key && token, text);
-    expect(overWebSocket?.extensions?.code).toBe('LIMIT_EXCEEDED');
+  });
+
+  it('600 aliases of __typename are refused with a key over graphql-ws', async () => {
+    const text = `{ ${Array.from({ length: 600 }, (_, index) => `t${index}: __typename`).join(' ')} }`;
+    const overWebSocket = await errorOverWebSocket(token, text);
+    expect(overWebSocket?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: QUERY_LIMITS.aliases });
+  });
+
+  it('30 levels deep is refused with a key over graphql-ws', async () => {
+    const text = `{ __schema { types { fields { type ${'{ ofType '.repeat(25)}{ name }${' }'.repeat(25)} } } } }`;
+    const overWebSocket = await errorOverWebSocket(token, text);
+    expect(overWebSocket?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: QUERY_LIMITS.depth });
+    expect(overWebSocket?.message).toContain('found 30');
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog/index.js';
 import type { PubSub } from './events.js';
+import type { EffectiveRateLimits } from './rate-limits.js';
 import type { AllocationStatus, ExecutionOutcome } from './realtime.js';
 import type {
   Account,
@@ -67,8 +68,15 @@ export interface TaskEngine {
    */
   createApiKey(
     actor: Actor,
-    input: { name: string; role: Role; permissions?: unknown },
+    input: { name: string; role: Role; permissions?: unknown; rateLimits?: unknown },
   ): Promise<{ apiKey: ApiKey; token: string }>;
+  /**
+   * Renames the key and sets its own rate limits (null: back to the server's defaults); an absent
+   * field stays. ValidationError for bad limits; NotFoundError for another organisation's key.
+   */
+  updateApiKey(actor: Actor, keyId: number, input: { name?: string | null; rateLimits?: unknown }): Promise<ApiKey>;
+  /** The limits that hold for the key: its own, else the server's defaults. */
+  rateLimitsOf(key: ApiKey): EffectiveRateLimits;
   revokeApiKey(actor: Actor, keyId: number): Promise<ApiKey>;
   listApiKeys(actor: Actor): Promise<ApiKey[]>;
   getApiKeys(actor: Actor, ids: readonly number[]): Promise<(ApiKey | null)[]>;

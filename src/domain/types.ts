@@ -1,4 +1,5 @@
 import { EXECUTION_MODES, LOG_LEVELS, type Execution, type HandlerLogLevel, type KeyPermissions } from '../catalog/types.js';
+import type { KeyRateLimits } from './rate-limits.js';
 
 export { EXECUTION_MODES, LOG_LEVELS };
 export type { Execution, KeyPermissions };
@@ -74,6 +75,8 @@ export interface ApiKey {
   name: string;
   role: Role;
   permissions: KeyPermissions | null;
+  /** The key's own rate limits; null: the server's defaults. */
+  rateLimits: KeyRateLimits | null;
   revoked: boolean;
   dateCreated: Date;
 }

@@ -13,6 +13,14 @@ import {
 } from '../domain/api.js';
 import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from '../domain/errors.js';
 import type { PubSub } from '../domain/events.js';
+import {
+  checkKeyRateLimits,
+  DEFAULT_RATE_LIMITS,
+  effectiveRateLimits,
+  type EffectiveRateLimits,
+  type KeyRateLimits,
+  type RateLimitDefaults,
+} from '../domain/rate-limits.js';
 import { silentLogger, type EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
 import type { ServedActions } from '../storage/index.js';
@@ -70,6 +78,8 @@ export interface EngineOptions {
   worker?: boolean;
   /** The actions this process's worker claims; every action of the catalog when absent. */
   actions?: ServedActions;
+  /** The rate limits of keys without their own (DEFAULT_RATE_LIMITS when absent). */
+  rateLimits?: RateLimitDefaults;
 }
 
 const TOKEN_PREFIX = 'tp_';
@@ -83,6 +93,22 @@ export const DEFAULT_LEASE_MS = 30_000;
 /** A lease runs out at most this long before some process notices. */
 function leaseSweepInterval(leaseMs: number): number {
   return Math.min(Math.max(Math.floor(leaseMs / 4), 100), 5000);
+}
+
+function checkedKeyName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH) {
+    throw new ValidationError('INVALID', `name must be 1 to ${MAX_NAME_LENGTH} characters`, 'name');
+  }
+  return trimmed;
+}
+
+function checkedRateLimits(input: unknown): KeyRateLimits | null {
+  const checked = checkKeyRateLimits(input);
+  if (!checked.ok) {
+    throw new ValidationError('INVALID', `rateLimits.${checked.field}: ${checked.message}`, `rateLimits.${checked.field}`);
+  }
+  return checked.limits;
 }
 
 export function hashToken(token: string): string {
@@ -108,6 +134,7 @@ export class Engine implements TaskEngine {
   readonly #resultRetryWindowMs: number;
   readonly #leaseMs: number;
   readonly #runsWorker: boolean;
+  readonly #rateLimitDefaults: RateLimitDefaults;
   #payloadSweep: NodeJS.Timeout | null = null;
   #leaseSweep: NodeJS.Timeout | null = null;
 
@@ -119,6 +146,7 @@ export class Engine implements TaskEngine {
     this.#resultRetryWindowMs = options.resultRetryWindowMs ?? RESULT_RETRY_WINDOW_MS;
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.#runsWorker = options.worker ?? true;
+    this.#rateLimitDefaults = options.rateLimits ?? DEFAULT_RATE_LIMITS;
     this.#worker = new Worker({
       queue: options.storage.queue,
       records: options.storage.records,
@@ -268,20 +296,38 @@ export class Engine implements TaskEngine {
 
   async createApiKey(
     actor: Actor,
-    input: { name: string; role: Role; permissions?: unknown },
+    input: { name: string; role: Role; permissions?: unknown; rateLimits?: unknown },
   ): Promise<{ apiKey: ApiKey; token: string }> {
     requireAdmin(actor);
-    const name = input.name.trim();
-    if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
-      throw new ValidationError('INVALID', `name must be 1 to ${MAX_NAME_LENGTH} characters`, 'name');
-    }
+    const name = checkedKeyName(input.name);
     const permissions = this.#permissionsWithinActor(actor, input.permissions);
+    const rateLimits = checkedRateLimits(input.rateLimits);
     const token = newToken();
     const apiKey = await this.#records.createApiKey(
-      { organisationId: actor.organisationId, name, role: input.role, tokenHash: hashToken(token), permissions },
+      { organisationId: actor.organisationId, name, role: input.role, tokenHash: hashToken(token), permissions, rateLimits },
       Date.now(),
     );
     return { apiKey, token };
+  }
+
+  async updateApiKey(actor: Actor, keyId: number, input: { name?: string | null; rateLimits?: unknown }): Promise<ApiKey> {
+    requireAdmin(actor);
+    const [target] = await this.#records.getApiKeys(actor.organisationId, [keyId]);
+    if (!target) throw new NotFoundError('no API key', { typename: 'ApiKey', id: keyId });
+    if (this.#mayDoMore(target.permissions, actor.permissions ?? null)) {
+      throw new ForbiddenError('This key may not change a key whose permissions go beyond its own.');
+    }
+    const changes: { name?: string; rateLimits?: KeyRateLimits | null } = {};
+    if (input.name !== undefined && input.name !== null) changes.name = checkedKeyName(input.name);
+    if (input.rateLimits !== undefined) changes.rateLimits = checkedRateLimits(input.rateLimits);
+    if (Object.keys(changes).length === 0) return target;
+    const apiKey = await this.#records.updateApiKey(actor.organisationId, keyId, changes);
+    if (!apiKey) throw new NotFoundError('no API key', { typename: 'ApiKey', id: keyId });
+    return apiKey;
+  }
+
+  rateLimitsOf(key: ApiKey): EffectiveRateLimits {
+    return effectiveRateLimits(key.rateLimits, this.#rateLimitDefaults);
   }
 
   /**

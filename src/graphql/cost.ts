@@ -33,6 +33,7 @@ import {
 import type { Catalog } from '../catalog/index.js';
 import { LIMITS } from '../catalog/index.js';
 import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_STATUS_IDS } from '../domain/api.js';
+import { RATE_LIMIT_BOUNDS } from '../domain/rate-limits.js';
 import { pageSize } from './ids.js';
 
 // The cost of an operation is the most fields its response can hold: every field counts 1, once
@@ -71,6 +72,7 @@ function listSizes(catalog: Catalog): Record<string, ListSize> {
     'Task.results': { fixed: LIMITS.taskResults },
     'RetrieveResultsSuccess.results': { fixed: LIMITS.taskResults },
     'Query.apiKeys': { fixed: UNBOUNDED_LIST_SIZE },
+    'RateLimitTier.windows': { fixed: RATE_LIMIT_BOUNDS.windows },
     'Query.allocations': { fixed: UNBOUNDED_LIST_SIZE },
     'Query.services': largest([services.length]),
     'Service.actions': largest(services.map((service) => service.actions.length)),

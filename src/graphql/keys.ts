@@ -1,5 +1,6 @@
 import type { Viewer } from '../domain/api.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
+import { RATE_LIMIT_BOUNDS, type EffectiveRateLimits, type RateLimitWindow } from '../domain/rate-limits.js';
 import { RETRIEVAL_PROTOCOLS, ROLES, type Actor, type ApiKey } from '../domain/types.js';
 import { builder, describedValues } from './builder.js';
 import { requireActor, requireViewer } from './context.js';
@@ -15,6 +16,48 @@ export const RetrievalProtocolEnum = builder.enumType('RetrievalProtocol', {
 });
 
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
+
+const RateLimitWindowRef = builder.simpleObject('RateLimitWindow', {
+  description: 'At most `points` operations in each fixed window of `perSeconds` seconds.',
+  fields: (t) => ({
+    points: t.int(),
+    perSeconds: t.int(),
+  }),
+});
+
+const RateLimitTierRef = builder.objectRef<EffectiveRateLimits['submit']>('RateLimitTier').implement({
+  description: 'The windows of one tier; an operation runs only when every window admits it.',
+  fields: (t) => ({
+    windows: t.field({ type: [RateLimitWindowRef], resolve: (tier) => tier.windows as RateLimitWindow[] }),
+    isDefault: t.exposeBoolean('isDefault', {
+      description: "True: the server's default (TASKPORT_RATE_SUBMIT or TASKPORT_RATE_OTHER), not the key's own.",
+    }),
+  }),
+});
+
+const ApiKeyRateLimitsRef = builder.objectRef<EffectiveRateLimits>('ApiKeyRateLimits').implement({
+  description:
+    'The rate limits that hold for a key. Over a limit an operation fails with RATE_LIMITED and extensions.retryAfter (seconds); over HTTP with status 429 and Retry-After.',
+  fields: (t) => ({
+    submit: t.field({ type: RateLimitTierRef, description: 'Operations with submitTask or submitTasks.', resolve: (limits) => limits.submit }),
+    other: t.field({ type: RateLimitTierRef, description: 'Every other operation.', resolve: (limits) => limits.other }),
+  }),
+});
+
+const RateLimitWindowInput = builder.inputType('RateLimitWindowInput', {
+  fields: (t) => ({
+    points: t.int({ required: true, description: `1 to ${RATE_LIMIT_BOUNDS.points}.` }),
+    perSeconds: t.int({ required: true, description: `1 to ${RATE_LIMIT_BOUNDS.perSeconds} (a day).` }),
+  }),
+});
+
+const RateLimitsInput = builder.inputType('RateLimitsInput', {
+  description: `A key's own limits, e.g. { submit: [{ points: 5, perSeconds: 1 }, { points: 50, perSeconds: 60 }] }: up to ${RATE_LIMIT_BOUNDS.windows} windows per tier, each with its own perSeconds. A tier omitted or null takes the server's default.`,
+  fields: (t) => ({
+    submit: t.field({ type: [RateLimitWindowInput] }),
+    other: t.field({ type: [RateLimitWindowInput] }),
+  }),
+});
 
 /**
  * Whether the actor may read the key's record beyond its id and name. apiKeys is ADMIN-only, and
@@ -39,6 +82,11 @@ builder.node(ApiKeyRef, {
       description:
         'What the key may run: per service "*" or, per action, the values it may request of permissioned parameters. Null: the whole catalog.',
       resolve: (key) => key.permissions,
+    }),
+    rateLimits: t.field({
+      type: ApiKeyRateLimitsRef,
+      description: 'The limits that hold for this key: its own, or the server defaults (see isDefault).',
+      resolve: (key, _args, context) => context.engine.rateLimitsOf(key),
     }),
     revoked: t.exposeBoolean('revoked'),
     dateCreated: t.expose('dateCreated', { type: 'DateTime' }),
@@ -67,7 +115,24 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
       description:
         'Narrows what the key may run, e.g. { "demo": { "echo": {}, "fetch-data": { "data": ["sms"] } } } or { "demo": "*" }, within what the creating key may run (PERMISSIONS_EXCEEDED otherwise). Omitted or null: the creating key’s own permissions.',
     }),
+    rateLimits: t.field({ type: RateLimitsInput, description: "The key's own rate limits; omitted or null: the server's defaults." }),
   }),
+});
+
+const UpdateApiKeyInput = builder.inputType('UpdateApiKeyInput', {
+  description: 'What to change; an omitted field stays as it is.',
+  fields: (t) => ({
+    name: t.string(),
+    rateLimits: t.field({
+      type: RateLimitsInput,
+      description:
+        "Replaces the key's own limits (a tier left out takes the default); null goes back to the server's defaults. Every process applies them from the key's next operation.",
+    }),
+  }),
+});
+
+const UpdateApiKeySuccess = builder.simpleObject('UpdateApiKeySuccess', {
+  fields: (t) => ({ apiKey: t.field({ type: ApiKeyRef }) }),
 });
 
 const CreateApiKeySuccess = builder.simpleObject('CreateApiKeySuccess', {
@@ -113,6 +178,21 @@ builder.mutationFields((t) => ({
       const keyId = decodeId(String(id), 'ApiKey');
       if (keyId === null) throw new NotFoundError(`No API key ${id}`);
       return { apiKey: await context.engine.revokeApiKey(requireActor(context), keyId) };
+    },
+  }),
+  updateApiKey: t.field({
+    type: UpdateApiKeySuccess,
+    description: "Renames a key of the organisation or sets its own rate limits. ADMIN only.",
+    authScopes: { admin: true },
+    args: {
+      id: t.arg.id({ required: true }),
+      input: t.arg({ type: UpdateApiKeyInput, required: true }),
+    },
+    errors: { types: [NotFoundError, ValidationError], directResult: true, union: { name: 'UpdateApiKeyResult' } },
+    resolve: async (_root, { id, input }, context) => {
+      const keyId = decodeId(String(id), 'ApiKey');
+      if (keyId === null) throw new NotFoundError(`No API key ${id}`);
+      return { apiKey: await context.engine.updateApiKey(requireActor(context), keyId, input) };
     },
   }),
   setRetrievalProtocol: t.field({

@@ -20,6 +20,12 @@ export const QUERY_LIMITS = Object.freeze({
   cost: 120_000,
 });
 
+/** What one request may carry, the same on every transport of the GraphQL endpoint. */
+export const TRANSPORT_LIMITS = Object.freeze({
+  /** A POST body to /graphql (413 past it) and a graphql-ws frame (closed with 1009). */
+  requestBytes: 1024 * 1024,
+});
+
 /** Armor's own error, reported with the code every refused limit carries. */
 function reportedAsLimitExceeded(limit: number) {
   return {

@@ -1,22 +1,37 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, isAsyncIterable, maskError, type Plugin, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { loadConfig, type Config } from '../config.js';
 import type { TaskEngine } from '../domain/api.js';
 import { createContext, type GraphQLContext } from '../graphql/context.js';
 import { exposedGraphQLError } from '../graphql/errors.js';
 import { schema } from '../graphql/schema.js';
 import { authenticate, authenticationFailure, type Authentication } from './auth.js';
+import { readBodyWithin } from './body.js';
+import { clientFaultLog } from './client-faults.js';
 import { socketFlushed } from './connection.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
-import { parserAndValidationCache, useCostLimit, useDocumentLimits } from './limits.js';
+import { parserAndValidationCache, TRANSPORT_LIMITS, useCostLimit, useDocumentLimits } from './limits.js';
 import { listeningOrigin, malformedHostError, originFromHost } from './origin.js';
 import { graphiqlOptions, selfContainedGraphiQL } from './graphiql.js';
+import { attachGraphQLWebSocket } from './websocket.js';
+
+/** The settings of config.ts that shape the transports. */
+export type TransportSettings = Pick<
+  Config,
+  | 'maxSocketsPerKey'
+  | 'maxSubscriptionsPerKey'
+  | 'maxConnections'
+  | 'requestTimeoutMs'
+  | 'headersTimeoutMs'
+  | 'keepAliveTimeoutMs'
+  | 'introspection'
+>;
 
 export interface ServerOptions {
   engine: TaskEngine;
@@ -26,6 +41,8 @@ export interface ServerOptions {
   graphiql?: boolean;
   /** Where clients reach this server, when it is behind a proxy; otherwise the request's Host. */
   publicUrl?: string | undefined;
+  /** config.ts's defaults for whatever is absent. */
+  transport?: Partial<TransportSettings>;
 }
 
 export interface RunningServer {
@@ -123,27 +140,76 @@ function useUnsupportedMediaTypeError(): Plugin {
   };
 }
 
-/** Counts open subscription streams (SSE and WebSocket alike), so that shutdown can wait for them to end. */
-function subscriptionTracker() {
+function subscriptionLimitExceeded(limit: number): GraphQLError {
+  return new GraphQLError(
+    `This API key has ${limit} open subscriptions, the most allowed (TASKPORT_MAX_SUBSCRIPTIONS_PER_KEY): end one before opening another`,
+    { extensions: { code: 'LIMIT_EXCEEDED', limit, limitName: 'TASKPORT_MAX_SUBSCRIPTIONS_PER_KEY' } },
+  );
+}
+
+/**
+ * Counts open subscription streams (SSE and WebSocket alike), so that shutdown can wait for them
+ * to end, and per key, so that a key opens at most `maxPerKey` of them. A place is taken before
+ * the subscription starts (its first read is asynchronous, and a burst must not slip past the
+ * count meanwhile) and given back when it turns out not to be a stream, fails, or ends.
+ */
+function subscriptionTracker(maxPerKey: number) {
   let open = 0;
   let onDrained: (() => void) | null = null;
-  const plugin: Plugin = {
-    onSubscribe: () => ({
-      onSubscribeResult: ({ result }) => {
-        if (!isAsyncIterable(result)) return;
-        open += 1;
-        return {
-          onEnd: () => {
-            open -= 1;
-            if (open === 0) onDrained?.();
-          },
-        };
-      },
-    }),
+  const openPerKey = new Map<number, number>();
+  const release = (keyId: number | null) => {
+    open -= 1;
+    if (keyId !== null) {
+      const left = (openPerKey.get(keyId) ?? 1) - 1;
+      if (left === 0) openPerKey.delete(keyId);
+      else openPerKey.set(keyId, left);
+    }
+    if (open === 0) onDrained?.();
+  };
+  const plugin: Plugin<ServerContext> = {
+    onSubscribe: ({ args, subscribeFn, setSubscribeFn, setResultAndStopExecution }) => {
+      const keyId = args.contextValue.authentication.viewer?.key.id ?? null;
+      if (keyId !== null && (openPerKey.get(keyId) ?? 0) >= maxPerKey) {
+        setResultAndStopExecution({ errors: [subscriptionLimitExceeded(maxPerKey)] });
+        return;
+      }
+      open += 1;
+      if (keyId !== null) openPerKey.set(keyId, (openPerKey.get(keyId) ?? 0) + 1);
+      let released = false;
+      const releaseOnce = () => {
+        if (released) return;
+        released = true;
+        release(keyId);
+      };
+      setSubscribeFn(async (subscribeArgs) => {
+        try {
+          return await subscribeFn(subscribeArgs);
+        } catch (error) {
+          releaseOnce();
+          throw error;
+        }
+      });
+      return {
+        onSubscribeResult: ({ result }) => {
+          if (!isAsyncIterable(result)) {
+            releaseOnce();
+            return;
+          }
+          return { onEnd: releaseOnce };
+        },
+      };
+    },
   };
   const drained = (): Promise<void> =>
     open === 0 ? Promise.resolve() : new Promise((resolve) => (onDrained = resolve));
   return { plugin, drained };
+}
+
+/** __schema and __type fail validation; __typename stays, as queries use it. */
+function useNoIntrospection(): Plugin {
+  return {
+    onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
+  };
 }
 
 /** 200 with {"status":"ok"}, or 503 with the reason this process cannot serve. */
@@ -177,8 +243,10 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function createServer(options: ServerOptions): Promise<RunningServer> {
   const { engine, logger } = options;
+  const transport: TransportSettings = { ...loadConfig({}), ...options.transport };
+  const faults = clientFaultLog(logger.child({ component: 'http' }));
   const shutdown = new AbortController();
-  const subscriptions = subscriptionTracker();
+  const subscriptions = subscriptionTracker(transport.maxSubscriptionsPerKey);
 
   const yoga = createYoga<TransportContext, ServerContext>({
     schema,
@@ -209,14 +277,26 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     plugins: [
       useMalformedQueryParamsCheck(),
       useUnsupportedMediaTypeError(),
+      ...(transport.introspection ? [] : [useNoIntrospection()]),
       useDocumentLimits(),
       useAuthentication(),
       useCostLimit(schema, engine.catalog),
+      // Last: an operation that a plugin above refuses holds no subscription place.
       subscriptions.plugin,
     ],
   });
 
-  const httpServer = createHttpServer((request: IncomingMessage, response: ServerResponse) => {
+  const { requestTimeoutMs, keepAliveTimeoutMs } = transport;
+  // Node refuses a headers timeout longer than the request's, which covers the headers too.
+  const headersTimeoutMs = Math.min(transport.headersTimeoutMs, requestTimeoutMs);
+  const serverTimeouts = {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: headersTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    // Node checks the two timeouts above on this interval (30 s by default): a short timeout needs a short check.
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersTimeoutMs / 4))),
+  };
+  const httpServer = createHttpServer(serverTimeouts, (request: IncomingMessage, response: ServerResponse) => {
     if (request.method === 'GET' && request.url === HEALTH_PATH) {
       void answerHealth(engine, logger, response);
       return;
@@ -233,8 +313,12 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       response.writeHead(400, { 'content-type': 'application/json; charset=utf-8' }).end(body);
       return;
     }
-    void yoga(request, response);
+    void readBodyWithin(request, response, TRANSPORT_LIMITS.requestBytes, faults).then((read) => {
+      if (read) void yoga(request, response);
+    });
   });
+
+  httpServer.maxConnections = transport.maxConnections;
 
   // Listening before the WebSocket server attaches: it would re-emit a failed listen as an error of its own.
   try {
@@ -249,9 +333,14 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     await yoga.dispose();
     throw error;
   }
-  const webSocketServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
-  const webSockets = useServer<Record<string, unknown>>(
-    {
+  const webSockets = attachGraphQLWebSocket({
+    httpServer,
+    path: GRAPHQL_PATH,
+    engine,
+    logger,
+    faults,
+    maxSocketsPerKey: transport.maxSocketsPerKey,
+    operations: {
       execute: (args) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
       onSubscribe: async (context, _id, payload) => {
@@ -273,7 +362,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         const errors = enveloped.validate(enveloped.schema, document);
         if (errors.length > 0) return errors;
         const contextValue = (await enveloped.contextFactory()) as ServerContext;
-        // Refused here rather than in onConnect so that the client gets a GraphQL error it can read.
+        // The key was checked at connection_init; it may have been revoked since.
         const failure = authenticationFailure(contextValue.authentication, document, payload.operationName);
         if (failure) return [failure];
         const args: ExecutionArgs = {
@@ -287,8 +376,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         return args;
       },
     },
-    webSocketServer,
-  );
+  });
+  const { webSocketServer } = webSockets;
 
   const { port } = httpServer.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;

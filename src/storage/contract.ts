@@ -20,6 +20,7 @@ import type {
   TaskState,
 } from '../domain/types.js';
 import type { PubSub } from '../domain/events.js';
+import type { KeyRateLimits } from '../domain/rate-limits.js';
 
 // The storage contract: what the engine asks of a database, and nothing of how. Each dialect
 // (sqlite/, pg/) implements it with statements of its own, under the same names.
@@ -199,6 +200,13 @@ export interface NewApiKey {
   role: Role;
   tokenHash: string;
   permissions?: KeyPermissions | null;
+  rateLimits?: KeyRateLimits | null;
+}
+
+/** What updateApiKey changes: an absent field stays as it is; rateLimits null goes back to the defaults. */
+export interface ApiKeyChanges {
+  name?: string;
+  rateLimits?: KeyRateLimits | null;
 }
 
 export type RetrieveOutcome =
@@ -226,6 +234,8 @@ export interface RecordStore {
   /** The key and its organisation, when the key exists and is not revoked. */
   findActiveKey(tokenHash: string): Promise<{ key: ApiKey; organisation: Organisation } | null>;
   revokeApiKey(organisationId: number, keyId: number, now: number): Promise<ApiKey | null>;
+  /** Null when the organisation has no such key. */
+  updateApiKey(organisationId: number, keyId: number, changes: ApiKeyChanges): Promise<ApiKey | null>;
   listApiKeys(organisationId: number): Promise<ApiKey[]>;
   getApiKeys(organisationId: number, ids: readonly number[]): Promise<ApiKey[]>;
 

@@ -10,7 +10,7 @@ import type {
   TaskResult,
 } from '../domain/types.js';
 import { LOG_LEVELS } from '../domain/types.js';
-import type { ExecutionRecord } from './contract.js';
+import type { ApiKeyChanges, ExecutionRecord } from './contract.js';
 import type * as schema from './sqlite/schema.js';
 
 /** The row shapes of the SQLite schema; the PostgreSQL schema declares the same columns with the same types. */
@@ -101,9 +101,18 @@ export function toApiKey(record: typeof schema.apiKeys.$inferSelect): ApiKey {
     name: record.name,
     role: record.role,
     permissions: record.permissions === null ? null : (JSON.parse(record.permissions) as ApiKey['permissions']),
+    rateLimits: record.rateLimits === null ? null : (JSON.parse(record.rateLimits) as ApiKey['rateLimits']),
     revoked: Boolean(record.revoked),
     dateCreated: new Date(record.dateCreated),
   };
+}
+
+/** The columns an ApiKeyChanges sets; the engine sends no update without one. */
+export function apiKeyColumns(changes: ApiKeyChanges): { name?: string; rateLimits?: string | null } {
+  const columns: { name?: string; rateLimits?: string | null } = {};
+  if (changes.name !== undefined) columns.name = changes.name;
+  if (changes.rateLimits !== undefined) columns.rateLimits = changes.rateLimits ? JSON.stringify(changes.rateLimits) : null;
+  return columns;
 }
 
 export function toAccount(record: typeof schema.accounts.$inferSelect): Account {

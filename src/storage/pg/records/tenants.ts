@@ -1,8 +1,8 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { ApiKey, Organisation, RetrievalProtocol } from '../../../domain/types.js';
-import type { NewApiKey } from '../../contract.js';
+import type { ApiKeyChanges, NewApiKey } from '../../contract.js';
 import type { PgDatabase, PgDrizzle } from '../database.js';
-import { toApiKey, toOrganisation } from '../../rows.js';
+import { apiKeyColumns, toApiKey, toOrganisation } from '../../rows.js';
 import { apiKeys, organisations } from '../schema.js';
 import { anyOf } from './any-of.js';
 
@@ -57,9 +57,10 @@ export class TenantRecords {
 
   async createApiKey(input: NewApiKey, now: number): Promise<ApiKey> {
     const permissions = input.permissions ? JSON.stringify(input.permissions) : null;
+    const rateLimits = input.rateLimits ? JSON.stringify(input.rateLimits) : null;
     const [record] = await this.#db
       .insert(apiKeys)
-      .values({ ...input, permissions, dateCreated: now })
+      .values({ ...input, permissions, rateLimits, dateCreated: now })
       .returning();
     return toApiKey(record!);
   }
@@ -73,6 +74,15 @@ export class TenantRecords {
     const [record] = await this.#db
       .update(apiKeys)
       .set({ revoked: true, dateRevoked: sql`coalesce(${apiKeys.dateRevoked}, ${now})` })
+      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.organisationId, organisationId)))
+      .returning();
+    return record ? toApiKey(record) : null;
+  }
+
+  async updateApiKey(organisationId: number, keyId: number, changes: ApiKeyChanges): Promise<ApiKey | null> {
+    const [record] = await this.#db
+      .update(apiKeys)
+      .set(apiKeyColumns(changes))
       .where(and(eq(apiKeys.id, keyId), eq(apiKeys.organisationId, organisationId)))
       .returning();
     return record ? toApiKey(record) : null;
