@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { Catalog, defineAction, defineService } from '../src/catalog/index.js';
 import type { QueueStore, ServedActions } from '../src/storage/index.js';
-import { testStore } from './helpers.js';
+import { createKey, globalId, query, startServer, submit, testStore, waitForTask } from './helpers.js';
 import { claimOf, closeOpenedStores, enqueueMany, newTask, NOTHING, NOW, openStores, type Tenant } from './queue-fixtures.js';
 
 afterEach(closeOpenedStores);
@@ -143,5 +144,81 @@ describe(`fair share between organisations on ${testStore}`, () => {
     const claimed = [...one.claimed, ...two.claimed];
     expect(claimed.filter((task) => task.organisationId === small.organisationId)).toHaveLength(2);
     expect(claimed.filter((task) => task.organisationId === other.organisationId)).toHaveLength(5);
+  });
+});
+
+describe(`fair share through the server on ${testStore}`, () => {
+  let running = 0;
+  let mostAtOnce = 0;
+  let release: () => void = () => {};
+  let gate = new Promise<void>((resolve) => (release = resolve));
+  const startOrder: string[] = [];
+  const fairService = defineService({
+    slug: 'fair',
+    name: 'Fair share',
+    actions: [
+      defineAction({
+        slug: 'gated',
+        name: 'Gated',
+        execution: ['ASYNCHRONOUS'],
+        parameters: [],
+        concurrency: 2,
+        handler: async () => {
+          running += 1;
+          mostAtOnce = Math.max(mostAtOnce, running);
+          await gate;
+          running -= 1;
+        },
+      }),
+      defineAction({
+        slug: 'quick',
+        name: 'Quick',
+        execution: ['ASYNCHRONOUS'],
+        parameters: [],
+        // The first holds the only worker slot until the test has submitted everything.
+        handler: async ({ task }) => {
+          startOrder.push(globalId('Task', task.id));
+          if (startOrder.length === 1) await gate;
+        },
+      }),
+    ],
+  });
+  const SUBMIT_MANY = `mutation ($inputs: [SubmitTaskInput!]!) {
+    submitTasks(inputs: $inputs) { __typename ... on SubmitTasksSuccess { tasks { id } } }
+  }`;
+  const STARTED = `query ($ids: [ID!]!) { taskStatuses(ids: $ids) { id state } }`;
+
+  it('never runs more of an action than its concurrency, with more worker slots free', async () => {
+    const server = await startServer({ concurrency: 8 }, { catalog: new Catalog([fairService]) });
+    const token = server.adminToken;
+    const submitted = await query(server, token, SUBMIT_MANY, { inputs: Array.from({ length: 6 }, () => ({ service: 'fair', action: 'gated' })) });
+    const ids = submitted.submitTasks.tasks.map((task: { id: string }) => task.id);
+    await expect.poll(async () => (await query(server, token, STARTED, { ids })).taskStatuses.filter((task: { state: string }) => task.state === 'PROCESSING').length).toBe(2);
+    release();
+    await expect.poll(async () => (await query(server, token, STARTED, { ids })).taskStatuses.every((task: { state: string }) => task.state === 'SUCCEEDED'), { timeout: 10_000 }).toBe(true);
+    expect(mostAtOnce).toBe(2);
+    gate = new Promise<void>((resolve) => (release = resolve));
+    startOrder.length = 0;
+    await server.stop();
+  });
+
+  it("starts another organisation's lone task next, behind a backlog of 300", async () => {
+    const server = await startServer({ concurrency: 1 }, { catalog: new Catalog([fairService]) });
+    const busyToken = server.adminToken;
+    const loneToken = await createKey(server, 'lone');
+    const backlog = await query(server, busyToken, SUBMIT_MANY, {
+      inputs: Array.from({ length: 300 }, () => ({ service: 'fair', action: 'quick' })),
+    });
+    expect(backlog.submitTasks.__typename).toBe('SubmitTasksSuccess');
+    const lone = await submit(server, loneToken, { service: 'fair', action: 'quick' }, 'id queuePosition');
+    // Its own organisation has nothing ahead; the other's turns before it: one at most.
+    expect(lone.task.queuePosition).toBeLessThanOrEqual(1);
+    release();
+    const done = await waitForTask(server, loneToken, lone.task.id);
+    expect(done.state).toBe('SUCCEEDED');
+    // Started after at most the busy task already running and the busy turn that ties before it.
+    expect(startOrder.indexOf(lone.task.id)).toBeGreaterThanOrEqual(0);
+    expect(startOrder.indexOf(lone.task.id)).toBeLessThanOrEqual(2);
+    await server.stop();
   });
 });
