@@ -1,9 +1,24 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_RATE_LISTS, parseRateList, type RateLimitWindows } from './domain/rate-limits.js';
 import { isPostgresUrl } from './storage/location.js';
 import { SYNCHRONOUS_MODES, type SynchronousMode } from './storage/sqlite/database.js';
 
 const portNumber = z.coerce.number().int().min(0).max(65535);
+
+/** "10/s,100/m": see parseRateList. */
+const rateList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, context) => {
+      const windows = parseRateList(text);
+      if (typeof windows === 'string') {
+        context.addIssue({ code: 'custom', message: windows });
+        return z.NEVER;
+      }
+      return windows;
+    });
 
 const environmentSchema = z.object({
   PORT: portNumber.default(4000),
@@ -32,7 +47,21 @@ const environmentSchema = z.object({
   TASKPORT_INTROSPECTION: z.stringbool({ error: 'must be true or false' }).default(true),
   TASKPORT_SYNCHRONOUS: z.enum(SYNCHRONOUS_MODES, { error: `must be ${SYNCHRONOUS_MODES.join(' or ')}` }).default('NORMAL'),
   TASKPORT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  TASKPORT_RATE_LIMITS: z.stringbool({ error: 'must be true or false' }).default(true),
+  TASKPORT_RATE_SUBMIT: rateList(DEFAULT_RATE_LISTS.submit),
+  TASKPORT_RATE_OTHER: rateList(DEFAULT_RATE_LISTS.other),
+  TASKPORT_RATE_EXECUTE: rateList(DEFAULT_RATE_LISTS.execute),
 });
+
+export interface RateLimitSettings {
+  /** False: nothing is rate limited (a gateway in front does it, or a benchmark measures without). */
+  enabled: boolean;
+  /** Per key, for keys without limits of their own. */
+  submit: RateLimitWindows;
+  other: RateLimitWindows;
+  /** Per execution token, on /execute/... */
+  execute: RateLimitWindows;
+}
 
 export interface Config {
   port: number;
@@ -75,6 +104,7 @@ export interface Config {
   synchronous: SynchronousMode;
   /** When set, GET /metrics requires "Authorization: Bearer <it>"; open otherwise, as exporters are. */
   metricsToken: string | undefined;
+  rateLimits: RateLimitSettings;
 }
 
 export class ConfigError extends Error {
@@ -116,6 +146,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     introspection: env.TASKPORT_INTROSPECTION,
     synchronous: env.TASKPORT_SYNCHRONOUS,
     metricsToken: env.TASKPORT_METRICS_TOKEN,
+    rateLimits: {
+      enabled: env.TASKPORT_RATE_LIMITS,
+      submit: env.TASKPORT_RATE_SUBMIT,
+      other: env.TASKPORT_RATE_OTHER,
+      execute: env.TASKPORT_RATE_EXECUTE,
+    },
   };
 }
 

@@ -48,7 +48,9 @@ export function taskportEnvironment(overrides: Record<string, string>): NodeJS.P
   for (const [name, value] of Object.entries(process.env)) {
     if (!name.startsWith('TASKPORT_') && name !== 'PORT' && name !== 'HOST') inherited[name] = value;
   }
-  return { ...inherited, PORT: '0', HOST: '127.0.0.1', TASKPORT_LOG_LEVEL: 'info', ...overrides };
+  // Tests submit far faster than the default rate limits allow; a test of the limits sets its own.
+  const generousRateLimits = { TASKPORT_RATE_SUBMIT: '1000000/s', TASKPORT_RATE_OTHER: '1000000/s', TASKPORT_RATE_EXECUTE: '1000000/s' };
+  return { ...inherited, PORT: '0', HOST: '127.0.0.1', TASKPORT_LOG_LEVEL: 'info', ...generousRateLimits, ...overrides };
 }
 
 /** `node ...args` in the project root, with its output collected; killed after the test. */

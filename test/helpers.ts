@@ -59,6 +59,16 @@ export function temporaryDatabasePath(): string {
   return join(folder, 'taskport.db');
 }
 
+/**
+ * The rate limits of test servers: tests submit far faster than the defaults allow. A test of the
+ * limits themselves passes its own `rateLimits` (loadConfig({}).rateLimits for the defaults).
+ */
+export const GENEROUS_RATE_LIMITS = loadConfig({
+  TASKPORT_RATE_SUBMIT: '1000000/s',
+  TASKPORT_RATE_OTHER: '1000000/s',
+  TASKPORT_RATE_EXECUTE: '1000000/s',
+}).rateLimits;
+
 export function testConfig(overrides: Partial<Config> = {}): Config {
   const defaults = loadConfig({});
   return {
@@ -86,6 +96,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     introspection: defaults.introspection,
     synchronous: 'NORMAL',
     metricsToken: undefined,
+    rateLimits: GENEROUS_RATE_LIMITS,
     ...overrides,
   };
 }

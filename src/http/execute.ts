@@ -3,12 +3,15 @@ import type { Logger } from 'pino';
 import type { TaskEngine } from '../domain/api.js';
 import type { ExecutionOutcome } from '../domain/realtime.js';
 import { decodeId, encodeId } from '../graphql/ids.js';
+import type { RequestRateLimits } from '../limits/requests.js';
+import { realtimeCalls } from '../metrics.js';
 
 export const EXECUTE_PATH_PREFIX = '/execute/';
 const MAX_BODY_BYTES = 1024 * 1024;
 const BEARER = /^Bearer\s+(\S+)$/i;
 
 function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  realtimeCalls.inc({ status: String(status) });
   const text = JSON.stringify(body);
   response.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -29,6 +32,11 @@ function sendError(
   send(response, status, { error: { code, field, message } }, headers);
 }
 
+/** The client closed the connection before its body was in: its doing, not the server's. */
+class ClientAbortedError extends Error {
+  override name = 'ClientAbortedError';
+}
+
 /** The request body, or null when it grew past `limit` bytes (the rest is not read). */
 function readBody(request: IncomingMessage, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
@@ -47,7 +55,12 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | nul
       chunks.push(chunk);
     });
     request.on('end', () => resolve(Buffer.concat(chunks)));
-    request.on('error', reject);
+    const aborted = () => reject(new ClientAbortedError('the client closed the connection before the body was read'));
+    request.on('error', aborted);
+    // A connection that closes without an error would otherwise leave this promise pending for ever.
+    request.on('close', () => {
+      if (!request.complete) aborted();
+    });
   });
 }
 
@@ -66,6 +79,13 @@ function isJson(contentType: string | undefined): boolean {
   return mediaType === 'application/json';
 }
 
+export interface ExecuteRouteOptions {
+  /** The per-token limit (TASKPORT_RATE_EXECUTE); none when absent. */
+  rateLimits?: Pick<RequestRateLimits, 'executeVerdict'>;
+  /** Where client faults (a body cut short) are reported; an INFO line without a stack when absent. */
+  reportClientFault?: (fields: Record<string, unknown>, message: string) => void;
+}
+
 /**
  * POST /execute/<allocation id>: runs a call on the allocation at once and answers with its
  * outcome. It bypasses GraphQL on purpose: the answer is due in milliseconds.
@@ -75,6 +95,7 @@ export async function handleExecute(
   logger: Logger,
   request: IncomingMessage,
   response: ServerResponse,
+  options: ExecuteRouteOptions = {},
 ): Promise<void> {
   try {
     if (request.method !== 'POST') {
@@ -85,6 +106,15 @@ export async function handleExecute(
     const allocationId = allocationIdOf(request.url ?? '');
     if (!token || allocationId === null) {
       sendError(response, 401, 'UNAUTHENTICATED', 'Send the execution token as "Authorization: Bearer <token>"');
+      return;
+    }
+    // Before the body is read: a token over its limit costs the server as little as possible.
+    const verdict = options.rateLimits ? await options.rateLimits.executeVerdict(token) : null;
+    if (verdict && !verdict.admitted) {
+      const seconds = verdict.retryAfterSeconds;
+      sendError(response, 429, 'RATE_LIMITED', `This execution token is over its rate limit: retry in ${seconds} s`, null, {
+        'retry-after': String(seconds),
+      });
       return;
     }
     if (!isJson(request.headers['content-type'])) {
@@ -107,6 +137,12 @@ export async function handleExecute(
     }
     respond(response, await engine.execute(allocationId, token, params));
   } catch (error) {
+    if (error instanceof ClientAbortedError) {
+      const fields = { path: EXECUTE_PATH_PREFIX, remoteAddress: request.socket.remoteAddress };
+      if (options.reportClientFault) options.reportClientFault(fields, error.message);
+      else logger.info(fields, error.message);
+      return;
+    }
     logger.error({ err: error }, 'execution failed unexpectedly');
     if (!response.headersSent) sendError(response, 500, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
     else response.destroy();
