@@ -16,6 +16,7 @@ import { readBodyWithin } from './body.js';
 import { clientFaultLog } from './client-faults.js';
 import { socketFlushed } from './connection.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
+import { UNLIMITED, type RequestRateLimits } from '../limits/requests.js';
 import { parserAndValidationCache, TRANSPORT_LIMITS, useCostLimit, useDocumentLimits } from './limits.js';
 import { listeningOrigin, malformedHostError, originFromHost } from './origin.js';
 import { graphiqlOptions, selfContainedGraphiQL } from './graphiql.js';
@@ -41,6 +42,8 @@ export interface ServerOptions {
   graphiql?: boolean;
   /** Where clients reach this server, when it is behind a proxy; otherwise the request's Host. */
   publicUrl?: string | undefined;
+  /** Per-key and per-token rate limits (src/limits/requests.ts); none when absent. */
+  rateLimits?: RequestRateLimits;
   /** config.ts's defaults for whatever is absent. */
   transport?: Partial<TransportSettings>;
 }
@@ -280,6 +283,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       ...(transport.introspection ? [] : [useNoIntrospection()]),
       useDocumentLimits(),
       useAuthentication(),
+      (options.rateLimits ?? UNLIMITED).plugin,
       useCostLimit(schema, engine.catalog),
       // Last: an operation that a plugin above refuses holds no subscription place.
       subscriptions.plugin,
@@ -302,7 +306,10 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       return;
     }
     if (request.url?.startsWith(EXECUTE_PATH_PREFIX)) {
-      void handleExecute(engine, logger, request, response);
+      void handleExecute(engine, logger, request, response, {
+        rateLimits: options.rateLimits ?? UNLIMITED,
+        reportClientFault: (fields, message) => faults.report('aborted-body', fields, message),
+      });
       return;
     }
     // yoga parses the Host into a URL before any plugin runs, and answers one it cannot parse with a 500.
