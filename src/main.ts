@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { servedActions } from './engine/worker.js';
 import { createServer, type RunningServer } from './http/server.js';
+import { createRequestRateLimits, UNLIMITED } from './limits/requests.js';
 import { redactedLocation } from './storage/errors.js';
 import { openStorage, type ServedActions } from './storage/index.js';
 
@@ -103,12 +104,23 @@ export async function startTaskport(
     leaseMs: config.leaseMs,
     worker: runsWorker,
     actions,
+    rateLimits: { submit: config.rateLimits.submit, other: config.rateLimits.other },
   });
   // Listening comes first: a start that cannot listen must not create the first key it would
   // never print, nor requeue the running tasks of the server that holds the port.
   let server: RunningServer | null = null;
+  let rateLimits = UNLIMITED;
   if (servesApi) {
     try {
+      if (config.rateLimits.enabled) {
+        rateLimits = await createRequestRateLimits({
+          database: config.database,
+          engine,
+          anonymous: config.rateLimits.other,
+          execute: config.rateLimits.execute,
+          logger: logger.child({ component: 'rate-limits' }),
+        });
+      }
       server = await createServer({
         engine,
         host: config.host,
@@ -117,8 +129,10 @@ export async function startTaskport(
         publicUrl: config.publicUrl,
         graphiql: config.graphiql,
         transport: config,
+        rateLimits,
       });
     } catch (error) {
+      await rateLimits.close();
       await storage.close();
       throw error;
     }
@@ -154,6 +168,7 @@ export async function startTaskport(
       await engine.stop(config.shutdownGraceMs);
       if (keepAlive) clearInterval(keepAlive);
       await server?.close();
+      await rateLimits.close();
       await storage.close();
     })();
     return stopping;
