@@ -8,6 +8,7 @@ import { createServer, type RunningServer } from './http/server.js';
 import { createRequestRateLimits, UNLIMITED } from './limits/requests.js';
 import { redactedLocation } from './storage/errors.js';
 import { openStorage, type ServedActions } from './storage/index.js';
+import { observeTaskOutcomes } from './task-metrics.js';
 
 /**
  * What this process does: `all` serves the API and runs tasks, `api` only serves the API (its
@@ -93,9 +94,12 @@ export async function startTaskport(
   const storage = await openStorage(config.database, {
     poolSize: config.poolSize,
     warn: (message, error) => storageLogger.warn({ err: error }, message),
+    synchronous: config.synchronous,
   });
+  const taskMetrics = observeTaskOutcomes(storage.events, storage.records);
   const engine = createEngine({
     storage,
+    events: taskMetrics.events,
     catalog,
     logger: logger.child({ component: 'engine' }),
     concurrency: config.concurrency,
@@ -133,6 +137,7 @@ export async function startTaskport(
       });
     } catch (error) {
       await rateLimits.close();
+      await taskMetrics.close();
       await storage.close();
       throw error;
     }
@@ -169,6 +174,7 @@ export async function startTaskport(
       if (keepAlive) clearInterval(keepAlive);
       await server?.close();
       await rateLimits.close();
+      await taskMetrics.close();
       await storage.close();
     })();
     return stopping;

@@ -20,6 +20,7 @@ import type {
   TaskLog,
   TaskResult,
   TaskResultPayload,
+  TaskState,
   TaskStatus,
   TaskWaitingFor,
 } from './types.js';
@@ -45,6 +46,24 @@ export interface ResultDelivery {
 
 export type Health = { status: 'ok' } | { status: 'unavailable'; reason: string };
 
+/** Whether a load balancer should send this process traffic: `reason` says what is missing. */
+export type Readiness = { status: 'ready' } | { status: 'not-ready'; reason: string };
+
+/** The PENDING tasks of one queue (an action of a service). */
+export interface QueueDepth {
+  service: string;
+  action: string;
+  pending: number;
+  /** Epoch milliseconds at which its earliest PENDING task is or was due. */
+  earliestDueAt: number;
+}
+
+/** What the database holds, for the operator's metrics: of every organisation, read in one go. */
+export interface TaskStats {
+  byState: Record<TaskState, number>;
+  queues: QueueDepth[];
+}
+
 export interface Viewer {
   key: ApiKey;
   organisation: Organisation;
@@ -62,6 +81,10 @@ export interface TaskEngine {
   authenticate(token: string): Promise<Viewer | null>;
   /** Whether this process can serve: its database takes writes. */
   health(): Promise<Health>;
+  /** Whether it should get traffic: database reachable, migrations applied, its worker (if it has one) running. */
+  readiness(): Promise<Readiness>;
+  /** Tasks by state and queue depths of the whole database, for metrics; cached briefly. */
+  taskStats(): Promise<TaskStats>;
   /**
    * `permissions` (KeyPermissions) narrows what the new key may run, within the actor's own (its
    * own when omitted); ValidationError when it names what the catalog lacks or goes beyond the actor's.

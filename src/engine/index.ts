@@ -1,13 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Catalog } from '../catalog/index.js';
-import { StorageUnavailableError, type Storage } from '../storage/index.js';
+import { StorageUnavailableError, storageUnavailable, type Storage } from '../storage/index.js';
 import {
   MAX_BATCH_SUBMIT,
   MAX_RETRIEVAL_KEY_LENGTH,
   MAX_STATUS_IDS,
   RESULT_RETRY_WINDOW_MS,
   type Health,
+  type Readiness,
   type ResultDelivery,
+  type TaskStats,
   type TaskEngine,
   type Viewer,
 } from '../domain/api.js';
@@ -84,6 +86,9 @@ export interface EngineOptions {
 
 const TOKEN_PREFIX = 'tp_';
 const HEALTH_CHECK_INTERVAL_MS = 1000;
+/** Scrapes and readiness probes of any frequency read the database at most this often. */
+const TASK_STATS_CACHE_MS = 5000;
+const READINESS_CHECK_INTERVAL_MS = 1000;
 const MAX_NAME_LENGTH = 200;
 /** How often payloads past their retry window are deleted, and how many tasks' worth per statement. */
 const EXPIRED_PAYLOAD_SWEEP_MS = 60_000;
@@ -137,6 +142,8 @@ export class Engine implements TaskEngine {
   readonly #rateLimitDefaults: RateLimitDefaults;
   #payloadSweep: NodeJS.Timeout | null = null;
   #leaseSweep: NodeJS.Timeout | null = null;
+  /** From the worker's start to the beginning of its drain: a draining process is no longer ready. */
+  #workerRunning = false;
 
   constructor(options: EngineOptions) {
     this.catalog = options.catalog;
@@ -182,7 +189,10 @@ export class Engine implements TaskEngine {
     this.#leaseSweep = setInterval(() => void this.#reclaimExpiredLeases(), leaseSweepInterval(this.#leaseMs)).unref();
     await this.#warnOfMissingActions();
     await this.#realtime.start();
-    if (this.#runsWorker) this.#worker.start();
+    if (this.#runsWorker) {
+      this.#worker.start();
+      this.#workerRunning = true;
+    }
     await this.#deleteExpiredPayloads();
     this.#payloadSweep = setInterval(() => void this.#deleteExpiredPayloads(), EXPIRED_PAYLOAD_SWEEP_MS).unref();
   }
@@ -227,6 +237,7 @@ export class Engine implements TaskEngine {
    * calls already answered are recorded.
    */
   async stop(graceMs: number): Promise<void> {
+    this.#workerRunning = false;
     if (this.#payloadSweep) clearInterval(this.#payloadSweep);
     if (this.#leaseSweep) clearInterval(this.#leaseSweep);
     await Promise.all([this.#worker.stop(graceMs), this.#realtime.stop(graceMs)]);
@@ -246,6 +257,43 @@ export class Engine implements TaskEngine {
       },
     );
     this.#health = { checkedAt: now, result };
+    return result;
+  }
+
+  #readiness: { checkedAt: number; result: Promise<Readiness> } | null = null;
+
+  readiness(): Promise<Readiness> {
+    if (this.#runsWorker && !this.#workerRunning) {
+      return Promise.resolve({ status: 'not-ready', reason: 'the worker is not running (starting or draining)' });
+    }
+    const now = Date.now();
+    if (this.#readiness && now - this.#readiness.checkedAt < READINESS_CHECK_INTERVAL_MS) return this.#readiness.result;
+    const result = this.#storage.stats.pendingMigrations().then(
+      (pending): Readiness =>
+        pending === 0
+          ? { status: 'ready' }
+          : { status: 'not-ready', reason: `${pending} migration(s) not applied: run taskport migrate, or restart` },
+      (error: unknown): Readiness => {
+        this.#logger.warn({ err: error }, 'readiness: the database did not answer');
+        return { status: 'not-ready', reason: storageUnavailable(error)?.message ?? 'the database did not answer' };
+      },
+    );
+    this.#readiness = { checkedAt: now, result };
+    return result;
+  }
+
+  #taskStats: { checkedAt: number; result: Promise<TaskStats> } | null = null;
+
+  taskStats(): Promise<TaskStats> {
+    const now = Date.now();
+    if (this.#taskStats && now - this.#taskStats.checkedAt < TASK_STATS_CACHE_MS) return this.#taskStats.result;
+    const { stats } = this.#storage;
+    const result = Promise.all([stats.tasksByState(), stats.queueDepths()]).then(([byState, queues]) => ({ byState, queues }));
+    // A failed read is not kept: the next scrape tries again.
+    result.catch(() => {
+      if (this.#taskStats?.result === result) this.#taskStats = null;
+    });
+    this.#taskStats = { checkedAt: now, result };
     return result;
   }
 

@@ -20,6 +20,7 @@ import type {
   TaskState,
 } from '../domain/types.js';
 import type { PubSub } from '../domain/events.js';
+import type { QueueDepth } from '../domain/api.js';
 import type { KeyRateLimits } from '../domain/rate-limits.js';
 
 // The storage contract: what the engine asks of a database, and nothing of how. Each dialect
@@ -285,11 +286,22 @@ export interface RecordStore {
 export type NewAllocation = Omit<Allocation, 'id' | 'executions' | 'dateCreated'>;
 
 
+/** Whole-database figures for the operator: metrics and readiness. Cheap enough to run every scrape. */
+export interface StatsStore {
+  /** Every state, with 0 for those no task is in. */
+  tasksByState(): Promise<Record<TaskState, number>>;
+  /** Each queue with PENDING tasks. */
+  queueDepths(): Promise<QueueDepth[]>;
+  /** How many migrations this build ships that the database has not applied; rejects when it cannot be reached. */
+  pendingMigrations(): Promise<number>;
+}
+
 export interface Storage {
   /** `sqlite` or `postgres`: for logs and health, never for branching outside storage. */
   readonly dialect: 'sqlite' | 'postgres';
   queue: QueueStore;
   records: RecordStore;
+  stats: StatsStore;
   /** In-process for SQLite; over LISTEN/NOTIFY for PostgreSQL, so that every process hears every change. */
   events: PubSub;
   /** Resolves when the database takes a write; rejects with StorageUnavailableError saying why not. */

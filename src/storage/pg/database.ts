@@ -16,7 +16,7 @@ export interface PgDatabase {
   close(): Promise<void>;
 }
 
-const migrationsFolder = fileURLToPath(new URL('../../../drizzle/pg', import.meta.url));
+export const migrationsFolder = fileURLToPath(new URL('../../../drizzle/pg', import.meta.url));
 
 /**
  * int8 (bigint ids, epoch-millisecond timestamps, counts) as a number rather than node-postgres's

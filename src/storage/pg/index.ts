@@ -4,6 +4,7 @@ import { openPgDatabase, runPgMigrations, type PgDatabase } from './database.js'
 import { PgPubSub } from './events.js';
 import { PgQueueStore } from './queue.js';
 import { openPgRecordStore } from './records.js';
+import { StatsRecords } from './records/stats.js';
 
 export interface PgStorageOptions {
   poolSize: number;
@@ -25,6 +26,7 @@ export async function openPgStorage(url: string, options: PgStorageOptions): Pro
     dialect: 'postgres',
     queue: new PgQueueStore(database),
     records: openPgRecordStore(database),
+    stats: new StatsRecords(database),
     events,
     checkWritable: async () => {
       try {

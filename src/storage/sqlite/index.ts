@@ -4,6 +4,7 @@ import { DatabaseOpenError, openFailureReason, storageUnavailable } from '../err
 import { openDatabase, runMigrations, type SqliteDatabase, type SqliteOptions } from './database.js';
 import { SqliteQueueStore } from './queue.js';
 import { openSqliteRecordStore } from './records.js';
+import { StatsRecords } from './records/stats.js';
 
 /** Opens (creating if need be) the SQLite database at `path` and brings its schema up to date. */
 export function openSqliteStorage(path: string, options: SqliteOptions = {}): Storage {
@@ -12,6 +13,7 @@ export function openSqliteStorage(path: string, options: SqliteOptions = {}): St
     dialect: 'sqlite',
     queue: new SqliteQueueStore(database),
     records: openSqliteRecordStore(database),
+    stats: new StatsRecords(database),
     // One process owns an SQLite file: its own bus reaches everyone who listens.
     events: new InProcessPubSub(),
     checkWritable: async () => {
