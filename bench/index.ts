@@ -4,6 +4,7 @@ import { pgEngineSection } from './pg-engine.js';
 import { pgLatencySection } from './pg-latency.js';
 import { pgWorkersSection } from './pg-workers.js';
 import { withTimeout, type Section } from './lib.js';
+import { limiterSection } from './limiter.js';
 import { realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
 import { submitHttpPgSection, submitHttpSection } from './submit-http.js';
@@ -22,6 +23,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-latency': { section: pgLatencySection, timeoutMs: 300_000 },
   'pg-http': { section: submitHttpPgSection, timeoutMs: 150_000 },
   'pg-statuses': { section: taskStatusesPgSection, timeoutMs: 150_000 },
+  limiter: { section: limiterSection, timeoutMs: 300_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');

