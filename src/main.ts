@@ -4,6 +4,7 @@ import { loadCatalog } from './catalog/load.js';
 import type { Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { servedActions } from './engine/worker.js';
+import { operationsRoutes } from './http/operations.js';
 import { createServer, type RunningServer } from './http/server.js';
 import { createRequestRateLimits, UNLIMITED } from './limits/requests.js';
 import { redactedLocation } from './storage/errors.js';
@@ -132,6 +133,7 @@ export async function startTaskport(
         logger,
         publicUrl: config.publicUrl,
         graphiql: config.graphiql,
+        operations: operationsRoutes({ engine, logger, metricsToken: config.metricsToken }),
         transport: config,
         rateLimits,
       });

@@ -16,6 +16,8 @@ import { readBodyWithin } from './body.js';
 import { clientFaultLog } from './client-faults.js';
 import { socketFlushed } from './connection.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
+import type { OperationsRoutes } from './operations.js';
+import { useRequestLog } from './request-log.js';
 import { UNLIMITED, type RequestRateLimits } from '../limits/requests.js';
 import { parserAndValidationCache, TRANSPORT_LIMITS, useCostLimit, useDocumentLimits } from './limits.js';
 import { listeningOrigin, malformedHostError, originFromHost } from './origin.js';
@@ -42,6 +44,8 @@ export interface ServerOptions {
   graphiql?: boolean;
   /** Where clients reach this server, when it is behind a proxy; otherwise the request's Host. */
   publicUrl?: string | undefined;
+  /** /readyz and /metrics (see operations.ts). */
+  operations?: OperationsRoutes;
   /** Per-key and per-token rate limits (src/limits/requests.ts); none when absent. */
   rateLimits?: RequestRateLimits;
   /** config.ts's defaults for whatever is absent. */
@@ -278,6 +282,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       return { ...createContext(engine, authentication.viewer, connection), authentication };
     },
     plugins: [
+      useRequestLog(logger),
       useMalformedQueryParamsCheck(),
       useUnsupportedMediaTypeError(),
       ...(transport.introspection ? [] : [useNoIntrospection()]),
@@ -305,6 +310,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       void answerHealth(engine, logger, response);
       return;
     }
+    if (options.operations?.(request, response)) return;
     if (request.url?.startsWith(EXECUTE_PATH_PREFIX)) {
       void handleExecute(engine, logger, request, response, {
         rateLimits: options.rateLimits ?? UNLIMITED,
