@@ -11,8 +11,13 @@ import {
   type ServerProcess,
 } from './lib.js';
 import { benchPostgres, freshPgDatabase, startPgServerProcess } from './postgres.js';
+import { parse } from 'graphql';
+import { tierOf } from '../src/limits/requests.js';
+import { createRateLimiter } from '../src/limits/rate-limiter.js';
 
-// What the per-key rate limits cost: `{ __typename }` over HTTP from one key, against a server
+// What the per-key rate limits cost, two ways. (1) In this process, the check one operation
+// pays: its tier from the document, then a count in each window (memory for SQLite; PostgreSQL
+// with its leases), per operation. (2) `{ __typename }` over HTTP from one key, against a server
 // without limits (TASKPORT_RATE_LIMITS=false) and one with them, so high that nothing is refused
 // and every request is counted. Runs alternate (off, on, off, on) so that a drift of the machine
 // falls on both; the best run of each is compared. autocannon runs in its own process.
@@ -20,7 +25,12 @@ import { benchPostgres, freshPgDatabase, startPgServerProcess } from './postgres
 const CONNECTIONS = 10;
 const SECONDS = 8;
 const WARM_UP_SECONDS = 2;
-const ROUNDS = 2;
+const ROUNDS = 3;
+const CHECKS = 200_000;
+const WINDOWS = [
+  { points: 100_000, perSeconds: 1 },
+  { points: 1_000_000, perSeconds: 60 },
+];
 const TYPENAME_BODY = JSON.stringify({ query: '{ __typename }' });
 const EXPECTED = '{"data":{"__typename":"Query"}}';
 
@@ -48,6 +58,22 @@ async function measure(server: ServerProcess, seconds: number): Promise<LoadResu
     );
   }
   return result;
+}
+
+/** Microseconds per check: the tier of a parsed `{ __typename }`, then one point of each window. */
+async function checkCost(database: string): Promise<number> {
+  const limiter = await createRateLimiter(database, { warn: (message) => console.error(message) });
+  const document = parse('{ __typename }');
+  try {
+    const started = performance.now();
+    for (let index = 0; index < CHECKS; index += 1) {
+      const verdict = await limiter.consume(`${tierOf(document)}:${index % 100}`, WINDOWS);
+      if (!verdict.admitted) throw new Error('the limiter refused under its limit');
+    }
+    return ((performance.now() - started) * 1000) / CHECKS;
+  } finally {
+    await limiter.close();
+  }
 }
 
 async function runOn(label: string, start: (env: Record<string, string>) => Promise<ServerProcess>): Promise<string> {
@@ -83,11 +109,23 @@ export async function limiterSection(): Promise<SectionResult> {
     `(l) rate limiter cost: { __typename } from one key, ${CONNECTIONS} connections, ${SECONDS} s per run, ` +
       `limits ${LIMITS_ON.TASKPORT_RATE_OTHER} (nothing refused) against TASKPORT_RATE_LIMITS=false`,
   );
-  const sqlite = await runOn('sqlite', (env) => startServerProcess({ concurrency: 8, env }));
+  const memoryCheck = await checkCost(':memory:');
+  line('check per operation, SQLite (memory)', `${formatNumber(memoryCheck, 2)} µs (${CHECKS.toLocaleString('en')} checks, 100 keys)`);
   const postgres = await benchPostgres();
   line('PostgreSQL', postgres.describe);
+  const checkDatabase = await freshPgDatabase();
+  let pgCheck: number;
+  try {
+    pgCheck = await checkCost(checkDatabase.url);
+  } finally {
+    await checkDatabase.drop();
+  }
+  line('check per operation, PostgreSQL (leases)', `${formatNumber(pgCheck, 2)} µs (${CHECKS.toLocaleString('en')} checks, 100 keys)`);
+  const sqlite = await runOn('sqlite', (env) => startServerProcess({ concurrency: 8, env }));
   const pg = await runOn('pg', async (env) => startPgServerProcess(await freshPgDatabase(), { concurrency: 8, env }));
-  return { summary: `limiter ${sqlite} | ${pg}` };
+  return {
+    summary: `limiter check ${formatNumber(memoryCheck, 2)} µs (memory) / ${formatNumber(pgCheck, 2)} µs (pg) | ${sqlite} | ${pg}`,
+  };
 }
 
 runIfMain(import.meta.url, limiterSection);
