@@ -1,5 +1,6 @@
 import { buildClientSchema, getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_STATUS_IDS } from '../src/domain/api.js';
 import { DOCUMENT_CACHE_LIMITS, DocumentCache, QUERY_LIMITS } from '../src/http/limits.js';
 import {
   graphql,
@@ -282,5 +283,52 @@ describe("yoga's parse cache", () => {
     const long = `{ __typename } # ${'x'.repeat(DOCUMENT_CACHE_LIMITS.documentCharacters)}`;
     cache.set(long, -1);
     expect(cache.get(long)).toBeUndefined();
+  });
+});
+
+describe('list limits, checked before the variables are coerced', () => {
+  const SUBMIT_TASKS = `mutation ($inputs: [SubmitTaskInput!]!) {
+    submitTasks(inputs: $inputs) { __typename ... on SubmitTasksSuccess { tasks { id } } ... on Error { code } }
+  }`;
+
+  it('refuses more than 1,000 submitTasks inputs with LIMIT_EXCEEDED naming the argument, even inputs that would not coerce', async () => {
+    // Not one of them is a valid SubmitTaskInput: a coercion first would answer that instead.
+    const inputs = Array.from({ length: 5000 }, (_, index) => ({ notAField: index }));
+    const response = await graphql(server, token, SUBMIT_TASKS, { inputs });
+    expect(response.status).toBe(400);
+    expect(response.body.data).toBeUndefined();
+    expect(response.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      limit: MAX_BATCH_SUBMIT,
+      coordinate: 'Mutation.submitTasks(inputs:)',
+    });
+    expect(response.body.errors?.[0]?.message).toContain('5,000 were given');
+  });
+
+  it('refuses more than 10,000 taskStatuses ids over HTTP and graphql-ws', async () => {
+    const ids = Array.from({ length: MAX_STATUS_IDS + 1 }, (_, index) => `id-${index}`);
+    const text = 'query ($ids: [ID!]!) { taskStatuses(ids: $ids) { id } }';
+    const response = await graphql(server, token, text, { ids });
+    expect(response.status).toBe(400);
+    expect(response.body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: MAX_STATUS_IDS });
+    const overWebSocket = await errorOverWebSocket(token, text, { ids });
+    expect(overWebSocket?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', coordinate: 'Query.taskStatuses(ids:)' });
+    const allowed = await graphql(server, token, text, { ids: ids.slice(0, MAX_STATUS_IDS) });
+    expect(allowed.body.errors).toBeUndefined();
+  });
+
+  it('refuses more than 100 dependsOn, in a variable inside a batch and written in the document', async () => {
+    const dependsOn = Array.from({ length: MAX_DEPENDENCIES + 1 }, (_, index) => `dep-${index}`);
+    const input = { service: 'demo', action: 'echo', params: { message: 'x' } };
+    const inBatch = await graphql(server, token, SUBMIT_TASKS, { inputs: [input, { ...input, dependsOn }] });
+    expect(inBatch.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      limit: MAX_DEPENDENCIES,
+      coordinate: 'SubmitTaskInput.dependsOn',
+    });
+    const literal = `mutation { submitTask(input: { service: "demo", action: "echo", params: { message: "x" },
+      dependsOn: [${dependsOn.map((id) => JSON.stringify(id)).join(', ')}] }) { __typename } }`;
+    const written = await graphql(server, token, literal);
+    expect(written.body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', coordinate: 'SubmitTaskInput.dependsOn' });
   });
 });

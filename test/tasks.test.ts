@@ -384,11 +384,12 @@ describe('submitTasks', () => {
     expect(await listIds({ session: 'concurrent-batches' })).toEqual([...goodIds].reverse());
   });
 
-  it('refuses more than 1000 inputs with LimitExceededError and creates nothing', async () => {
+  it('refuses more than 1000 inputs with LIMIT_EXCEEDED before anything runs, and creates nothing', async () => {
     const before = await countAllTasks();
     const inputs = Array.from({ length: 1001 }, () => ({ service: 'demo', action: 'echo', params: { message: 'x' } }));
-    const data = await query(server, token, SUBMIT_TASKS, { inputs });
-    expect(data.submitTasks).toMatchObject({ __typename: 'LimitExceededError', code: 'LIMIT_EXCEEDED', limit: 1000 });
+    const response = await graphql(server, token, SUBMIT_TASKS, { inputs });
+    expect(response.status).toBe(400);
+    expect(response.body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 1000 });
     expect(await countAllTasks()).toBe(before);
   });
 });

@@ -1,7 +1,24 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError, type DocumentNode, type GraphQLSchema, type ValidationContext } from 'graphql';
+import {
+  getNullableType,
+  getOperationAST,
+  GraphQLError,
+  isInputObjectType,
+  isListType,
+  Kind,
+  TypeInfo,
+  typeFromAST,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type GraphQLInputType,
+  type GraphQLSchema,
+  type ValidationContext,
+  type ValueNode,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Catalog } from '../catalog/index.js';
+import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_STATUS_IDS } from '../domain/api.js';
 import { createCostModel } from '../graphql/cost.js';
 
 /** What every operation may ask for, introspection included, on HTTP, SSE and graphql-ws alike. */
@@ -126,6 +143,136 @@ export function useCostLimit(schema: GraphQLSchema, catalog: Catalog): Plugin {
     if (counted && counted.cost > QUERY_LIMITS.cost) {
       setResultAndStopExecution({ errors: [costLimitExceeded(counted.cost, counted.stoppedAtLimit)] });
     }
+  };
+  return { onExecute: check, onSubscribe: check };
+}
+
+/**
+ * The longest list each list argument or input field takes, by schema coordinate. They are
+ * checked on the values as sent, before anything coerces them: graphql-js coerces every element
+ * of a variable before a resolver could count them, and 200,000 inputs took a second and 450 MB.
+ */
+export const LIST_MAXIMA: Readonly<Record<string, number>> = Object.freeze({
+  'Mutation.submitTasks(inputs:)': MAX_BATCH_SUBMIT,
+  'Query.taskStatuses(ids:)': MAX_STATUS_IDS,
+  'SubmitTaskInput.dependsOn': MAX_DEPENDENCIES,
+});
+
+function listTooLong(coordinate: string, limit: number, length: number): GraphQLError {
+  return new GraphQLError(
+    `${coordinate} takes at most ${limit.toLocaleString('en')} items; ${length.toLocaleString('en')} were given`,
+    { extensions: { code: 'LIMIT_EXCEEDED', limit, coordinate, http: { status: 400 } } },
+  );
+}
+
+/** The first list of `value` (a value as sent, JSON) longer than its maximum, as an error; null when none is. */
+function rawValueOverLimit(value: unknown, type: GraphQLInputType, coordinate: string | null): GraphQLError | null {
+  const nullable = getNullableType(type);
+  if (isListType(nullable)) {
+    if (!Array.isArray(value)) return rawValueOverLimit(value, nullable.ofType, null);
+    const limit = coordinate === null ? undefined : LIST_MAXIMA[coordinate];
+    if (limit !== undefined && value.length > limit) return listTooLong(coordinate!, limit, value.length);
+    for (const item of value) {
+      const error = rawValueOverLimit(item, nullable.ofType, null);
+      if (error) return error;
+    }
+    return null;
+  }
+  if (!isInputObjectType(nullable) || typeof value !== 'object' || value === null) return null;
+  for (const field of Object.values(nullable.getFields())) {
+    const error = rawValueOverLimit((value as Record<string, unknown>)[field.name], field.type, `${nullable.name}.${field.name}`);
+    if (error) return error;
+  }
+  return null;
+}
+
+/** As rawValueOverLimit, for a value written in the document, whose variables are read as sent. */
+function literalOverLimit(
+  node: ValueNode,
+  type: GraphQLInputType,
+  coordinate: string | null,
+  variables: Readonly<Record<string, unknown>>,
+): GraphQLError | null {
+  if (node.kind === Kind.VARIABLE) return rawValueOverLimit(variables[node.name.value], type, coordinate);
+  const nullable = getNullableType(type);
+  if (isListType(nullable)) {
+    if (node.kind !== Kind.LIST) return literalOverLimit(node, nullable.ofType, null, variables);
+    const limit = coordinate === null ? undefined : LIST_MAXIMA[coordinate];
+    if (limit !== undefined && node.values.length > limit) return listTooLong(coordinate!, limit, node.values.length);
+    for (const item of node.values) {
+      const error = literalOverLimit(item, nullable.ofType, null, variables);
+      if (error) return error;
+    }
+    return null;
+  }
+  if (!isInputObjectType(nullable) || node.kind !== Kind.OBJECT) return null;
+  const fields = nullable.getFields();
+  for (const fieldNode of node.fields) {
+    const field = fields[fieldNode.name.value];
+    if (!field) continue;
+    const error = literalOverLimit(fieldNode.value, field.type, `${nullable.name}.${field.name}`, variables);
+    if (error) return error;
+  }
+  return null;
+}
+
+/** The first list argument of the operation over its maximum (LIST_MAXIMA), or null. */
+export function listOverLimit(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variableValues: unknown,
+): GraphQLError | null {
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return null;
+  const variables = (typeof variableValues === 'object' && variableValues !== null ? variableValues : {}) as Record<string, unknown>;
+  const typeInfo = new TypeInfo(schema);
+  const argumentsTakingVariable = new Map<string, string[]>();
+  let found: GraphQLError | null = null;
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Argument(node) {
+        const argument = typeInfo.getArgument();
+        const field = typeInfo.getFieldDef();
+        const parent = typeInfo.getParentType();
+        if (found || !argument || !field || !parent) return;
+        const coordinate = `${parent.name}.${field.name}(${argument.name}:)`;
+        if (node.value.kind === Kind.VARIABLE) {
+          const name = node.value.name.value;
+          argumentsTakingVariable.set(name, [...(argumentsTakingVariable.get(name) ?? []), coordinate]);
+        } else {
+          found = literalOverLimit(node.value, argument.type, coordinate, variables);
+        }
+      },
+    }),
+  );
+  if (found) return found;
+  // Each variable as its declared type, at every argument that takes it whole; one that no
+  // argument takes whole is still bounded inside (the lists of its input objects).
+  for (const definition of operation.variableDefinitions ?? []) {
+    const name = definition.variable.name.value;
+    const type = typeFromAST(schema, definition.type) as GraphQLInputType | undefined;
+    if (!type || !(name in variables)) continue;
+    for (const coordinate of argumentsTakingVariable.get(name) ?? [null]) {
+      const error = rawValueOverLimit(variables[name], type, coordinate);
+      if (error) return error;
+    }
+  }
+  return null;
+}
+
+/** Refuses lists over LIST_MAXIMA with LIMIT_EXCEEDED before they are coerced: put it before any plugin that coerces variables. */
+export function useListLimits(schema: GraphQLSchema): Plugin {
+  const check = ({
+    args,
+    setResultAndStopExecution,
+  }: {
+    args: { document: DocumentNode; operationName?: string | null; variableValues?: unknown };
+    setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void;
+  }) => {
+    const error = listOverLimit(schema, args.document, args.operationName, args.variableValues);
+    if (error) setResultAndStopExecution({ errors: [error] });
   };
   return { onExecute: check, onSubscribe: check };
 }

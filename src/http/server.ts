@@ -19,7 +19,7 @@ import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
 import type { OperationsRoutes } from './operations.js';
 import { useRequestLog } from './request-log.js';
 import { UNLIMITED, type RequestRateLimits } from '../limits/requests.js';
-import { parserAndValidationCache, TRANSPORT_LIMITS, useCostLimit, useDocumentLimits } from './limits.js';
+import { parserAndValidationCache, TRANSPORT_LIMITS, useCostLimit, useDocumentLimits, useListLimits } from './limits.js';
 import { listeningOrigin, malformedHostError, originFromHost } from './origin.js';
 import { graphiqlOptions, selfContainedGraphiQL } from './graphiql.js';
 import { attachGraphQLWebSocket } from './websocket.js';
@@ -289,6 +289,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       useDocumentLimits(),
       useAuthentication(),
       (options.rateLimits ?? UNLIMITED).plugin,
+      // Before the cost, which coerces the variables it counts.
+      useListLimits(schema),
       useCostLimit(schema, engine.catalog),
       // Last: an operation that a plugin above refuses holds no subscription place.
       subscriptions.plugin,
