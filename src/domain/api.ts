@@ -20,6 +20,7 @@ import type {
   TaskLog,
   TaskResult,
   TaskResultPayload,
+  TaskRetry,
   TaskState,
   TaskStatus,
   TaskWaitingFor,
@@ -28,6 +29,10 @@ import type {
 export const MAX_BATCH_SUBMIT = 1000;
 export const MAX_STATUS_IDS = 10_000;
 export const MAX_DEPENDENCIES = 100;
+/** The most tasks one cancelTasks or retryTasks changes; also its default limit. */
+export const MAX_BULK_TASKS = 10_000;
+/** A task's run history stays bounded: past this many retries, retryTask answers NOT_RETRYABLE. */
+export const MAX_RETRIES_PER_TASK = 100;
 /**
  * How long retrieved payloads stay for a retry that repeats the retrievalKey: long enough for a
  * client to notice a dropped connection and ask again, short enough not to keep results for ever.
@@ -42,6 +47,14 @@ export interface ResultDelivery {
   confirm(): Promise<boolean>;
   /** Not written: the payload stays for retrieveResults. */
   release(): Promise<void>;
+}
+
+/** What a bulk operation did. */
+export interface BulkOutcome {
+  /** Tasks of the filter that it cancelled (or asked to stop) or retried. */
+  count: number;
+  /** Other tasks that changed with them: dependents failed with DEPENDENCY_FAILED, or brought back. */
+  dependents: number;
 }
 
 export type Health = { status: 'ok' } | { status: 'unavailable'; reason: string };
@@ -117,6 +130,19 @@ export interface TaskEngine {
   submitTasks(actor: Actor, inputs: readonly SubmitTaskInput[]): Promise<{ tasks: Task[]; poll: string }>;
   /** PENDING/SUSPENDED end at once; PROCESSING gets its AbortSignal fired and ends CANCELLED. */
   cancelTask(actor: Actor, taskId: number): Promise<Task>;
+  /**
+   * Puts a FAILED or CANCELLED task back in the queue, in place (same id), with a new attempt budget;
+   * its DEPENDENCY_FAILED dependents come back SUSPENDED with it. NotFoundError for another
+   * organisation's task; ConflictError NOT_RETRYABLE for a task in another state, one a dependency
+   * of which ended FAILED or CANCELLED, or one retried MAX_RETRIES_PER_TASK times.
+   */
+  retryTask(actor: Actor, taskId: number): Promise<Task>;
+  /** cancelTask for up to `limit` (at most MAX_BULK_TASKS) tasks of the filter, newest first, in batches. ADMIN. */
+  cancelTasks(actor: Actor, filter: TaskFilter, limit: number | null): Promise<BulkOutcome>;
+  /** retryTask for up to `limit` (at most MAX_BULK_TASKS) tasks of the filter, newest first, in batches. ADMIN. */
+  retryTasks(actor: Actor, filter: TaskFilter, limit: number | null): Promise<BulkOutcome>;
+  /** The runs each task had before its retries, oldest first. The caller has authorised the tasks. */
+  taskRetries(taskIds: readonly number[]): Promise<Map<number, TaskRetry[]>>;
   /** In the order asked; null for unknown ids and other organisations' ids. */
   getTasks(actor: Actor, ids: readonly number[]): Promise<(Task | null)[]>;
   /** Newest first. */

@@ -10,6 +10,7 @@ export const ERROR_CODES = Object.freeze([
   'ALREADY_EXISTS',
   'NOT_FOUND',
   'NOT_CANCELLABLE',
+  'NOT_RETRYABLE',
   'LIMIT_EXCEEDED',
   'ALREADY_RETRIEVED',
   'NOT_COMPLETED',
@@ -68,7 +69,7 @@ export class NotFoundError extends DomainError {
 export class ConflictError extends DomainError {
   override name = 'ConflictError';
   constructor(
-    readonly code: 'ALREADY_EXISTS' | 'NOT_CANCELLABLE' | 'ALREADY_RETRIEVED' | 'NOT_COMPLETED',
+    readonly code: 'ALREADY_EXISTS' | 'NOT_CANCELLABLE' | 'NOT_RETRYABLE' | 'ALREADY_RETRIEVED' | 'NOT_COMPLETED',
     message: string,
   ) {
     super(message);

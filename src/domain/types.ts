@@ -17,6 +17,10 @@ export type TaskState = (typeof TASK_STATES)[number];
 export const TERMINAL_STATES = Object.freeze(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const satisfies readonly TaskState[]);
 export type TerminalState = (typeof TERMINAL_STATES)[number];
 export const isTerminal = (state: TaskState): boolean => (TERMINAL_STATES as readonly TaskState[]).includes(state);
+/** The states cancelTask and cancelTasks act on, and those retryTask and retryTasks put back in the queue. */
+export const CANCELLABLE_STATES = Object.freeze(['PENDING', 'SUSPENDED', 'PROCESSING'] as const satisfies readonly TaskState[]);
+export const RETRYABLE_STATES = Object.freeze(['FAILED', 'CANCELLED'] as const satisfies readonly TaskState[]);
+export type RetryableState = (typeof RETRYABLE_STATES)[number];
 
 /** What a PENDING task waits for besides its turn. NO_WORKER: no worker has its action. */
 export const TASK_WAITING_FOR = Object.freeze(['NO_WORKER'] as const);
@@ -126,6 +130,23 @@ export interface Task {
   dateCreated: Date;
   dateStarted: Date | null;
   dateCompleted: Date | null;
+  /** Times it was put back in the queue after it ended; `attempts` and `maxAttempts` count over every run. */
+  retries: number;
+}
+
+/** How one run of a task ended, kept when a retry put the task back in the queue. */
+export interface TaskRetry {
+  id: number;
+  taskId: number;
+  /** The key that asked for the retry. */
+  keyId: number;
+  state: RetryableState;
+  error: TaskError | null;
+  /** Attempts made when the run ended, counted from the task's first. */
+  attempts: number;
+  dateStarted: Date | null;
+  dateCompleted: Date;
+  dateRetried: Date;
 }
 
 /** Capacity reserved for one action, served through execution URLs. */

@@ -6,6 +6,7 @@ import {
   MAX_RETRIEVAL_KEY_LENGTH,
   MAX_STATUS_IDS,
   RESULT_RETRY_WINDOW_MS,
+  type BulkOutcome,
   type Health,
   type Readiness,
   type ResultDelivery,
@@ -46,12 +47,14 @@ import type {
   TaskLog,
   TaskResult,
   TaskResultPayload,
+  TaskRetry,
   TaskStatus,
   TaskWaitingFor,
 } from '../domain/types.js';
 import type { AllocationStatus, ExecutionOutcome } from '../domain/realtime.js';
 import { RealtimeRuntime } from './realtime.js';
 import { Worker } from './worker.js';
+import { cancelTasks, retryTask, retryTasks, type BulkDependencies } from './bulk.js';
 
 export * from '../domain/api.js';
 export * from '../domain/errors.js';
@@ -533,6 +536,28 @@ export class Engine implements TaskEngine {
         publishChanges(this.events, result.changed, 'STATE_CHANGED');
         return result.changed[0]!;
     }
+  }
+
+  get #bulk(): BulkDependencies {
+    return { queue: this.#queue, records: this.#records, catalog: this.catalog, events: this.events };
+  }
+
+  retryTask(actor: Actor, taskId: number): Promise<Task> {
+    return retryTask(this.#bulk, actor, taskId);
+  }
+
+  cancelTasks(actor: Actor, filter: TaskFilter, limit: number | null): Promise<BulkOutcome> {
+    return cancelTasks(this.#bulk, actor, filter, limit);
+  }
+
+  retryTasks(actor: Actor, filter: TaskFilter, limit: number | null): Promise<BulkOutcome> {
+    return retryTasks(this.#bulk, actor, filter, limit);
+  }
+
+  async taskRetries(taskIds: readonly number[]): Promise<Map<number, TaskRetry[]>> {
+    const byTask = new Map<number, TaskRetry[]>(taskIds.map((id) => [id, []]));
+    for (const run of await this.#records.taskRetries(taskIds)) byTask.get(run.taskId)?.push(run);
+    return byTask;
   }
 
   async getTasks(actor: Actor, ids: readonly number[]): Promise<(Task | null)[]> {

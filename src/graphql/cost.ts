@@ -32,7 +32,7 @@ import {
 } from 'graphql';
 import type { Catalog } from '../catalog/index.js';
 import { LIMITS } from '../catalog/index.js';
-import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_STATUS_IDS } from '../domain/api.js';
+import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_RETRIES_PER_TASK, MAX_STATUS_IDS } from '../domain/api.js';
 import { RATE_LIMIT_BOUNDS } from '../domain/rate-limits.js';
 import { pageSize } from './ids.js';
 
@@ -70,6 +70,7 @@ function listSizes(catalog: Catalog): Record<string, ListSize> {
     },
     'Task.dependsOn': { fixed: MAX_DEPENDENCIES },
     'Task.results': { fixed: LIMITS.taskResults },
+    'Task.retryHistory': { fixed: MAX_RETRIES_PER_TASK },
     'RetrieveResultsSuccess.results': { fixed: LIMITS.taskResults },
     'Query.apiKeys': { fixed: UNBOUNDED_LIST_SIZE },
     'RateLimitTier.windows': { fixed: RATE_LIMIT_BOUNDS.windows },

@@ -5,6 +5,7 @@ import type { GraphQLContext } from './context.js';
 import './errors.js';
 import { AccountRef } from './accounts.js';
 import { AllocationRef } from './allocations.js';
+import './bulk.js';
 import './catalog.js';
 import { decodeAnyId, type NodeTypename } from './ids.js';
 import { ApiKeyRef, maySeeKeyDetails } from './keys.js';

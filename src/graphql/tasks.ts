@@ -22,7 +22,7 @@ import { requireActor } from './context.js';
 import { decodeId, emptyConnection, pageRequest, toConnection } from './ids.js';
 import { ApiKeyRef, RetrievalProtocolEnum } from './keys.js';
 
-const TaskStateEnum = builder.enumType('TaskState', {
+export const TaskStateEnum = builder.enumType('TaskState', {
   values: describedValues(TASK_STATES, {
     PENDING: 'Created, waiting in the queue.',
     SUSPENDED: 'Waiting for the tasks it depends on.',
@@ -45,7 +45,7 @@ const TaskWaitingForEnum = builder.enumType('TaskWaitingFor', {
 
 const LogLevelEnum = builder.enumType('LogLevel', { values: LOG_LEVELS });
 
-const TaskErrorRef = builder.simpleObject('TaskError', {
+export const TaskErrorRef = builder.simpleObject('TaskError', {
   fields: (t) => ({
     code: t.string(),
     message: t.string(),
@@ -183,7 +183,7 @@ builder.node(TaskRef, {
 });
 
 /** For references that cannot dangle (keys are revoked, never deleted): a miss is a bug, not a null. */
-async function loadExisting<T>(loading: Promise<T | null>, typename: string, id: number): Promise<T> {
+export async function loadExisting<T>(loading: Promise<T | null>, typename: string, id: number): Promise<T> {
   const value = await loading;
   if (value === null) throw new Error(`${typename} ${id} is missing`);
   return value;

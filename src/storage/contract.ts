@@ -17,6 +17,7 @@ import type {
   TaskLog,
   TaskResult,
   TaskResultPayload,
+  TaskRetry,
   TaskState,
 } from '../domain/types.js';
 import type { PubSub } from '../domain/events.js';
@@ -128,6 +129,24 @@ export type CancelResult =
   | { outcome: 'terminal'; task: Task }
   | { outcome: 'not-found' };
 
+/** One batch of cancelTasks. */
+export interface CancelManyResult {
+  /** Of the tasks asked: those cancelled at once (they were PENDING or SUSPENDED). */
+  cancelled: Task[];
+  /** Of the tasks asked: PROCESSING ones whose handler is now told to stop. */
+  requested: Task[];
+  /** Every task whose state changed: the cancelled ones and the dependents that failed with them. */
+  changed: Task[];
+}
+
+/** One batch of retries. */
+export interface RetryResult {
+  /** Of the tasks asked: those put back in the queue. */
+  retried: Task[];
+  /** Every task whose state changed: the retried ones and their DEPENDENCY_FAILED dependents that came back with them. */
+  changed: Task[];
+}
+
 export interface StatusRow {
   id: number;
   state: TaskState;
@@ -149,6 +168,14 @@ export interface QueueStore {
    */
   work(batch: WorkBatch, claim: Claim, now: number): Promise<WorkReport>;
   cancel(organisationId: number, taskId: number, now: number): Promise<CancelResult>;
+  /** cancel of many tasks in one transaction; ids of other organisations and tasks that have ended change nothing. */
+  cancelMany(organisationId: number, taskIds: readonly number[], now: number): Promise<CancelManyResult>;
+  /**
+   * Puts FAILED and CANCELLED tasks among `taskIds` back in the queue, in one transaction, with a new
+   * attempt budget, recording how each run ended (`keyId` asked). A task a dependency of which ended
+   * FAILED or CANCELLED, or retried MAX_RETRIES_PER_TASK times, stays as it is.
+   */
+  retry(organisationId: number, keyId: number, taskIds: readonly number[], now: number): Promise<RetryResult>;
   /**
    * Extends the leases `owner` holds on `taskIds` to `until`, in one statement however many.
    * Returns the tasks it still holds, and those of them whose cancellation was requested.
@@ -256,6 +283,8 @@ export interface RecordStore {
   taskResults(taskIds: readonly number[]): Promise<TaskResult[]>;
   getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]>;
   dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]>;
+  /** The runs the tasks had before each retry, oldest first. */
+  taskRetries(taskIds: readonly number[]): Promise<TaskRetry[]>;
   /**
    * The first retrieval marks the task retrieved and returns its payloads; a retry with the same key
    * before `keepUntil` returns them again; anything else is already-retrieved.

@@ -8,6 +8,7 @@ import type {
   Task,
   TaskLog,
   TaskResult,
+  TaskRetry,
 } from '../domain/types.js';
 import { LOG_LEVELS } from '../domain/types.js';
 import type { ApiKeyChanges, ExecutionRecord } from './contract.js';
@@ -27,7 +28,7 @@ export const TASK_COLUMNS = `id, organisation_id AS "organisationId", key_id AS 
   cancel_requested AS "cancelRequested", execution, allocation_id AS "allocationId",
   idempotency_key AS "idempotencyKey", run_at AS "runAt",
   available_at AS "availableAt", date_created AS "dateCreated", date_started AS "dateStarted",
-  date_completed AS "dateCompleted"`;
+  date_completed AS "dateCompleted", retries`;
 
 const dateOrNull = (value: number | null): Date | null => (value === null ? null : new Date(value));
 
@@ -62,6 +63,21 @@ export function toTask(record: TaskRecord): Task {
     dateCreated: new Date(record.dateCreated),
     dateStarted: dateOrNull(record.dateStarted),
     dateCompleted: dateOrNull(record.dateCompleted),
+    retries: record.retries,
+  };
+}
+
+export function toTaskRetry(record: typeof schema.taskRetries.$inferSelect): TaskRetry {
+  return {
+    id: record.id,
+    taskId: record.taskId,
+    keyId: record.keyId,
+    state: record.state as TaskRetry['state'],
+    error: record.errorCode === null ? null : { code: record.errorCode, message: record.errorMessage ?? '' },
+    attempts: record.attempts,
+    dateStarted: dateOrNull(record.dateStarted),
+    dateCompleted: new Date(record.dateCompleted),
+    dateRetried: new Date(record.dateRetried),
   };
 }
 
@@ -175,5 +191,6 @@ export function taskOfExecution(record: ExecutionRecord): Task {
     dateCreated: new Date(record.dateCreated),
     dateStarted: new Date(record.dateCreated),
     dateCompleted: new Date(record.dateCompleted),
+    retries: 0,
   };
 }

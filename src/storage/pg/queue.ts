@@ -1,7 +1,8 @@
 import type { Task } from '../../domain/types.js';
 import type { PgDatabase } from './database.js';
-import type { CancelResult, Claim, EnqueueResult, ExecutionRecord, NewTask, QueueStore, ServedActions, StatusRow, WorkBatch, WorkReport } from '../contract.js';
-import { cancel } from './queue/cancel.js';
+import type { CancelManyResult, CancelResult, Claim, EnqueueResult, ExecutionRecord, NewTask, QueueStore, RetryResult, ServedActions, StatusRow, WorkBatch, WorkReport } from '../contract.js';
+import { cancel, cancelMany } from './queue/cancel.js';
+import { retry } from './queue/retry.js';
 import { nextDueAt } from './queue/claim.js';
 import { EnqueueGroups } from './queue/enqueue.js';
 import { recordExecutions, reserveTaskIds } from './queue/executions.js';
@@ -30,6 +31,14 @@ export class PgQueueStore implements QueueStore {
 
   async cancel(organisationId: number, taskId: number, now: number): Promise<CancelResult> {
     return cancel(this.#database, organisationId, taskId, now);
+  }
+
+  async cancelMany(organisationId: number, taskIds: readonly number[], now: number): Promise<CancelManyResult> {
+    return cancelMany(this.#database, organisationId, taskIds, now);
+  }
+
+  async retry(organisationId: number, keyId: number, taskIds: readonly number[], now: number): Promise<RetryResult> {
+    return retry(this.#database, organisationId, keyId, taskIds, now);
   }
 
   async renewLeases(

@@ -1,8 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { Task } from '../../domain/types.js';
 import type { SqliteDatabase } from './database.js';
-import type { CancelResult, Claim, EnqueueResult, ExecutionRecord, NewTask, QueueStore, ServedActions, StatusRow, WorkBatch, WorkReport } from '../contract.js';
-import { cancel, cancelStatements } from './queue/cancel.js';
+import type { CancelManyResult, CancelResult, Claim, EnqueueResult, ExecutionRecord, NewTask, QueueStore, RetryResult, ServedActions, StatusRow, WorkBatch, WorkReport } from '../contract.js';
+import { cancel, cancelMany, cancelStatements } from './queue/cancel.js';
+import { retry, retryStatements } from './queue/retry.js';
 import { claimStatements, nextDueAt } from './queue/claim.js';
 import { dependentsStatements } from './queue/dependents.js';
 import { EnqueueGroups, enqueueStatements } from './queue/enqueue.js';
@@ -27,6 +28,7 @@ export class SqliteQueueStore implements QueueStore {
       claimStatements,
       dependentsStatements,
       cancelStatements,
+      retryStatements,
       leasesStatements,
       positionsStatements,
       statusesStatements,
@@ -47,6 +49,14 @@ export class SqliteQueueStore implements QueueStore {
 
   async cancel(organisationId: number, taskId: number, now: number): Promise<CancelResult> {
     return cancel(this.#sqlite, organisationId, taskId, now);
+  }
+
+  async cancelMany(organisationId: number, taskIds: readonly number[], now: number): Promise<CancelManyResult> {
+    return cancelMany(this.#sqlite, organisationId, taskIds, now);
+  }
+
+  async retry(organisationId: number, keyId: number, taskIds: readonly number[], now: number): Promise<RetryResult> {
+    return retry(this.#sqlite, organisationId, keyId, taskIds, now);
   }
 
   async renewLeases(

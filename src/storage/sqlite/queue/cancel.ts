@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { CancelResult } from '../../contract.js';
+import type { CancelManyResult, CancelResult } from '../../contract.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { settleDependents } from './dependents.js';
 import { preparedOnce } from './statements.js';
@@ -33,6 +33,33 @@ export function cancel(sqlite: Database.Database, organisationId: number, taskId
     if (requested) return { outcome: 'requested', task: toTask(requested as never) };
     const current = statements.findTask.get(taskId, organisationId);
     return current ? { outcome: 'terminal', task: toTask(current as never) } : { outcome: 'not-found' };
+  });
+  return run.immediate();
+}
+
+export function cancelMany(
+  sqlite: Database.Database,
+  organisationId: number,
+  taskIds: readonly number[],
+  now: number,
+): CancelManyResult {
+  const statements = cancelStatements(sqlite);
+  const run = sqlite.transaction((): CancelManyResult => {
+    const result: CancelManyResult = { cancelled: [], requested: [], changed: [] };
+    // In id order, as on PostgreSQL, where it orders the locks: both stores give the same outcome.
+    for (const taskId of [...taskIds].sort((a, b) => a - b)) {
+      const cancelled = statements.cancelWaiting.get({ taskId, organisationId, now });
+      if (cancelled) {
+        const task = toTask(cancelled as never);
+        result.cancelled.push(task);
+        result.changed.push(task);
+        settleDependents(sqlite, task, now, result.changed);
+        continue;
+      }
+      const requested = statements.requestCancel.get({ taskId, organisationId });
+      if (requested) result.requested.push(toTask(requested as never));
+    }
+    return result;
   });
   return run.immediate();
 }
