@@ -45,6 +45,7 @@ const environmentSchema = z.object({
   TASKPORT_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   TASKPORT_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
   TASKPORT_INTROSPECTION: z.stringbool({ error: 'must be true or false' }).default(true),
+  TASKPORT_RETENTION_DAYS: z.coerce.number().min(0).max(36_500).default(30),
   TASKPORT_SYNCHRONOUS: z.enum(SYNCHRONOUS_MODES, { error: `must be ${SYNCHRONOUS_MODES.join(' or ')}` }).default('NORMAL'),
   TASKPORT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   TASKPORT_RATE_LIMITS: z.stringbool({ error: 'must be true or false' }).default(true),
@@ -100,6 +101,8 @@ export interface Config {
   keepAliveTimeoutMs: number;
   /** Whether the schema answers introspection (__schema, __type); GraphiQL needs it. */
   introspection: boolean;
+  /** Days terminal tasks are kept after they completed, then deleted with their logs and results; 0 keeps them for ever. */
+  retentionDays: number;
   /** SQLite: FULL syncs every commit to disk (power-loss durability); ignored on PostgreSQL. */
   synchronous: SynchronousMode;
   /** When set, GET /metrics requires "Authorization: Bearer <it>"; open otherwise, as exporters are. */
@@ -144,6 +147,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     headersTimeoutMs: env.TASKPORT_HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: env.TASKPORT_KEEP_ALIVE_TIMEOUT_MS,
     introspection: env.TASKPORT_INTROSPECTION,
+    retentionDays: env.TASKPORT_RETENTION_DAYS,
     synchronous: env.TASKPORT_SYNCHRONOUS,
     metricsToken: env.TASKPORT_METRICS_TOKEN,
     rateLimits: {
@@ -168,4 +172,11 @@ export function modulePaths(list: string | undefined): string[] {
     .map((path) => path.trim())
     .filter((path) => path !== '')
     .map((path) => resolve(path));
+}
+
+const DAY_MS = 86_400_000;
+
+/** The engine's retentionMs: null when retention is off. */
+export function retentionMs(config: Pick<Config, 'retentionDays'>): number | null {
+  return config.retentionDays > 0 ? Math.round(config.retentionDays * DAY_MS) : null;
 }

@@ -94,6 +94,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     headersTimeoutMs: defaults.headersTimeoutMs,
     keepAliveTimeoutMs: defaults.keepAliveTimeoutMs,
     introspection: defaults.introspection,
+    // Test servers keep every task; a test of retention gives its own.
+    retentionDays: 0,
     synchronous: 'NORMAL',
     metricsToken: undefined,
     rateLimits: GENEROUS_RATE_LIMITS,

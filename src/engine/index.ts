@@ -55,6 +55,7 @@ import type { AllocationStatus, ExecutionOutcome } from '../domain/realtime.js';
 import { RealtimeRuntime } from './realtime.js';
 import { Worker } from './worker.js';
 import { cancelTasks, retryTask, retryTasks, type BulkDependencies } from './bulk.js';
+import { RetentionSweep } from './retention.js';
 
 export * from '../domain/api.js';
 export * from '../domain/errors.js';
@@ -83,6 +84,8 @@ export interface EngineOptions {
   worker?: boolean;
   /** The actions this process's worker claims; every action of the catalog when absent. */
   actions?: ServedActions;
+  /** How long terminal tasks are kept after they completed; absent or null keeps them for ever. */
+  retentionMs?: number | null;
   /** The rate limits of keys without their own (DEFAULT_RATE_LIMITS when absent). */
   rateLimits?: RateLimitDefaults;
 }
@@ -143,6 +146,7 @@ export class Engine implements TaskEngine {
   readonly #leaseMs: number;
   readonly #runsWorker: boolean;
   readonly #rateLimitDefaults: RateLimitDefaults;
+  readonly #retention: RetentionSweep;
   #payloadSweep: NodeJS.Timeout | null = null;
   #leaseSweep: NodeJS.Timeout | null = null;
   /** From the worker's start to the beginning of its drain: a draining process is no longer ready. */
@@ -167,6 +171,11 @@ export class Engine implements TaskEngine {
       retryBaseMs: options.retryBaseMs ?? 1000,
       leaseMs: this.#leaseMs,
       ...(options.actions ? { actions: options.actions } : {}),
+    });
+    this.#retention = new RetentionSweep({
+      records: options.storage.records,
+      retentionMs: options.retentionMs ?? null,
+      logger: this.#logger,
     });
     this.#realtime = new RealtimeRuntime({
       queue: options.storage.queue,
@@ -198,6 +207,13 @@ export class Engine implements TaskEngine {
     }
     await this.#deleteExpiredPayloads();
     this.#payloadSweep = setInterval(() => void this.#deleteExpiredPayloads(), EXPIRED_PAYLOAD_SWEEP_MS).unref();
+    // Every process sweeps, whatever its role; on PostgreSQL a lock lets one of them do the work at a time.
+    this.#retention.start();
+  }
+
+  /** One retention sweep now, as the timer runs it: the number of tasks it deleted (0 when retention is off). */
+  sweepRetention(now = Date.now()): Promise<number> {
+    return this.#retention.sweep(now);
   }
 
   /** Tasks queued for an action a later start no longer has wait, unclaimed: say so once per action. */
@@ -243,7 +259,7 @@ export class Engine implements TaskEngine {
     this.#workerRunning = false;
     if (this.#payloadSweep) clearInterval(this.#payloadSweep);
     if (this.#leaseSweep) clearInterval(this.#leaseSweep);
-    await Promise.all([this.#worker.stop(graceMs), this.#realtime.stop(graceMs)]);
+    await Promise.all([this.#worker.stop(graceMs), this.#realtime.stop(graceMs), this.#retention.stop()]);
   }
 
   #health: { checkedAt: number; result: Promise<Health> } | null = null;

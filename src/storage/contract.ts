@@ -147,6 +147,21 @@ export interface RetryResult {
   changed: Task[];
 }
 
+/** Where a retention sweep goes on from: tasks are swept by completion time, then id. */
+export interface RetentionCursor {
+  dateCompleted: number;
+  id: number;
+}
+
+/** Before every task: where a sweep starts. */
+export const RETENTION_START: RetentionCursor = Object.freeze({ dateCompleted: -1, id: 0 });
+
+export type RetentionBatch =
+  /** Another process is sweeping (PostgreSQL): this one leaves the sweep to it. */
+  | { busy: true }
+  /** `next` null: no expired task remains past the cursor; it may equal `after` when the batch only deleted some logs or results. */
+  | { busy: false; deleted: number; next: RetentionCursor | null };
+
 export interface StatusRow {
   id: number;
   state: TaskState;
@@ -285,6 +300,13 @@ export interface RecordStore {
   dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]>;
   /** The runs the tasks had before each retry, oldest first. */
   taskRetries(taskIds: readonly number[]): Promise<TaskRetry[]>;
+  /**
+   * One batch of retention, in one transaction: deletes up to `limit` terminal tasks that completed
+   * before `completedBefore`, after `after`, with their logs, results, retries and dependency rows.
+   * A task that a task kept depends on stays until that one goes. A batch whose tasks have many logs
+   * or results deletes only a chunk of those, and the next call with the same cursor goes on.
+   */
+  deleteExpiredTasks(completedBefore: number, after: RetentionCursor, limit: number): Promise<RetentionBatch>;
   /**
    * The first retrieval marks the task retrieved and returns its payloads; a retry with the same key
    * before `keepUntil` returns them again; anything else is already-retrieved.

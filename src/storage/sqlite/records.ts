@@ -5,6 +5,7 @@ import { AccountRecords } from './records/accounts.js';
 import { AllocationRecords } from './records/allocations.js';
 import { ResultRecords } from './records/results.js';
 import { ShareRecords } from './records/shares.js';
+import { RetentionRecords } from './records/retention.js';
 import { RetryRecords } from './records/retries.js';
 import { TaskRecords } from './records/tasks.js';
 import { TenantRecords } from './records/tenants.js';
@@ -19,5 +20,6 @@ export function openSqliteRecordStore(database: SqliteDatabase): RecordStore {
     new ResultRecords(database),
     new AllocationRecords(database),
     new RetryRecords(database),
+    new RetentionRecords(database),
   );
 }
