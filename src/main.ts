@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Catalog } from './catalog/index.js';
 import { loadCatalog } from './catalog/load.js';
-import type { Config } from './config.js';
+import { retentionMs, type Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { servedActions } from './engine/worker.js';
 import { operationsRoutes } from './http/operations.js';
@@ -107,6 +107,7 @@ export async function startTaskport(
     retryBaseMs: config.retryBaseMs,
     realtimeWaitMs: config.realtimeWaitMs,
     leaseMs: config.leaseMs,
+    retentionMs: retentionMs(config),
     worker: runsWorker,
     actions,
     rateLimits: { submit: config.rateLimits.submit, other: config.rateLimits.other },
