@@ -60,7 +60,7 @@ async function post(url: string, body: string | Uint8Array, headers: Record<stri
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminToken}`, ...headers },
-    body,
+    body: typeof body === 'string' ? body : new Blob([new Uint8Array(body)]),
   });
   const text = await response.text();
   let json: unknown = null;
