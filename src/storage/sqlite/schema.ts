@@ -145,12 +145,9 @@ export const tasks = sqliteTable(
     attemptBudget: integer('attempt_budget'),
   },
   (table) => [
-    // A queue is the PENDING tasks of one action, in the order they are claimed: the claim reads only
-    // the queues its worker serves, and available_at spares it a row read for each task not yet due.
-    index('tasks_queue')
-      .on(table.service, table.type, sql`${table.priority} DESC`, table.id, table.availableAt)
-      .where(sql`state = 'PENDING'`),
-    // The same queue, per organisation: fair share claims from each organisation's head in turn.
+    // A queue is the PENDING tasks of one action, in the order each organisation's are claimed: fair
+    // share skips through it one organisation at a time and takes each one's best in turn, and
+    // available_at spares the claim a row read for each task not yet due.
     index('tasks_queue_by_organisation')
       .on(table.service, table.type, table.organisationId, sql`${table.priority} DESC`, table.id, table.availableAt)
       .where(sql`state = 'PENDING'`),

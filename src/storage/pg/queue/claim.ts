@@ -7,21 +7,23 @@ import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { statement } from './statements.js';
 
 // The organisations waiting in each queue, found by skipping through the queue's index one
-// organisation at a time (a seek each, however many tasks each has), with their shares.
+// organisation at a time (a seek each, however many tasks each has), with their shares. Ordered
+// as that index is: by organisation_id alone, PostgreSQL prefers other indexes led by it and
+// filters their rows, which costs every task of the table when a queue is empty.
 const WAITING_ORGANISATIONS = `
   WITH RECURSIVE served AS (SELECT * FROM unnest($1::text[], $2::text[]) AS s(service, type)),
   waiting(service, type, organisation_id) AS (
     SELECT served.service, served.type, (
       SELECT t.organisation_id FROM tasks AS t
       WHERE t.service = served.service AND t.type = served.type AND t.state = 'PENDING'
-      ORDER BY t.organisation_id LIMIT 1)
+      ORDER BY t.organisation_id, t.priority DESC, t.id LIMIT 1)
     FROM served
     UNION ALL
     SELECT waiting.service, waiting.type, (
       SELECT t.organisation_id FROM tasks AS t
       WHERE t.service = waiting.service AND t.type = waiting.type AND t.state = 'PENDING'
         AND t.organisation_id > waiting.organisation_id
-      ORDER BY t.organisation_id LIMIT 1)
+      ORDER BY t.organisation_id, t.priority DESC, t.id LIMIT 1)
     FROM waiting WHERE waiting.organisation_id IS NOT NULL)
   SELECT waiting.service, waiting.type AS action, waiting.organisation_id AS "organisationId",
     coalesce(shares.served, 0) AS served, organisations.weight, organisations.max_concurrency AS "maxConcurrency"

@@ -13,14 +13,14 @@ const WAITING_ORGANISATIONS = `
     SELECT served.service, served.type, (
       SELECT t.organisation_id FROM tasks AS t INDEXED BY tasks_queue_by_organisation
       WHERE t.service = served.service AND t.type = served.type AND t.state = 'PENDING'
-      ORDER BY t.organisation_id LIMIT 1)
+      ORDER BY t.organisation_id, t.priority DESC, t.id LIMIT 1)
     FROM served
     UNION ALL
     SELECT waiting.service, waiting.type, (
       SELECT t.organisation_id FROM tasks AS t INDEXED BY tasks_queue_by_organisation
       WHERE t.service = waiting.service AND t.type = waiting.type AND t.state = 'PENDING'
         AND t.organisation_id > waiting.organisation_id
-      ORDER BY t.organisation_id LIMIT 1)
+      ORDER BY t.organisation_id, t.priority DESC, t.id LIMIT 1)
     FROM waiting WHERE waiting.organisation_id IS NOT NULL)
   SELECT waiting.service, waiting.type AS action, waiting.organisation_id AS organisationId,
     coalesce(shares.served, 0) AS served, organisations.weight, organisations.max_concurrency AS maxConcurrency
