@@ -1,4 +1,5 @@
 import { cpus, loadavg } from 'node:os';
+import { durabilitySection } from './durability.js';
 import { engineSection } from './engine.js';
 import { pgEngineSection } from './pg-engine.js';
 import { pgLatencySection } from './pg-latency.js';
@@ -24,6 +25,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-http': { section: submitHttpPgSection, timeoutMs: 150_000 },
   'pg-statuses': { section: taskStatusesPgSection, timeoutMs: 150_000 },
   limiter: { section: limiterSection, timeoutMs: 300_000 },
+  durability: { section: durabilitySection, timeoutMs: 300_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');
