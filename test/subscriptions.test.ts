@@ -1,5 +1,8 @@
 import type { Client, FormattedExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import WebSocket from 'ws';
+import { MAX_BATCH_SUBMIT } from '../src/domain/api.js';
+import { MAX_BUFFERED_EVENTS } from '../src/domain/events.js';
 import {
   createKey,
   globalId,
@@ -573,4 +576,55 @@ test('stopping the server completes open subscriptions on both transports', asyn
     () => 'refused',
   );
   expect(unreachable).toBe('refused');
+});
+
+describe('a subscriber that stops reading', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startServer({ concurrency: 1 });
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  test(`gets SLOW_CONSUMER once it leaves ${MAX_BUFFERED_EVENTS} events unread, and the stream completes`, async () => {
+    const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws');
+    await new Promise((resolve) => socket.once('open', resolve));
+    const messages: { type: string; payload?: any }[] = [];
+    const acknowledged = new Promise((resolve) => socket.once('message', resolve));
+    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${server.adminToken}` } }));
+    await acknowledged;
+    // Large messages, so that the connection's buffers fill after a few hundred of them.
+    const wide = Array.from({ length: 19 }, (_, index) => `p${index}: params`).join(' ');
+    const listening = nextListen(server, 'organisation');
+    socket.send(
+      JSON.stringify({ id: '1', type: 'subscribe', payload: { query: `subscription { taskEvents { kind task { id ${wide} } } }` } }),
+    );
+    await listening;
+    // The client stops reading: the server's writes back up, and the subscription stops being pulled.
+    (socket as unknown as { _socket: import('node:net').Socket })._socket.pause();
+
+    const params = { message: 'x'.repeat(500) };
+    const runAt = new Date(Date.now() + 3_600_000).toISOString();
+    const inputs = Array.from({ length: MAX_BATCH_SUBMIT }, () => ({ service: 'demo', action: 'echo', params, runAt }));
+    const batches = Math.ceil((MAX_BUFFERED_EVENTS * 1.5) / MAX_BATCH_SUBMIT);
+    for (let batch = 0; batch < batches; batch += 1) {
+      const data = await query(server, server.adminToken, 'mutation ($inputs: [SubmitTaskInput!]!) { submitTasks(inputs: $inputs) { __typename } }', {
+        inputs,
+      });
+      expect(data.submitTasks.__typename).toBe('SubmitTasksSuccess');
+    }
+
+    (socket as unknown as { _socket: import('node:net').Socket })._socket.resume();
+    await expect.poll(() => messages.some((message) => message.type === 'complete'), { timeout: 15_000 }).toBe(true);
+    const nexts = messages.filter((message) => message.type === 'next');
+    const last = nexts.at(-1)!;
+    expect(last.payload.errors?.[0]?.extensions).toMatchObject({ code: 'SLOW_CONSUMER', limit: MAX_BUFFERED_EVENTS });
+    // The events between the stall and the end were dropped, not sent.
+    expect(nexts.length).toBeLessThan(batches * MAX_BATCH_SUBMIT);
+    socket.close();
+  }, 60_000);
 });

@@ -111,14 +111,31 @@ export class InProcessPubSub implements PubSub {
 }
 
 /**
+ * The most events a stream holds for a consumer that has not taken them. The largest burst one
+ * request causes is a bulk operation's 10,000 tasks, each announced at once; a consumer that
+ * falls further behind than that is not reading. Each buffered event is a reference to the one
+ * object every listener was given, so a full buffer costs about 80 KB.
+ */
+export const MAX_BUFFERED_EVENTS = 10_000;
+
+/**
  * A push-to-pull bridge: listeners push, a subscription pulls with `for await`. Closing it (or
- * the consumer returning early) runs the cleanup that detaches the listeners.
+ * the consumer returning early) runs the cleanup that detaches the listeners. A consumer that
+ * leaves `limit` events untaken loses them: the stream then holds only `overflow` and closes,
+ * so that the consumer learns why it ended.
  */
 export class EventStream<T> implements AsyncIterableIterator<T> {
   readonly #buffer: T[] = [];
   #waiting: ((result: IteratorResult<T>) => void) | null = null;
   #closed = false;
   readonly #cleanups: (() => void)[] = [];
+  readonly #limit: number;
+  readonly #overflow: T;
+
+  constructor(options: { overflow: T; limit?: number }) {
+    this.#overflow = options.overflow;
+    this.#limit = options.limit ?? MAX_BUFFERED_EVENTS;
+  }
 
   onClose(cleanup: () => void): void {
     if (this.#closed) cleanup();
@@ -131,8 +148,11 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
       const resolve = this.#waiting;
       this.#waiting = null;
       resolve({ value, done: false });
-    } else {
+    } else if (this.#buffer.length < this.#limit) {
       this.#buffer.push(value);
+    } else {
+      this.#buffer.splice(0, this.#buffer.length, this.#overflow);
+      this.close();
     }
   }
 

@@ -6,10 +6,14 @@ import { isTerminal, type Actor, type Task, type TaskFilter } from '../domain/ty
 // webhooks and a dashboard tomorrow. Each follower reads the database on an event (events are
 // hints) and ends on its own when the actor's key is revoked or the caller stops it.
 
-/** The last item of a follow that ended before its task did: the key was revoked, or the caller's stop signal fired. */
+/**
+ * The last item of a follow that ended before its task did: the key was revoked, the caller's
+ * stop signal fired, or the consumer left MAX_BUFFERED_EVENTS (src/domain/events.ts) untaken.
+ */
 export const KEY_REVOKED = Symbol('key revoked');
 export const STOPPED = Symbol('stopped');
-export type FollowEnding = typeof KEY_REVOKED | typeof STOPPED;
+export const SLOW_CONSUMER = Symbol('slow consumer');
+export type FollowEnding = typeof KEY_REVOKED | typeof STOPPED | typeof SLOW_CONSUMER;
 
 /**
  * A stream that carries KEY_REVOKED if the actor's key is revoked, and STOPPED once `stop` fires:
@@ -21,7 +25,7 @@ export function openFollowStream<T>(
   actor: Actor,
   stop: AbortSignal | null,
 ): EventStream<T | FollowEnding> {
-  const stream = new EventStream<T | FollowEnding>();
+  const stream = new EventStream<T | FollowEnding>({ overflow: SLOW_CONSUMER });
   stream.onClose(engine.events.listen('keyRevoked', actor.keyId, () => stream.push(KEY_REVOKED)));
   if (stop) {
     const stopped = () => stream.push(STOPPED);
@@ -176,8 +180,9 @@ async function* taskUpdates(
       // A worker turn announces several changes at once (a log and the progress beside it): they
       // are buffered by now, and one fresh read answers them all.
       const received = [signal, ...signals.takeBuffered()];
-      if (received.includes(KEY_REVOKED)) {
-        yield KEY_REVOKED;
+      const ending = received.find((update): update is FollowEnding => update === KEY_REVOKED || update === SLOW_CONSUMER);
+      if (ending) {
+        yield ending;
         return;
       }
       const changes = received.filter((update): update is TaskSignal => update !== STOPPED);

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { ResultDelivery } from '../domain/api.js';
-import { TASK_EVENT_KINDS, type EventStream, type TaskChange, type TaskEventKind } from '../domain/events.js';
+import { MAX_BUFFERED_EVENTS, TASK_EVENT_KINDS, type EventStream, type TaskChange, type TaskEventKind } from '../domain/events.js';
 import { matchesTaskFilter } from '../domain/task-filter.js';
 import type { Task, TaskFilter, TaskLog, TaskResultPayload } from '../domain/types.js';
 import {
@@ -9,6 +9,7 @@ import {
   followTask,
   KEY_REVOKED,
   openFollowStream,
+  SLOW_CONSUMER,
   STOPPED,
   type FollowEnding,
 } from '../engine/follow.js';
@@ -26,6 +27,12 @@ function failOnEnding<T>(update: T | FollowEnding): T {
     throw new GraphQLError('The server is shutting down; subscribe again once it is back', {
       extensions: { code: 'SHUTTING_DOWN' },
     });
+  }
+  if (update === SLOW_CONSUMER) {
+    throw new GraphQLError(
+      `This subscription fell ${MAX_BUFFERED_EVENTS.toLocaleString('en')} events behind and was ended: read its messages as they come, then subscribe again`,
+      { extensions: { code: 'SLOW_CONSUMER', limit: MAX_BUFFERED_EVENTS } },
+    );
   }
   return update;
 }
@@ -67,7 +74,7 @@ async function* matchingEvents(
   try {
     await queuePositions.observePending(requireActor(context), filter);
     for await (const change of changes) {
-      if (change === KEY_REVOKED || change === STOPPED) {
+      if (change === KEY_REVOKED || change === STOPPED || change === SLOW_CONSUMER) {
         yield change;
         return;
       }
@@ -122,6 +129,10 @@ const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement({
   }),
 });
 
+const SLOW_CONSUMER_DESCRIPTION =
+  `A client that leaves ${MAX_BUFFERED_EVENTS.toLocaleString('en')} changes unread (it stopped reading its connection) gets a last error ` +
+  'with extensions.code SLOW_CONSUMER and the stream completes: the changes in between are not sent; subscribe again and read the task afresh.';
+
 builder.subscriptionFields((t) => ({
   taskUpdated: t.field({
     type: TaskRef,
@@ -129,7 +140,8 @@ builder.subscriptionFields((t) => ({
       'The task as it is now, then again after every change (state, queue position, progress, log, result); completes after a terminal state. ' +
       'While the server shuts down, changes keep coming during its grace period; a task still running then goes back to the queue (PENDING), ' +
       'and the last message is an error with extensions.code SHUTTING_DOWN before the stream completes (over graphql-ws the socket then closes with 1001). ' +
-      'A revoked key ends it the same way, with UNAUTHENTICATED.',
+      'A revoked key ends it the same way, with UNAUTHENTICATED. ' +
+      SLOW_CONSUMER_DESCRIPTION,
     args: { id: t.arg.id({ required: true }) },
     subscribe: async (_root, { id }, context) => {
       const actor = requireActor(context);
@@ -154,7 +166,8 @@ builder.subscriptionFields((t) => ({
     description:
       "Every change to the organisation's tasks that match the filter, until the client stops. " +
       'Changes keep coming during a shutdown\'s grace period; then the last message is an error with extensions.code SHUTTING_DOWN ' +
-      'before the stream completes (over graphql-ws the socket then closes with 1001). A revoked key ends it with UNAUTHENTICATED.',
+      'before the stream completes (over graphql-ws the socket then closes with 1001). A revoked key ends it with UNAUTHENTICATED. ' +
+      SLOW_CONSUMER_DESCRIPTION,
     args: { filter: t.arg({ type: TaskFilterInput }) },
     subscribe: (_root, { filter }, context) => {
       const actor = requireActor(context);
