@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ServiceDefinitionError } from './catalog/definitions.js';
 import { loadCatalog } from './catalog/load.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { parseRateList } from './domain/rate-limits.js';
 import { FAIR_SHARE_BOUNDS, ROLES, type Role } from './domain/types.js';
 import { createEngine, ValidationError } from './engine/index.js';
 import { createLogger } from './logger.js';
@@ -135,6 +136,22 @@ program
 
 const ROLE_NAMES = ROLES.map((role) => role.toLowerCase()).join(' or ');
 
+type KeyCreateFlags = CatalogFlags & {
+  organisation: string;
+  role: Role;
+  name: string;
+  permissions?: unknown;
+  rateSubmit?: ReturnType<typeof rateListFlag>;
+  rateOther?: ReturnType<typeof rateListFlag>;
+};
+
+/** "5/s,50/m", as TASKPORT_RATE_SUBMIT takes it. */
+function rateListFlag(value: string) {
+  const windows = parseRateList(value);
+  if (typeof windows === 'string') throw new InvalidArgumentError(windows);
+  return windows;
+}
+
 const key = program.command('key').description('manage API keys');
 catalogFlags(key.command('create'))
   .description('create an API key and print its token alone on stdout (the organisation is created if new)')
@@ -152,7 +169,9 @@ catalogFlags(key.command('create'))
       throw new InvalidArgumentError('must be JSON');
     }
   })
-  .action(async (options: CatalogFlags & { organisation: string; role: Role; name: string; permissions?: unknown }) => {
+  .option('--rate-submit <list>', "the key's own submit limit, e.g. 5/s,50/m (default: TASKPORT_RATE_SUBMIT)", rateListFlag)
+  .option('--rate-other <list>', "the key's own limit of every other operation, e.g. 50/s,900/m (default: TASKPORT_RATE_OTHER)", rateListFlag)
+  .action(async (options: KeyCreateFlags) => {
     const config = configWith(options);
     // Permissions may name the user's services: they are checked against the catalog serve offers.
     const catalog = await loadCatalog({ services: config.services, demo: config.demo });
@@ -164,6 +183,7 @@ catalogFlags(key.command('create'))
         role: options.role,
         name: options.name,
         permissions: options.permissions,
+        rateLimits: { submit: options.rateSubmit, other: options.rateOther },
       });
       process.stdout.write(`${created.token}\n`);
     } catch (error) {

@@ -192,6 +192,27 @@ describe('a key’s own limits', () => {
     await server.stop();
   });
 
+  it('are set by taskport key create --rate-submit', { timeout: 30_000 }, async () => {
+    const server = await startServer();
+    const created = spawnTaskport(['key', 'create', '--organisation', 'default', '--rate-submit', '5/s,50/m'], {
+      TASKPORT_DB: server.database,
+    });
+    expect((await created.exited).code, created.stderr()).toBe(0);
+    const data = await query(server, created.stdout().trim(), `{ viewer { key { ${KEY_FIELDS} } } }`);
+    expect(data.viewer.key.rateLimits.submit).toEqual({
+      isDefault: false,
+      windows: [{ points: 5, perSeconds: 1 }, { points: 50, perSeconds: 60 }],
+    });
+    expect(data.viewer.key.rateLimits.other.isDefault).toBe(true);
+
+    const refused = spawnTaskport(['key', 'create', '--organisation', 'default', '--rate-other', 'fast'], {
+      TASKPORT_DB: server.database,
+    });
+    expect((await refused.exited).code).not.toBe(0);
+    expect(refused.stderr()).toContain('--rate-other');
+    await server.stop();
+  });
+
   it('refuses bad limits at createApiKey with a ValidationError', async () => {
     const server = await startServer();
     const created = await query(

@@ -332,12 +332,14 @@ export class Engine implements TaskEngine {
     name: string;
     token?: string;
     permissions?: unknown;
+    rateLimits?: unknown;
   }): Promise<{ apiKey: ApiKey; token: string; organisation: Organisation }> {
     const permissions = this.#checkedPermissions(input.permissions);
+    const rateLimits = checkedRateLimits(input.rateLimits);
     const organisation = await this.#records.findOrCreateOrganisation(input.organisation, Date.now());
     const token = input.token ?? newToken();
     const apiKey = await this.#records.createApiKey(
-      { organisationId: organisation.id, name: input.name, role: input.role, tokenHash: hashToken(token), permissions },
+      { organisationId: organisation.id, name: input.name, role: input.role, tokenHash: hashToken(token), permissions, rateLimits },
       Date.now(),
     );
     return { apiKey, token, organisation };
