@@ -42,9 +42,12 @@ export const RATE_LIMITER_STORE = Object.freeze({
   leases: 100_000,
 });
 
-/** Points taken from the shared counter at once: 1 (exact) on SQLite and for small limits. */
-function leaseSize(points: number, shared: boolean): number {
-  return shared ? Math.max(1, Math.floor(points * RATE_LIMITER_STORE.leaseShare)) : 1;
+/**
+ * Points taken from the counter at once; 1 for limits under 100. With one process (SQLite) every
+ * lease is its own, so the count stays exact.
+ */
+function leaseSize(points: number): number {
+  return Math.max(1, Math.floor(points * RATE_LIMITER_STORE.leaseShare));
 }
 
 /** Points of one window that this process has taken from the counter and not yet handed out. */
@@ -70,7 +73,6 @@ class WindowedLimiter implements RateLimiter {
   readonly #leases = new Map<string, Lease>();
 
   constructor(
-    readonly shared: boolean,
     readonly createLimiter: LimiterFactory,
     readonly closeStore: () => Promise<void>,
   ) {}
@@ -128,7 +130,7 @@ class WindowedLimiter implements RateLimiter {
 
   /** Takes a lease of points from the counter; what it grants is what was left of the window. */
   async #refill(lease: Lease, subject: string, window: RateLimitWindow): Promise<void> {
-    const size = leaseSize(window.points, this.shared);
+    const size = leaseSize(window.points);
     let result: RateLimiterRes;
     try {
       result = await this.#limiterFor(window.perSeconds).consume(subject, size);
@@ -218,7 +220,7 @@ async function postgresLimiter(
       // While PostgreSQL cannot be reached, each process limits on its own rather than failing requests.
       insuranceLimiter: memoryLimiter(perSeconds),
     });
-  return new WindowedLimiter(true, create, async () => {
+  return new WindowedLimiter(create, async () => {
     clearInterval(sweep);
     await pool.end();
   });
@@ -230,5 +232,5 @@ export async function createRateLimiter(
   options: { warn: (message: string, error: unknown) => void },
 ): Promise<RateLimiter> {
   if (isPostgresUrl(database)) return postgresLimiter(database, options.warn);
-  return new WindowedLimiter(false, memoryLimiter, async () => {});
+  return new WindowedLimiter(memoryLimiter, async () => {});
 }
