@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog, defineAction, defineService, TaskFailure } from '../src/catalog/index.js';
 import { demoService } from '../src/catalog/demo.js';
 import { MAX_BULK_TASKS } from '../src/domain/api.js';
-import { BULK_BATCH } from '../src/engine/bulk.js';
 import { createKey, graphql, query, startServer, subscribeOverWebSocket, wsClient, type TestServer } from './helpers.js';
 
 /** What `jobs.step` does next: fail (not retryable, so one attempt ends the run) or succeed. */
@@ -84,6 +83,9 @@ const RETRY_TASKS = `mutation ($filter: TaskFilter!, $limit: Int) {
 const SUBMIT_TASKS = `mutation ($inputs: [SubmitTaskInput!]!) {
   submitTasks(inputs: $inputs) { __typename ... on SubmitTasksSuccess { tasks { id } } ... on Error { code message } }
 }`;
+
+/** Past two batches of either store's bulkBatchSize (100 on SQLite, 500 on PostgreSQL). */
+const MANY_TASKS = 1017;
 
 let server: TestServer;
 let admin: string;
@@ -253,9 +255,9 @@ describe('retryTask', () => {
 });
 
 describe('cancelTasks', () => {
-  it(`cancels every waiting task of the filter in batches of ${BULK_BATCH}, and only those of the key's organisation`, async () => {
+  it(`cancels every waiting task of the filter (${MANY_TASKS}, in batches), and only those of the key's organisation`, async () => {
     const session = newSession();
-    const count = BULK_BATCH * 2 + 17;
+    const count = MANY_TASKS;
     const input = { service: 'demo', action: 'echo', params: { message: 'wait' }, runAt: farFuture, session };
     const ids = await submitMany(admin, Array.from({ length: count }, () => input));
     const stranger = await createKey(server, 'other-organisation-cancel', 'ADMIN');
@@ -346,7 +348,7 @@ describe('retryTasks', () => {
 
   it('puts many cancelled tasks back in their queue in batches, and counts nothing the second time', async () => {
     const session = newSession();
-    const count = BULK_BATCH + 40;
+    const count = MANY_TASKS;
     const input = { service: 'demo', action: 'echo', params: { message: 'wait' }, runAt: farFuture, session };
     await submitMany(admin, Array.from({ length: count }, () => input));
     expect((await query(server, admin, CANCEL_TASKS, { filter: { session } })).cancelTasks.count).toBe(count);

@@ -4,11 +4,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Catalog, defineAction, defineService, TaskFailure } from '../src/catalog/index.js';
 import { demoService } from '../src/catalog/demo.js';
 import { loadConfig } from '../src/config.js';
-import { RETENTION_BATCH } from '../src/engine/retention.js';
+import { RETENTION_BATCH_SIZE as PG_RETENTION_BATCH } from '../src/storage/pg/records/retention.js';
+import { RETENTION_BATCH_SIZE as SQLITE_RETENTION_BATCH } from '../src/storage/sqlite/records/retention.js';
 import { RETENTION_CHUNKS } from '../src/storage/retention.js';
 import { query, startServer, subscribeOverWebSocket, temporaryDatabase, testStore, wsClient, type TestServer } from './helpers.js';
 
 const DAY_MS = 86_400_000;
+const RETENTION_BATCH = testStore === 'postgres' ? PG_RETENTION_BATCH : SQLITE_RETENTION_BATCH;
 
 const reports = defineService({
   slug: 'reports',
@@ -184,13 +186,23 @@ describe('retention', () => {
   it(`sweeps more than a batch (${RETENTION_BATCH} tasks) in one sweep`, async () => {
     const server = await serve(1);
     const count = RETENTION_BATCH * 2 + 5;
-    const data = await query(
-      server,
-      server.adminToken,
-      `mutation ($inputs: [SubmitTaskInput!]!) { submitTasks(inputs: $inputs) { ... on SubmitTasksSuccess { tasks { id } } } }`,
-      { inputs: Array.from({ length: count }, () => ({ service: 'demo', action: 'echo', params: { message: 'x' }, runAt: new Date(Date.now() + DAY_MS) })) },
-    );
-    const ids: string[] = data.submitTasks.tasks.map((task: { id: string }) => task.id);
+    const ids: string[] = [];
+    for (let first = 0; first < count; first += 1000) {
+      const data = await query(
+        server,
+        server.adminToken,
+        `mutation ($inputs: [SubmitTaskInput!]!) { submitTasks(inputs: $inputs) { ... on SubmitTasksSuccess { tasks { id } } } }`,
+        {
+          inputs: Array.from({ length: Math.min(1000, count - first) }, () => ({
+            service: 'demo',
+            action: 'echo',
+            params: { message: 'x' },
+            runAt: new Date(Date.now() + DAY_MS),
+          })),
+        },
+      );
+      ids.push(...data.submitTasks.tasks.map((task: { id: string }) => task.id));
+    }
     const cancelled = await query(server, server.adminToken, `mutation { cancelTasks(filter: {}) { ... on CancelTasksSuccess { count } } }`);
     expect(cancelled.cancelTasks.count).toBe(count);
     await age(server, ids, 2);

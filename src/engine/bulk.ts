@@ -13,9 +13,6 @@ import {
 import type { QueueStore, RecordStore } from '../storage/contract.js';
 import { publishChanges } from './publish.js';
 
-/** Tasks per batch of a bulk operation: each batch is one transaction, and the event loop runs between them. */
-export const BULK_BATCH = 250;
-
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface BulkDependencies {
@@ -50,9 +47,12 @@ function mayRun(catalog: Catalog, actor: Actor, task: Task): boolean {
   return catalog.checkParams(action, task.params, catalog.permissions(task.service, action, permissions)).ok;
 }
 
-/** Up to `limit` tasks of the filter, newest first, handed to `apply` a batch at a time. */
+/**
+ * Up to `limit` tasks of the filter, newest first, handed to `apply` a batch at a time (the
+ * store's bulkBatchSize): each batch is one transaction, and the event loop runs between them.
+ */
 async function inBatches(
-  records: RecordStore,
+  { queue, records }: Pick<BulkDependencies, 'queue' | 'records'>,
   actor: Actor,
   filter: TaskFilter,
   limit: number,
@@ -62,7 +62,8 @@ async function inBatches(
   let seen = 0;
   let afterId: number | null = null;
   while (seen < limit) {
-    const page = await records.listTasks(actor.organisationId, filter, { first: Math.min(BULK_BATCH, limit - seen), afterId });
+    const first = Math.min(queue.bulkBatchSize, limit - seen);
+    const page = await records.listTasks(actor.organisationId, filter, { first, afterId });
     if (page.items.length === 0) break;
     seen += page.items.length;
     const done = await apply(page.items);
@@ -85,7 +86,7 @@ export async function cancelTasks(
   const wanted = checkedLimit(limit);
   const state = narrowedStates(filter, CANCELLABLE_STATES);
   if (state.length === 0) return { count: 0, dependents: 0 };
-  return inBatches(records, actor, { ...filter, state }, wanted, async (tasks) => {
+  return inBatches({ queue, records }, actor, { ...filter, state }, wanted, async (tasks) => {
     const result = await queue.cancelMany(
       actor.organisationId,
       tasks.map((task) => task.id),
@@ -114,7 +115,7 @@ export async function retryTasks(
   const wanted = checkedLimit(limit);
   const state = narrowedStates(filter, RETRYABLE_STATES);
   if (state.length === 0) return { count: 0, dependents: 0 };
-  return inBatches(records, actor, { ...filter, state }, wanted, async (tasks) => {
+  return inBatches({ queue, records }, actor, { ...filter, state }, wanted, async (tasks) => {
     const ids = tasks.filter((task) => retryable(task) && mayRun(catalog, actor, task)).map((task) => task.id);
     if (ids.length === 0) return { count: 0, dependents: 0 };
     const result = await queue.retry(actor.organisationId, actor.keyId, ids, Date.now());

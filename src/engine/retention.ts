@@ -3,8 +3,6 @@ import type { EngineLogger } from './logger.js';
 
 /** How often every process sweeps; on PostgreSQL one of them does the work at a time. */
 export const RETENTION_SWEEP_MS = 60_000;
-/** Tasks per transaction: each batch is short, and the event loop runs between batches. */
-export const RETENTION_BATCH = 200;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -17,7 +15,7 @@ export interface RetentionOptions {
 
 /**
  * Deletes terminal tasks older than the retention period, at start and then every minute, in
- * batches with a turn of the event loop between them. A sweep still running when the next is due
+ * batches (one transaction each, of the store's size) with a turn of the event loop between them. A sweep still running when the next is due
  * is not doubled; stop() waits for the batch under way.
  */
 export class RetentionSweep {
@@ -63,7 +61,7 @@ export class RetentionSweep {
     try {
       let cursor: RetentionCursor | null = RETENTION_START;
       while (cursor !== null && !this.#stopped) {
-        const batch = await this.#options.records.deleteExpiredTasks(completedBefore, cursor, RETENTION_BATCH);
+        const batch = await this.#options.records.deleteExpiredTasks(completedBefore, cursor);
         if (batch.busy) break;
         deleted += batch.deleted;
         cursor = batch.next;

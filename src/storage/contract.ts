@@ -175,6 +175,11 @@ export interface StatusRow {
  * PostgreSQL store (FOR UPDATE SKIP LOCKED, LISTEN/NOTIFY) can take the SQLite one's place.
  */
 export interface QueueStore {
+  /**
+   * How many tasks one transaction of a bulk operation (cancelMany, retry) should take: a SQLite
+   * transaction holds the event loop while it runs, a PostgreSQL one only waits on the network.
+   */
+  readonly bulkBatchSize: number;
   enqueue(tasks: readonly NewTask[], now: number): Promise<EnqueueResult>;
   /**
    * One turn of a worker, in one transaction: writes what its handlers produced, then moves up
@@ -301,12 +306,13 @@ export interface RecordStore {
   /** The runs the tasks had before each retry, oldest first. */
   taskRetries(taskIds: readonly number[]): Promise<TaskRetry[]>;
   /**
-   * One batch of retention, in one transaction: deletes up to `limit` terminal tasks that completed
-   * before `completedBefore`, after `after`, with their logs, results, retries and dependency rows.
+   * One batch of retention, in one transaction: deletes terminal tasks that completed before
+   * `completedBefore`, after `after`, with their logs, results, retries and dependency rows; as many
+   * as the dialect deletes in one short transaction (RETENTION_BATCH_SIZE of each).
    * A task that a task kept depends on stays until that one goes. A batch whose tasks have many logs
    * or results deletes only a chunk of those, and the next call with the same cursor goes on.
    */
-  deleteExpiredTasks(completedBefore: number, after: RetentionCursor, limit: number): Promise<RetentionBatch>;
+  deleteExpiredTasks(completedBefore: number, after: RetentionCursor): Promise<RetentionBatch>;
   /**
    * The first retrieval marks the task retrieved and returns its payloads; a retry with the same key
    * before `keepUntil` returns them again; anything else is already-retrieved.

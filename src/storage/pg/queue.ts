@@ -13,6 +13,9 @@ import { work } from './queue/work.js';
 
 /** The queue's statements, one module per family under queue/; this class only hands each call on. */
 export class PgQueueStore implements QueueStore {
+  // A batch is a few statements whatever its size, and its commit's wait for the disk costs more
+  // than they do (bench/bulk.ts); the event loop runs meanwhile.
+  readonly bulkBatchSize = 500;
   readonly #database: PgDatabase;
   readonly #enqueueGroups: EnqueueGroups;
 

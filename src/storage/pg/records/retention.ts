@@ -3,6 +3,12 @@ import type { RetentionBatch, RetentionCursor } from '../../contract.js';
 import type { PgDatabase } from '../database.js';
 import { deletableOfBatch, RETENTION_CHUNKS } from '../../retention.js';
 
+/**
+ * Tasks per transaction: a commit waits for its WAL to reach the disk, which costs more than the
+ * deletes of a batch (bench/bulk.ts), and the event loop runs meanwhile.
+ */
+export const RETENTION_BATCH_SIZE = 500;
+
 const TERMINAL = TERMINAL_STATES.map((state) => `'${state}'`).join(', ');
 
 /**
@@ -53,7 +59,8 @@ export class RetentionRecords {
     this.#database = database;
   }
 
-  async deleteExpiredTasks(completedBefore: number, after: RetentionCursor, limit: number): Promise<RetentionBatch> {
+  async deleteExpiredTasks(completedBefore: number, after: RetentionCursor): Promise<RetentionBatch> {
+    const limit = RETENTION_BATCH_SIZE;
     return this.#database.transaction(async (client): Promise<RetentionBatch> => {
       const lock = await client.query<{ locked: boolean }>(statements.lock);
       if (!lock.rows[0]?.locked) return { busy: true };

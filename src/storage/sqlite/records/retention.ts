@@ -3,6 +3,9 @@ import type { RetentionBatch, RetentionCursor } from '../../contract.js';
 import type { SqliteDatabase } from '../database.js';
 import { deletableOfBatch, RETENTION_CHUNKS } from '../../retention.js';
 
+/** Tasks per transaction: a batch holds the event loop for a few milliseconds (bench/bulk.ts). */
+export const RETENTION_BATCH_SIZE = 200;
+
 const TERMINAL = TERMINAL_STATES.map((state) => `'${state}'`).join(', ');
 const IDS = `(SELECT value FROM json_each(@ids))`;
 
@@ -39,7 +42,8 @@ export class RetentionRecords {
     };
   }
 
-  async deleteExpiredTasks(completedBefore: number, after: RetentionCursor, limit: number): Promise<RetentionBatch> {
+  async deleteExpiredTasks(completedBefore: number, after: RetentionCursor): Promise<RetentionBatch> {
+    const limit = RETENTION_BATCH_SIZE;
     const statements = this.#statements;
     const run = this.#sqlite.transaction((): RetentionBatch => {
       const candidates = statements.candidates.all({
