@@ -1,4 +1,5 @@
 import { cpus, loadavg } from 'node:os';
+import { bulkPgSection, bulkSection } from './bulk.js';
 import { durabilitySection } from './durability.js';
 import { engineSection } from './engine.js';
 import { pgEngineSection } from './pg-engine.js';
@@ -25,6 +26,8 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-http': { section: submitHttpPgSection, timeoutMs: 150_000 },
   'pg-statuses': { section: taskStatusesPgSection, timeoutMs: 150_000 },
   limiter: { section: limiterSection, timeoutMs: 300_000 },
+  bulk: { section: bulkSection, timeoutMs: 180_000 },
+  'pg-bulk': { section: bulkPgSection, timeoutMs: 300_000 },
   durability: { section: durabilitySection, timeoutMs: 300_000 },
 };
 
