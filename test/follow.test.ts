@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { builtInCatalog } from '../src/catalog/services.js';
 import type { TaskChange } from '../src/domain/events.js';
 import type { Actor } from '../src/domain/types.js';
@@ -166,5 +166,40 @@ describe(`followTask on ${testStore}`, () => {
     await writes.insertLog(taskId, 'unnamed');
     announce({ kind: 'LOG' });
     expect(await collectUntilStopped(updates, stop)).toEqual([0.5, STOPPED]);
+  });
+});
+
+describe(`many followers of one task on ${testStore}`, () => {
+  const FOLLOWERS = 50;
+
+  it('each sees every turn, from reads they share', async () => {
+    const fixture = await openFixture();
+    const { engine, actor, taskId } = fixture;
+    const stop = new AbortController();
+    const followers = await Promise.all(Array.from({ length: FOLLOWERS }, () => followTask(engine, actor, taskId, stop.signal)));
+    for (const updates of followers) expect(((await updates!.next()).value as TaskUpdate).task.progress).toBeNull();
+
+    const reads = vi.spyOn(engine, 'getTasks');
+    for (const progress of [0.2, 0.4, 0.6, 0.8]) {
+      reads.mockClear();
+      (await writeTurn(fixture, progress))();
+      const seen = await Promise.all(followers.map(async (updates) => ((await updates!.next()).value as TaskUpdate).task.progress));
+      expect(seen).toEqual(Array.from({ length: FOLLOWERS }, () => progress));
+      // One read answers the turn's events for all of them, where each used to read for itself.
+      expect(reads.mock.calls.length).toBeLessThan(FOLLOWERS / 10);
+    }
+    reads.mockRestore();
+    const endings = await Promise.all(followers.map((updates) => collectUntilStopped(updates!, stop)));
+    expect(endings).toEqual(Array.from({ length: FOLLOWERS }, () => [STOPPED]));
+  });
+
+  it('share nothing across organisations: another organisation cannot follow the task', async () => {
+    const fixture = await openFixture();
+    const { engine, actor, taskId } = fixture;
+    const stranger: Actor = { ...actor, organisationId: actor.organisationId + 1000 };
+    const mine = (await followTask(engine, actor, taskId, null))!;
+    expect(((await mine.next()).value as TaskUpdate).task.id).toBe(taskId);
+    expect(await followTask(engine, stranger, taskId, null)).toBeNull();
+    await mine.return?.();
   });
 });

@@ -88,6 +88,78 @@ function throttled(action: () => void, intervalMs: number): { request(): void; c
   };
 }
 
+// One changed task has many followers (200 sockets × 25 subscriptions of one task stalled the
+// server 2 s when each read it for itself). A follower may answer an event with any read that
+// started after the event arrived, so the followers of one task share their reads: a read is
+// kept, and given to a later follower whose newest event arrived before the read started.
+
+/** Orders the arrival of events against the start of reads. */
+let clock = 0;
+const tick = () => ++clock;
+
+/** Every listener of one publish is given the same object: it arrived when the first of them saw it. */
+const arrivals = new WeakMap<object, number>();
+
+/** When this process first saw the event; a listener calls it as the event comes, before it is buffered. */
+export function arrivalOf(event: object): number {
+  let arrived = arrivals.get(event);
+  if (arrived === undefined) arrivals.set(event, (arrived = tick()));
+  return arrived;
+}
+
+/** Reads kept for sharing, at most, and for at most this long after they settle. */
+export const SHARED_READS = Object.freeze({ kept: 1024, keptForMs: 1000 });
+
+class SharedReads {
+  readonly #reads = new Map<string, { startedAt: number; value: Promise<unknown> }>();
+
+  /** `load`'s result, or that of a read of `key` that started after `notBefore`. */
+  read<T>(key: string, notBefore: number, load: () => Promise<T>): Promise<T> {
+    const kept = this.#reads.get(key);
+    if (kept && kept.startedAt > notBefore) return kept.value as Promise<T>;
+    const entry = { startedAt: tick(), value: load() as Promise<unknown> };
+    this.#reads.delete(key);
+    this.#reads.set(key, entry);
+    const forget = () => {
+      if (this.#reads.get(key) === entry) this.#reads.delete(key);
+    };
+    entry.value.then(
+      () => setTimeout(forget, SHARED_READS.keptForMs).unref(),
+      forget,
+    );
+    for (const oldest of this.#reads.keys()) {
+      if (this.#reads.size <= SHARED_READS.kept) break;
+      this.#reads.delete(oldest);
+    }
+    return entry.value as Promise<T>;
+  }
+}
+
+const sharedReadsOf = new WeakMap<object, SharedReads>();
+
+function sharedReads(engine: object): SharedReads {
+  let reads = sharedReadsOf.get(engine);
+  if (!reads) sharedReadsOf.set(engine, (reads = new SharedReads()));
+  return reads;
+}
+
+/**
+ * The task as the actor sees it, read after `notBefore` (an arrivalOf), shared with the other
+ * followers of its organisation: the read is the organisation's, so each sees exactly what a
+ * read of its own would show.
+ */
+export function readTaskAfter(
+  engine: Pick<TaskEngine, 'getTasks'>,
+  actor: Actor,
+  taskId: number,
+  notBefore: number,
+): Promise<Task | null> {
+  return sharedReads(engine).read(`task:${actor.organisationId}:${taskId}`, notBefore, async () => {
+    const [task] = await engine.getTasks(actor, [taskId]);
+    return task ?? null;
+  });
+}
+
 /** A task as it is now, with its 0-based queue position while PENDING (null otherwise). */
 export interface TaskUpdate {
   task: Task;
@@ -96,8 +168,9 @@ export interface TaskUpdate {
 
 type TaskSignal = TaskChange | 'queueAdvanced';
 
-async function positionOf(engine: Pick<TaskEngine, 'queuePositions'>, task: Task): Promise<number | null> {
-  return task.state === 'PENDING' ? ((await engine.queuePositions([task.id])).get(task.id) ?? null) : null;
+async function positionOf(engine: Pick<TaskEngine, 'queuePositions'>, task: Task, notBefore = tick()): Promise<number | null> {
+  if (task.state !== 'PENDING') return null;
+  return sharedReads(engine).read(`position:${task.id}`, notBefore, async () => (await engine.queuePositions([task.id])).get(task.id) ?? null);
 }
 
 type FollowingEngine = Pick<TaskEngine, 'events' | 'getTasks' | 'queuePositions' | 'taskLogs' | 'taskResults'>;
@@ -132,14 +205,18 @@ function coveredBy(ids: readonly (number | null)[], through: number | null): boo
 
 // A task's lines and results are written one after the other by the worker running it, so every
 // id up to the newest one read existed then. The announced lines existed before their event was sent.
-async function logsThrough(engine: FollowingEngine, taskId: number, announced: number | null): Promise<number | null> {
+async function logsThrough(engine: FollowingEngine, taskId: number, announced: number | null, notBefore: number): Promise<number | null> {
   const after = announced ?? 0;
-  const logs = (await engine.taskLogs([taskId], null, { first: 100, afterId: after })).get(taskId)?.items ?? [];
-  return logs.length > 0 ? logs[logs.length - 1]!.id : announced;
+  return sharedReads(engine).read(`logs:${taskId}:${after}`, notBefore, async () => {
+    const logs = (await engine.taskLogs([taskId], null, { first: 100, afterId: after })).get(taskId)?.items ?? [];
+    return logs.length > 0 ? logs[logs.length - 1]!.id : announced;
+  });
 }
 
-async function resultsThrough(engine: FollowingEngine, taskId: number): Promise<number | null> {
-  return newest(((await engine.taskResults([taskId])).get(taskId) ?? []).map((result) => result.id));
+async function resultsThrough(engine: FollowingEngine, taskId: number, notBefore: number): Promise<number | null> {
+  return sharedReads(engine).read(`results:${taskId}`, notBefore, async () =>
+    newest(((await engine.taskResults([taskId])).get(taskId) ?? []).map((result) => result.id)),
+  );
 }
 
 // Dates and nested objects compare by value; a task read twice serialises the same when nothing changed.
@@ -154,7 +231,11 @@ async function* taskUpdates(
   signals: EventStream<TaskSignal | FollowEnding>,
 ): AsyncGenerator<TaskUpdate | FollowEnding> {
   let stopWatchingQueue: (() => void) | null = null;
-  const queueAdvanced = throttled(() => signals.push('queueAdvanced'), QUEUE_POSITION_INTERVAL_MS);
+  let queueAdvancedAt = 0;
+  const queueAdvanced = throttled(() => {
+    queueAdvancedAt = tick();
+    signals.push('queueAdvanced');
+  }, QUEUE_POSITION_INTERVAL_MS);
   // Other tasks leaving the queue move this one up, without any event on the task itself.
   const watchQueueWhilePending = (task: Task) => {
     if (task.state === 'PENDING' && !stopWatchingQueue) {
@@ -187,14 +268,15 @@ async function* taskUpdates(
       }
       const changes = received.filter((update): update is TaskSignal => update !== STOPPED);
       if (changes.length > 0) {
-        const [fresh] = await engine.getTasks(actor, [initial.id]);
+        const notBefore = Math.max(...changes.map((change) => (change === 'queueAdvanced' ? queueAdvancedAt : arrivalOf(change))));
+        const fresh = await readTaskAfter(engine, actor, initial.id, notBefore);
         if (!fresh) return;
         const logs = announcedIds(changes, 'LOG');
         const results = announcedIds(changes, 'RESULT');
         const [queuePosition, logsNow, resultsNow] = await Promise.all([
-          positionOf(engine, fresh),
-          logs.length > 0 ? logsThrough(engine, fresh.id, newest(logs)) : sent.logsThrough,
-          results.length > 0 ? resultsThrough(engine, fresh.id) : sent.resultsThrough,
+          positionOf(engine, fresh, notBefore),
+          logs.length > 0 ? logsThrough(engine, fresh.id, newest(logs), notBefore) : sent.logsThrough,
+          results.length > 0 ? resultsThrough(engine, fresh.id, notBefore) : sent.resultsThrough,
         ]);
         const onlyQueueMoved = changes.every((update) => update === 'queueAdvanced');
         // A slow read can take in the changes of the next worker turn, whose events then come in
@@ -233,7 +315,12 @@ export async function followTask(
 ): Promise<AsyncIterableIterator<TaskUpdate | FollowEnding> | null> {
   // Listening starts before the first read, so no change can fall between the two.
   const signals = openFollowStream<TaskSignal>(engine, actor, stop);
-  signals.onClose(engine.events.listen('task', taskId, (change) => signals.push(change)));
+  signals.onClose(
+    engine.events.listen('task', taskId, (change) => {
+      arrivalOf(change);
+      signals.push(change);
+    }),
+  );
   let task: Task | null | undefined;
   try {
     [task] = await engine.getTasks(actor, [taskId]);

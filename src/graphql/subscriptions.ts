@@ -4,11 +4,13 @@ import { MAX_BUFFERED_EVENTS, TASK_EVENT_KINDS, type EventStream, type TaskChang
 import { matchesTaskFilter } from '../domain/task-filter.js';
 import type { Task, TaskFilter, TaskLog, TaskResultPayload } from '../domain/types.js';
 import {
+  arrivalOf,
   closingOnReturn,
   followQueuePositions,
   followTask,
   KEY_REVOKED,
   openFollowStream,
+  readTaskAfter,
   SLOW_CONSUMER,
   STOPPED,
   type FollowEnding,
@@ -72,15 +74,17 @@ async function* matchingEvents(
   const queuePositions = followQueuePositions(context.engine, changes);
   let unconfirmed: ResultDelivery | null = null;
   try {
-    await queuePositions.observePending(requireActor(context), filter);
+    const actor = requireActor(context);
+    await queuePositions.observePending(actor, filter);
     for await (const change of changes) {
       if (change === KEY_REVOKED || change === STOPPED || change === SLOW_CONSUMER) {
         yield change;
         return;
       }
       context.refreshLoaders();
-      const task = await context.loaders.tasks.load(change.taskId);
+      const task = await readTaskAfter(context.engine, actor, change.taskId, arrivalOf(change));
       if (!task || !matchesTaskFilter(task, filter)) continue;
+      context.loaders.tasks.prime(task.id, task);
       queuePositions.observe(task);
       const log = await logOf(context, task, change);
       const delivery = await claimDelivery(context, task, change);
@@ -177,7 +181,10 @@ builder.subscriptionFields((t) => ({
       // shutdown can still end the subscription.
       if (engineFilter !== null) {
         changes.onClose(
-          context.engine.events.listen('organisation', actor.organisationId, (change) => changes.push(change)),
+          context.engine.events.listen('organisation', actor.organisationId, (change) => {
+            arrivalOf(change);
+            changes.push(change);
+          }),
         );
       }
       return closingOnReturn(matchingEvents(context, engineFilter ?? {}, changes), changes);
