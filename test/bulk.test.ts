@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog, defineAction, defineService, TaskFailure } from '../src/catalog/index.js';
 import { demoService } from '../src/catalog/demo.js';
 import { MAX_BULK_TASKS } from '../src/domain/api.js';
-import { createKey, graphql, query, startServer, subscribeOverWebSocket, wsClient, type TestServer } from './helpers.js';
+import { createKey, graphql, nextListen, query, startServer, subscribeOverWebSocket, wsClient, type TestServer } from './helpers.js';
 
 /** What `jobs.step` does next: fail (not retryable, so one attempt ends the run) or succeed. */
 const behaviour = { failing: true };
@@ -353,8 +353,26 @@ describe('retryTasks', () => {
     await submitMany(admin, Array.from({ length: count }, () => input));
     expect((await query(server, admin, CANCEL_TASKS, { filter: { session } })).cancelTasks.count).toBe(count);
 
+    // Subscribers hear of every task put back, as of a retryTask.
+    const backInQueue = new Set<string>();
+    let allHeard = () => {};
+    const heard = new Promise<void>((resolve) => (allHeard = resolve));
+    const listening = nextListen(server, 'organisation');
+    void subscribeOverWebSocket(
+      wsClient(server, admin),
+      `subscription ($filter: TaskFilter) { taskEvents(filter: $filter) { kind task { id state } } }`,
+      { filter: { session } },
+      (result) => {
+        const event = (result.data as any)?.taskEvents;
+        if (event?.kind === 'STATE_CHANGED' && event.task.state === 'PENDING') backInQueue.add(event.task.id);
+        if (backInQueue.size === count) allHeard();
+      },
+    );
+    await listening;
     const data = await query(server, admin, RETRY_TASKS, { filter: { session, state: ['CANCELLED'] } });
     expect(data.retryTasks).toEqual({ __typename: 'RetryTasksSuccess', count, dependents: 0 });
+    await heard;
+    expect(backInQueue.size).toBe(count);
     expect(await states(admin, { session, state: ['PENDING'] })).toEqual({ PENDING: Math.min(count, 500) });
     const filteredOut = await query(server, admin, RETRY_TASKS, { filter: { session, state: ['PENDING'] } });
     expect(filteredOut.retryTasks).toMatchObject({ count: 0 });
