@@ -205,6 +205,8 @@ export interface Drain {
 
 export interface ServerProcess {
   url: string;
+  /** The server's process id, for its CPU time (processCpuMs of bench/postgres.ts). */
+  pid: number | undefined;
   token: string;
   organisationId: number;
   database: string;
@@ -255,6 +257,7 @@ export async function startServerProcess(
   }
   return {
     url: String(ready.url),
+    pid: child.process.pid,
     token,
     organisationId: Number(ready.organisationId),
     database,

@@ -10,7 +10,7 @@ import {
   type SectionResult,
   type ServerProcess,
 } from './lib.js';
-import { benchPostgres, freshPgDatabase, startPgServerProcess } from './postgres.js';
+import { benchPostgres, freshPgDatabase, processCpuMs, startPgServerProcess } from './postgres.js';
 import { parse } from 'graphql';
 import { tierOf } from '../src/limits/requests.js';
 import { createRateLimiter } from '../src/limits/rate-limiter.js';
@@ -20,7 +20,9 @@ import { createRateLimiter } from '../src/limits/rate-limiter.js';
 // with its leases), per operation. (2) `{ __typename }` over HTTP from one key, against a server
 // without limits (TASKPORT_RATE_LIMITS=false) and one with them, so high that nothing is refused
 // and every request is counted. Runs alternate (off, on, off, on) so that a drift of the machine
-// falls on both; the best run of each is compared. autocannon runs in its own process.
+// falls on both; the best run of each is compared, and so is the server's CPU time per request,
+// which other load on a shared machine disturbs far less than req/s. autocannon runs in its own
+// process.
 
 const CONNECTIONS = 10;
 const SECONDS = 8;
@@ -78,6 +80,7 @@ async function checkCost(database: string): Promise<number> {
 
 async function runOn(label: string, start: (env: Record<string, string>) => Promise<ServerProcess>): Promise<string> {
   const best = { off: 0, on: 0 };
+  const cpuPerRequest = { off: [] as number[], on: [] as number[] };
   for (let round = 1; round <= ROUNDS; round += 1) {
     for (const [name, env] of [
       ['off', LIMITS_OFF],
@@ -86,12 +89,16 @@ async function runOn(label: string, start: (env: Record<string, string>) => Prom
       const server = await start(env);
       try {
         await measure(server, WARM_UP_SECONDS);
+        const cpuBefore = processCpuMs(server.pid);
         const result = await measure(server, SECONDS);
+        const cpuAfter = processCpuMs(server.pid);
+        const cpuUs = cpuBefore === null || cpuAfter === null ? NaN : ((cpuAfter - cpuBefore) * 1000) / result.requests;
+        cpuPerRequest[name].push(cpuUs);
         const latency = latencySummary(result.samples);
         line(
           `${label} round ${round}, limits ${name.padEnd(3)}`,
-          `${formatNumber(result.requestsPerSecond)} req/s, p50 ${formatNumber(latency.p50)} ms, p99 ${formatNumber(latency.p99)} ms ` +
-            `(${result.requests.toLocaleString('en')} responses, all 200)`,
+          `${formatNumber(result.requestsPerSecond)} req/s, p50 ${formatNumber(latency.p50)} ms, p99 ${formatNumber(latency.p99)} ms, ` +
+            `server CPU ${formatNumber(cpuUs, 0)} µs/request (${result.requests.toLocaleString('en')} responses, all 200)`,
         );
         best[name] = Math.max(best[name], result.requestsPerSecond);
       } finally {
@@ -100,8 +107,17 @@ async function runOn(label: string, start: (env: Record<string, string>) => Prom
     }
   }
   const cost = (100 * (best.off - best.on)) / best.off;
+  const cpu = { off: Math.min(...cpuPerRequest.off), on: Math.min(...cpuPerRequest.on) };
+  const cpuCost = (100 * (cpu.on - cpu.off)) / cpu.off;
   line(`${label} best of ${ROUNDS}`, `off ${formatNumber(best.off)} req/s, on ${formatNumber(best.on)} req/s: ${formatNumber(cost, 1)}% apart (aim < 5%)`);
-  return `${label} __typename off ${formatNumber(best.off)} / on ${formatNumber(best.on)} req/s (${formatNumber(cost, 1)}%)`;
+  line(
+    `${label} least server CPU per request`,
+    `off ${formatNumber(cpu.off, 0)} µs, on ${formatNumber(cpu.on, 0)} µs: ${formatNumber(cpuCost, 1)}% more with the limits`,
+  );
+  return (
+    `${label} __typename off ${formatNumber(best.off)} / on ${formatNumber(best.on)} req/s (${formatNumber(cost, 1)}%), ` +
+    `CPU ${formatNumber(cpu.off, 0)} / ${formatNumber(cpu.on, 0)} µs per request`
+  );
 }
 
 export async function limiterSection(): Promise<SectionResult> {

@@ -362,6 +362,7 @@ export async function startPgServerProcess(
   }
   return {
     url: String(ready.url),
+    pid: child.process.pid,
     token,
     organisationId: Number(ready.organisationId),
     database: database.url,

@@ -36,7 +36,10 @@ export const RATE_LIMITER_STORE = Object.freeze({
    * is lost to the others, so N processes admit at least (1 - N × share) of a limit, never more.
    */
   leaseShare: 0.02,
-  /** Distinct window lengths kept as limiter objects; the least recently created goes first. */
+  /**
+   * Distinct window lengths kept as limiter objects; the least recently created goes first (on
+   * SQLite with its counts: a server whose keys use more lengths than this counts some afresh).
+   */
   limiters: 256,
   /** Leases kept in memory; past it the expired ones go, and then all of them. */
   leases: 100_000,
