@@ -346,6 +346,25 @@ describe('retryTasks', () => {
     await query(server, admin, CANCEL_TASKS, { filter: { session } });
   });
 
+  it("leaves the tasks beyond the key's permissions as they are", async () => {
+    behaviour.failing = true;
+    const session = newSession();
+    const jobsTask = await submitOne(admin, { service: 'jobs', action: 'step', maxAttempts: 1, session });
+    const demoTask = await submitOne(admin, { service: 'demo', action: 'fail', session });
+    await untilEnded(admin, jobsTask);
+    await untilEnded(admin, demoTask);
+    const narrowed = await server.taskport.engine.provisionApiKey({
+      organisation: 'default',
+      role: 'ADMIN',
+      name: 'demo only admin',
+      permissions: { demo: '*' },
+    });
+    const data = await query(server, narrowed.token, RETRY_TASKS, { filter: { session } });
+    expect(data.retryTasks).toEqual({ __typename: 'RetryTasksSuccess', count: 1, dependents: 0 });
+    expect(await readTask(admin, jobsTask)).toMatchObject({ state: 'FAILED', retries: 0 });
+    expect((await readTask(admin, demoTask)).retries).toBe(1);
+  });
+
   it('puts many cancelled tasks back in their queue in batches, and counts nothing the second time', async () => {
     const session = newSession();
     const count = MANY_TASKS;
