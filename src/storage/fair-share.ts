@@ -315,3 +315,50 @@ export function fairPosition(facts: PositionFacts, organisationId: number, rank:
   }
   return position;
 }
+
+/**
+ * How long a process trusts what it read of the organisations waiting in a queue and their
+ * shares. Finding them is a seek per organisation (the skip scan); between two reads a claim
+ * plans from this process's copy and writes the shares it changes to the database, where every
+ * process reads them at its next refresh. An organisation that starts waiting through another
+ * process is seen within this long, through this one at once; on PostgreSQL the turns of several
+ * workers agree to within what each served in this long.
+ */
+export const WAITING_REFRESH_MS = 500;
+
+/** The organisations a process knows to be waiting in each queue, with their shares, weights and caps. */
+export class WaitingOrganisations {
+  readonly #byQueue = new Map<string, { organisations: Map<number, ShareFact>; readAt: number }>();
+
+  /** The queues of `queues` whose list is older than WAITING_REFRESH_MS, or was never read. */
+  stale(queues: readonly { service: string; action: string }[], now: number): { service: string; action: string }[] {
+    return queues.filter(({ service, action }) => {
+      const known = this.#byQueue.get(queueKeyOf(service, action));
+      return !known || now - known.readAt >= WAITING_REFRESH_MS;
+    });
+  }
+
+  /** The lists of `queues`, read afresh: `facts` are every organisation waiting in them. */
+  replace(queues: readonly { service: string; action: string }[], facts: readonly ShareFact[], now: number): void {
+    for (const { service, action } of queues) this.#byQueue.set(queueKeyOf(service, action), { organisations: new Map(), readAt: now });
+    for (const fact of facts) this.#byQueue.get(queueKeyOf(fact.service, fact.action))?.organisations.set(fact.organisationId, { ...fact });
+  }
+
+  /** A task of the organisation became PENDING through this process: an unknown one is looked for at the next claim. */
+  note(service: string, action: string, organisationId: number): void {
+    const known = this.#byQueue.get(queueKeyOf(service, action));
+    if (known && !known.organisations.has(organisationId)) known.readAt = -Infinity;
+  }
+
+  facts(queues: readonly { service: string; action: string }[]): ShareFact[] {
+    return queues.flatMap(({ service, action }) => [...(this.#byQueue.get(queueKeyOf(service, action))?.organisations.values() ?? [])]);
+  }
+
+  /** The shares a claim has written. */
+  served(shares: ClaimPlan['shares']): void {
+    for (const share of shares) {
+      const known = this.#byQueue.get(queueKeyOf(share.service, share.action))?.organisations.get(share.organisationId);
+      if (known) known.served = share.served;
+    }
+  }
+}

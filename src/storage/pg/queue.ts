@@ -10,6 +10,7 @@ import { reclaimExpiredLeases, renewLeases } from './queue/leases.js';
 import { pendingByAction, queuePositions } from './queue/positions.js';
 import { statuses } from './queue/statuses.js';
 import { work } from './queue/work.js';
+import { WaitingOrganisations } from '../fair-share.js';
 
 /** The queue's statements, one module per family under queue/; this class only hands each call on. */
 export class PgQueueStore implements QueueStore {
@@ -18,18 +19,21 @@ export class PgQueueStore implements QueueStore {
   readonly bulkBatchSize = 500;
   readonly #database: PgDatabase;
   readonly #enqueueGroups: EnqueueGroups;
+  readonly #waiting = new WaitingOrganisations();
 
   constructor(database: PgDatabase) {
     this.#database = database;
     this.#enqueueGroups = new EnqueueGroups(database);
   }
 
-  enqueue(newTasks: readonly NewTask[], now: number): Promise<EnqueueResult> {
-    return this.#enqueueGroups.enqueue(newTasks, now);
+  async enqueue(newTasks: readonly NewTask[], now: number): Promise<EnqueueResult> {
+    const result = await this.#enqueueGroups.enqueue(newTasks, now);
+    if (result.ok) for (const { task } of result.tasks) this.#waiting.note(task.service, task.type, task.organisationId);
+    return result;
   }
 
   async work(batch: WorkBatch, claim: Claim, now: number): Promise<WorkReport> {
-    return work(this.#database, batch, claim, now);
+    return work(this.#database, batch, claim, now, this.#waiting);
   }
 
   async cancel(organisationId: number, taskId: number, now: number): Promise<CancelResult> {

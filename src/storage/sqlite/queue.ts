@@ -12,6 +12,7 @@ import { leasesStatements, reclaimExpiredLeases, renewLeases } from './queue/lea
 import { pendingByAction, positionsStatements, queuePositions } from './queue/positions.js';
 import { statuses, statusesStatements } from './queue/statuses.js';
 import { work, workStatements } from './queue/work.js';
+import { WaitingOrganisations } from '../fair-share.js';
 
 /** The queue's statements, one module per family under queue/; this class only hands each call on. */
 export class SqliteQueueStore implements QueueStore {
@@ -19,6 +20,7 @@ export class SqliteQueueStore implements QueueStore {
   readonly bulkBatchSize = 100;
   readonly #sqlite: Database.Database;
   readonly #enqueueGroups: EnqueueGroups;
+  readonly #waiting = new WaitingOrganisations();
 
   constructor(database: SqliteDatabase) {
     const sqlite = database.sqlite;
@@ -41,12 +43,14 @@ export class SqliteQueueStore implements QueueStore {
     this.#enqueueGroups = new EnqueueGroups(sqlite);
   }
 
-  enqueue(newTasks: readonly NewTask[], now: number): Promise<EnqueueResult> {
-    return this.#enqueueGroups.enqueue(newTasks, now);
+  async enqueue(newTasks: readonly NewTask[], now: number): Promise<EnqueueResult> {
+    const result = await this.#enqueueGroups.enqueue(newTasks, now);
+    if (result.ok) for (const { task } of result.tasks) this.#waiting.note(task.service, task.type, task.organisationId);
+    return result;
   }
 
   async work(batch: WorkBatch, claim: Claim, now: number): Promise<WorkReport> {
-    return work(this.#sqlite, batch, claim, now);
+    return work(this.#sqlite, batch, claim, now, this.#waiting);
   }
 
   async cancel(organisationId: number, taskId: number, now: number): Promise<CancelResult> {

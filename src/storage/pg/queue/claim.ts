@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Task } from '../../../domain/types.js';
 import type { Claim, ServedActions } from '../../contract.js';
-import { headsKey, planClaim, queueKeyOf, runPlan, type Head, type HeadsRequest, type ShareFact } from '../../fair-share.js';
+import { headsKey, planClaim, queueKeyOf, runPlan, type Head, type HeadsRequest, type ShareFact, type WaitingOrganisations } from '../../fair-share.js';
 import type { PgDatabase } from '../database.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { statement } from './statements.js';
@@ -122,9 +122,21 @@ async function readHeads(client: pg.PoolClient, requests: HeadsRequest[], now: n
 }
 
 /** Inside the work transaction: the tasks the claim leases, taking turns between organisations. */
-export async function claimTasks(client: pg.PoolClient, claim: Claim, now: number): Promise<Task[]> {
+export async function claimTasks(client: pg.PoolClient, claim: Claim, now: number, waiting: WaitingOrganisations): Promise<Task[]> {
   if (!(claim.limit > 0 && claim.actions.length > 0)) return [];
-  const facts = await waitingOrganisations(client, claim.actions);
+  const stale = waiting.stale(claim.actions, now);
+  if (stale.length > 0) waiting.replace(stale, await waitingOrganisations(client, stale), now);
+  let leased = await leaseTurns(client, claim, now, waiting);
+  // Nothing due of the organisations this process knows of: another process may have brought one.
+  if (leased.length === 0 && stale.length < claim.actions.length) {
+    waiting.replace(claim.actions, await waitingOrganisations(client, claim.actions), now);
+    leased = await leaseTurns(client, claim, now, waiting);
+  }
+  return leased;
+}
+
+async function leaseTurns(client: pg.PoolClient, claim: Claim, now: number, waiting: WaitingOrganisations): Promise<Task[]> {
+  const facts = waiting.facts(claim.actions);
   if (facts.length === 0) return [];
   const cappedQueues = claim.actions.filter(
     (served) => served.concurrency != null && facts.some((fact) => fact.service === served.service && fact.action === served.action),
@@ -169,6 +181,7 @@ export async function claimTasks(client: pg.PoolClient, claim: Claim, now: numbe
     await client.query(
       statements.addToShares([...columns, plan.shares.map((share) => share.from), plan.shares.map((share) => share.served - share.from)]),
     );
+    waiting.served(plan.shares);
   }
   const { rows } = await client.query(statements.lease([plan.taskIds, now, claim.lease.owner, claim.lease.until]));
   const order = new Map(plan.taskIds.map((id, index) => [id, index]));

@@ -3,6 +3,7 @@ import { isTerminal, type Task } from '../../../domain/types.js';
 import type { Claim, WorkBatch, WorkReport } from '../../contract.js';
 import type { PgDatabase } from '../database.js';
 import { levelNumber, TASK_COLUMNS, toTask, toTaskLog, toTaskResult } from '../../rows.js';
+import type { WaitingOrganisations } from '../../fair-share.js';
 import { claimTasks } from './claim.js';
 import { releaseDependents, settleDependents } from './dependents.js';
 import { statement } from './statements.js';
@@ -82,7 +83,13 @@ export async function insertLogs(client: pg.PoolClient, logs: readonly unknown[]
   return (await client.query(statements.insertLogs([...logs]))).rows;
 }
 
-export async function work(database: PgDatabase, batch: WorkBatch, claim: Claim, now: number): Promise<WorkReport> {
+export async function work(
+  database: PgDatabase,
+  batch: WorkBatch,
+  claim: Claim,
+  now: number,
+  waiting: WaitingOrganisations,
+): Promise<WorkReport> {
   return database.transaction(async (client): Promise<WorkReport> => {
     const logs =
       batch.logs.length === 0
@@ -153,7 +160,7 @@ export async function work(database: PgDatabase, batch: WorkBatch, claim: Claim,
       const delivered = new Set((rows as { id: number }[]).map((row) => row.id));
       for (const task of channelEnded) if (delivered.has(task.id)) task.resultRetrieved = true;
     }
-    const claimed = await claimTasks(client, claim, now);
+    const claimed = await claimTasks(client, claim, now, waiting);
     return { logs, results, progressed, changed, claimed };
   });
 }

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Task } from '../../../domain/types.js';
 import type { Claim, ServedActions } from '../../contract.js';
-import { planClaim, queueKeyOf, runPlanSync, type Head, type ShareFact } from '../../fair-share.js';
+import { planClaim, queueKeyOf, runPlanSync, type Head, type ShareFact, type WaitingOrganisations } from '../../fair-share.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { preparedOnce } from './statements.js';
 
@@ -70,10 +70,22 @@ export function waitingOrganisations(sqlite: Database.Database, actions: ServedA
 }
 
 /** Inside the work transaction: the tasks the claim leases, taking turns between organisations. */
-export function claimTasks(sqlite: Database.Database, claim: Claim, now: number): Task[] {
+export function claimTasks(sqlite: Database.Database, claim: Claim, now: number, waiting: WaitingOrganisations): Task[] {
   if (!(claim.limit > 0 && claim.actions.length > 0)) return [];
+  const stale = waiting.stale(claim.actions, now);
+  if (stale.length > 0) waiting.replace(stale, waitingOrganisations(sqlite, stale), now);
+  let leased = leaseTurns(sqlite, claim, now, waiting);
+  // Nothing due of the organisations this process knows of: another process may have brought one.
+  if (leased.length === 0 && stale.length < claim.actions.length) {
+    waiting.replace(claim.actions, waitingOrganisations(sqlite, claim.actions), now);
+    leased = leaseTurns(sqlite, claim, now, waiting);
+  }
+  return leased;
+}
+
+function leaseTurns(sqlite: Database.Database, claim: Claim, now: number, waiting: WaitingOrganisations): Task[] {
   const statements = claimStatements(sqlite);
-  const facts = waitingOrganisations(sqlite, claim.actions);
+  const facts = waiting.facts(claim.actions);
   if (facts.length === 0) return [];
   const byQueue = new Map<string, number>();
   for (const { service, action, concurrency } of claim.actions) {
@@ -92,6 +104,7 @@ export function claimTasks(sqlite: Database.Database, claim: Claim, now: number)
   );
   if (plan.taskIds.length === 0) return [];
   for (const share of plan.shares) statements.saveShare.run(share);
+  waiting.served(plan.shares);
   const leased = (
     statements.lease.all({ ids: JSON.stringify(plan.taskIds), now, owner: claim.lease.owner, leaseUntil: claim.lease.until }) as never[]
   ).map(toTask);

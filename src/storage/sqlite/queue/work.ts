@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { isTerminal, type Task } from '../../../domain/types.js';
 import type { Claim, WorkBatch, WorkReport } from '../../contract.js';
 import { levelNumber, TASK_COLUMNS, toTask, toTaskLog, toTaskResult } from '../../rows.js';
+import type { WaitingOrganisations } from '../../fair-share.js';
 import { claimTasks } from './claim.js';
 import { releaseDependents, settleDependents } from './dependents.js';
 import { preparedOnce } from './statements.js';
@@ -68,7 +69,7 @@ export function insertLogs(sqlite: Database.Database, logs: readonly unknown[][]
   return workStatements(sqlite).insertLogs.all(JSON.stringify(logs));
 }
 
-export function work(sqlite: Database.Database, batch: WorkBatch, claim: Claim, now: number): WorkReport {
+export function work(sqlite: Database.Database, batch: WorkBatch, claim: Claim, now: number, waiting: WaitingOrganisations): WorkReport {
   const statements = workStatements(sqlite);
   const run = sqlite.transaction((): WorkReport => {
     const logs =
@@ -143,7 +144,7 @@ export function work(sqlite: Database.Database, batch: WorkBatch, claim: Claim, 
         if (statements.markChannelDelivered.get(task.id)) task.resultRetrieved = true;
       }
     }
-    const claimed = claimTasks(sqlite, claim, now);
+    const claimed = claimTasks(sqlite, claim, now, waiting);
     return { logs, results, progressed, changed, claimed };
   });
   return run.immediate();
