@@ -48,6 +48,7 @@ const environmentSchema = z.object({
   TASKPORT_RETENTION_DAYS: z.coerce.number().min(0).max(36_500).default(30),
   TASKPORT_SYNCHRONOUS: z.enum(SYNCHRONOUS_MODES, { error: `must be ${SYNCHRONOUS_MODES.join(' or ')}` }).default('NORMAL'),
   TASKPORT_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  TASKPORT_METRICS_PORT: portNumber.optional(),
   TASKPORT_RATE_LIMITS: z.stringbool({ error: 'must be true or false' }).default(true),
   TASKPORT_RATE_SUBMIT: rateList(DEFAULT_RATE_LISTS.submit),
   TASKPORT_RATE_OTHER: rateList(DEFAULT_RATE_LISTS.other),
@@ -107,6 +108,8 @@ export interface Config {
   synchronous: SynchronousMode;
   /** When set, GET /metrics requires "Authorization: Bearer <it>"; open otherwise, as exporters are. */
   metricsToken: string | undefined;
+  /** A worker-only process serves /readyz and /metrics on this port; processes with an API serve them on theirs. */
+  metricsPort: number | undefined;
   rateLimits: RateLimitSettings;
 }
 
@@ -150,6 +153,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     retentionDays: env.TASKPORT_RETENTION_DAYS,
     synchronous: env.TASKPORT_SYNCHRONOUS,
     metricsToken: env.TASKPORT_METRICS_TOKEN,
+    metricsPort: env.TASKPORT_METRICS_PORT,
     rateLimits: {
       enabled: env.TASKPORT_RATE_LIMITS,
       submit: env.TASKPORT_RATE_SUBMIT,

@@ -4,7 +4,7 @@ import { loadCatalog } from './catalog/load.js';
 import { retentionMs, type Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { servedActions } from './engine/worker.js';
-import { operationsRoutes } from './http/operations.js';
+import { listenForOperations, operationsRoutes } from './http/operations.js';
 import { createServer, type RunningServer } from './http/server.js';
 import { createRequestRateLimits, UNLIMITED } from './limits/requests.js';
 import { redactedLocation } from './storage/errors.js';
@@ -36,6 +36,8 @@ export interface RunningWorker extends RunningProcess {
   role: 'worker';
   url: null;
   port: null;
+  /** Where it serves /readyz and /metrics: TASKPORT_METRICS_PORT (the port chosen for 0), or null without one. */
+  metricsPort: number | null;
 }
 
 /** `actions` names an action the catalog does not have: the start stops before anything opens. */
@@ -145,6 +147,17 @@ export async function startTaskport(
       throw error;
     }
   }
+  let operationsListener: Awaited<ReturnType<typeof listenForOperations>> | null = null;
+  if (!server && config.metricsPort !== undefined) {
+    try {
+      const routes = operationsRoutes({ engine, logger, metricsToken: config.metricsToken });
+      operationsListener = await listenForOperations(routes, config.host, config.metricsPort);
+    } catch (error) {
+      await taskMetrics.close();
+      await storage.close();
+      throw error;
+    }
+  }
   // Only a process with an API makes the first key: a worker's log is not where an operator
   // looks for it, and the API process that must run beside the worker makes it on its start.
   const bootstrapped = server ? await engine.bootstrap(config.bootstrapToken) : null;
@@ -160,6 +173,7 @@ export async function startTaskport(
     {
       role,
       ...(server ? { url: server.url } : {}),
+      ...(operationsListener ? { metricsPort: operationsListener.port } : {}),
       database: redactedLocation(config.database),
       services: offered,
       actions: actions.map(({ service, action }) => `${service}.${action}`),
@@ -175,6 +189,7 @@ export async function startTaskport(
     stopping ??= (async () => {
       await engine.stop(config.shutdownGraceMs);
       if (keepAlive) clearInterval(keepAlive);
+      await operationsListener?.close();
       await server?.close();
       await rateLimits.close();
       await taskMetrics.close();
@@ -182,7 +197,7 @@ export async function startTaskport(
     })();
     return stopping;
   };
-  if (!server) return { role: 'worker', url: null, port: null, engine, stop };
+  if (!server) return { role: 'worker', url: null, port: null, metricsPort: operationsListener?.port ?? null, engine, stop };
   return { role: role === 'api' ? 'api' : 'all', url: server.url, port: server.port, engine, stop };
 }
 

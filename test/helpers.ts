@@ -98,6 +98,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     retentionDays: 0,
     synchronous: 'NORMAL',
     metricsToken: undefined,
+    metricsPort: undefined,
     rateLimits: GENEROUS_RATE_LIMITS,
     ...overrides,
   };

@@ -118,6 +118,25 @@ describe('GET /readyz', () => {
   });
 });
 
+describe('a worker-only process', () => {
+  it('serves /readyz and /metrics on TASKPORT_METRICS_PORT, and nothing else there', async () => {
+    const worker = await startTaskport(testConfig({ database: await temporaryDatabase(), metricsPort: 0 }), pino({ level: 'silent' }), {
+      role: 'worker',
+    });
+    try {
+      expect(worker.metricsPort).toEqual(expect.any(Number));
+      const base = `http://127.0.0.1:${worker.metricsPort}`;
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const metrics = await fetch(`${base}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('taskport_tasks_processed_total');
+      expect((await fetch(`${base}/graphql`)).status).toBe(404);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
 describe('GET /metrics', () => {
   it('reports tasks by state, queues, processed tasks and their durations, operations and the event loop', async () => {
     const server = await started();

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { TaskEngine } from '../domain/api.js';
 import { metricsRegistry, queueDepth, queueOldestDueAge, startProcessMetrics, tasksByState } from '../metrics.js';
@@ -98,5 +99,35 @@ export function operationsRoutes(options: OperationsOptions): OperationsRoutes {
       else response.destroy();
     });
     return true;
+  };
+}
+
+/**
+ * /readyz and /metrics on a port of their own, for a worker-only process (TASKPORT_METRICS_PORT):
+ * it serves no API, and its counters of the tasks it runs would otherwise not reach Prometheus.
+ */
+export async function listenForOperations(
+  routes: OperationsRoutes,
+  host: string,
+  port: number,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    if (routes(request, response)) return;
+    sendJson(response, 404, { error: { code: 'NOT_FOUND', message: `This process serves ${READINESS_PATH} and ${METRICS_PATH} only` } });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
