@@ -152,12 +152,23 @@ describe('GraphQL arguments', () => {
       text: `mutation ($v: SubmitTaskInput!) { submitTask(input: $v) { __typename ... on SubmitTaskSuccess { task { id } } } }`,
     },
     { name: 'setRetrievalProtocol', text: 'mutation ($v: RetrievalProtocol!) { setRetrievalProtocol(protocol: $v) { __typename } }' },
+    { name: 'task.logs(after, minLevel)', text: 'query ($v: String) { tasks(first: 1) { edges { node { logs(after: $v, first: 2) { edges { cursor } } } } } }' },
+    { name: 'logs(minLevel)', text: 'query ($v: LogLevel) { tasks(first: 1) { edges { node { logs(minLevel: $v) { edges { cursor } } } } } }' },
+    { name: 'retrieveResults(taskId, retrievalKey)', text: 'mutation ($v: ID!) { retrieveResults(taskId: $v, retrievalKey: $v) { __typename } }' },
+    { name: 'retryTask(id)', text: 'mutation ($v: ID!) { retryTask(id: $v) { __typename } }' },
+    { name: 'cancelTasks(filter, limit)', text: 'mutation ($v: TaskFilter!, $n: Int) { cancelTasks(filter: $v, limit: $n) { __typename } }' },
+    { name: 'generateExecutionUrl(allocationId, ttlSeconds)', text: 'mutation ($v: ID!) { generateExecutionUrl(allocationId: $v, ttlSeconds: 60) { __typename } }' },
+    {
+      name: 'createApiKey(input)',
+      text: `mutation ($v: CreateApiKeyInput!) { createApiKey(input: $v) { __typename } }`,
+    },
+    { name: 'registerAccount(input)', text: 'mutation ($v: AccountInput!) { registerAccount(input: $v) { __typename } }' },
   ];
 
   it.each(OPERATIONS)('answers random values at $name with a success or a typed error', async ({ text }) => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(anyString, anyJson, fc.array(anyString, { maxLength: 5 }), fc.integer(), fc.double()), async (value) => {
-        const answer = await graphqlPost(text, { v: value });
+        const answer = await graphqlPost(text, { v: value, n: value });
         expectTypedAnswer(answer);
         const submitted = answer.json?.data?.submitTask;
         if (submitted?.__typename === 'SubmitTaskSuccess') accepted.push(submitted.task.id);
