@@ -2,6 +2,7 @@ import { cpus, loadavg } from 'node:os';
 import { bulkPgSection, bulkSection } from './bulk.js';
 import { durabilitySection } from './durability.js';
 import { engineSection } from './engine.js';
+import { fairShareSection } from './fair-share.js';
 import { pgEngineSection } from './pg-engine.js';
 import { pgLatencySection } from './pg-latency.js';
 import { pgWorkersSection } from './pg-workers.js';
@@ -29,6 +30,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   bulk: { section: bulkSection, timeoutMs: 180_000 },
   'pg-bulk': { section: bulkPgSection, timeoutMs: 300_000 },
   durability: { section: durabilitySection, timeoutMs: 300_000 },
+  'fair-share': { section: fairShareSection, timeoutMs: 900_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');

@@ -71,17 +71,20 @@ const statements = {
      WHERE id = ANY($1::bigint[]) AND state = 'PENDING'
      RETURNING ${TASK_COLUMNS}`,
   ),
-  createShares: statement(
-    'createShares',
-    `INSERT INTO queue_shares (service, type, organisation_id, served)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::float8[])
-     ON CONFLICT (service, type, organisation_id) DO NOTHING`,
-  ),
-  // Another process may have moved a share since it was read: what this claim took is added to it.
-  addToShares: statement(
-    'addToShares',
-    `UPDATE queue_shares SET served = greatest(queue_shares.served, taken.base) + taken.added
-     FROM unnest($1::text[], $2::text[], $3::int[], $4::float8[], $5::float8[]) AS taken(service, type, organisation_id, base, added)
+  // Another process may have moved a share since this one read it: what this claim took is added to
+  // what the share is now (or to its floor, if that is higher). A share no process has written yet
+  // is created with it; the UPDATE cannot see the rows its own statement inserts.
+  saveShares: statement(
+    'saveShares',
+    `WITH taken AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::float8[], $5::float8[])
+         AS taken(service, type, organisation_id, base, added)),
+     created AS (
+       INSERT INTO queue_shares (service, type, organisation_id, served)
+       SELECT service, type, organisation_id, base + added FROM taken
+       ON CONFLICT (service, type, organisation_id) DO NOTHING)
+     UPDATE queue_shares SET served = greatest(queue_shares.served, taken.base) + taken.added
+     FROM taken
      WHERE queue_shares.service = taken.service AND queue_shares.type = taken.type
        AND queue_shares.organisation_id = taken.organisation_id`,
   ),
@@ -172,14 +175,14 @@ async function leaseTurns(client: pg.PoolClient, claim: Claim, now: number, wait
   );
   if (plan.taskIds.length === 0) return [];
   if (plan.shares.length > 0) {
-    const columns = [
-      plan.shares.map((share) => share.service),
-      plan.shares.map((share) => share.action),
-      plan.shares.map((share) => share.organisationId),
-    ];
-    await client.query(statements.createShares([...columns, plan.shares.map((share) => share.from)]));
     await client.query(
-      statements.addToShares([...columns, plan.shares.map((share) => share.from), plan.shares.map((share) => share.served - share.from)]),
+      statements.saveShares([
+        plan.shares.map((share) => share.service),
+        plan.shares.map((share) => share.action),
+        plan.shares.map((share) => share.organisationId),
+        plan.shares.map((share) => share.from),
+        plan.shares.map((share) => share.served - share.from),
+      ]),
     );
     waiting.served(plan.shares);
   }
