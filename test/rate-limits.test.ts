@@ -103,6 +103,14 @@ describe('per-key rate limits', () => {
     await server.stop();
   });
 
+  it('limits nothing with TASKPORT_RATE_LIMITS=false', async () => {
+    expect(loadConfig({ TASKPORT_RATE_LIMITS: 'false' }).rateLimits.enabled).toBe(false);
+    const server = await startServer({ rateLimits: limits({ enabled: false, submit: [{ points: 1, perSeconds: HOUR }] }) });
+    const submitted = await times(3, () => graphql(server, server.adminToken, SUBMIT));
+    expect(submitted.map((response) => response.status)).toEqual([200, 200, 200]);
+    await server.stop();
+  });
+
   it('limits introspection without a key per client address, with the other tier', async () => {
     const server = await startServer({ rateLimits: limits({ other: [{ points: 2, perSeconds: HOUR }] }) });
     const introspect = `{ __schema { queryType { name } } }`;
