@@ -118,6 +118,28 @@ export class InProcessPubSub implements PubSub {
  */
 export const MAX_BUFFERED_EVENTS = 10_000;
 
+/** How many waiting consumers one turn of the event loop wakes. */
+export const WAKES_PER_TURN = 100;
+
+const wakes: (() => void)[] = [];
+let wakesScheduled = false;
+
+/**
+ * One event may wake thousands of consumers (5,000 followers of one task), and each then runs
+ * until its transport writes: woken at once, in one turn of the event loop, they held it for a
+ * second. They are woken WAKES_PER_TURN at a time, and other work runs between the turns.
+ */
+function wakeSoon(wake: () => void): void {
+  wakes.push(wake);
+  if (wakesScheduled) return;
+  wakesScheduled = true;
+  setImmediate(function wakeSome() {
+    for (const next of wakes.splice(0, WAKES_PER_TURN)) next();
+    if (wakes.length > 0) setImmediate(wakeSome);
+    else wakesScheduled = false;
+  });
+}
+
 /**
  * A push-to-pull bridge: listeners push, a subscription pulls with `for await`. Closing it (or
  * the consumer returning early) runs the cleanup that detaches the listeners. A consumer that
@@ -144,12 +166,9 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
 
   push(value: T): void {
     if (this.#closed) return;
-    if (this.#waiting) {
-      const resolve = this.#waiting;
-      this.#waiting = null;
-      resolve({ value, done: false });
-    } else if (this.#buffer.length < this.#limit) {
+    if (this.#buffer.length < this.#limit) {
       this.#buffer.push(value);
+      if (this.#waiting && this.#buffer.length === 1) wakeSoon(() => this.#wake());
     } else {
       this.#buffer.splice(0, this.#buffer.length, this.#overflow);
       this.close();
@@ -160,11 +179,17 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
     if (this.#closed) return;
     this.#closed = true;
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
-    if (this.#waiting) {
-      const resolve = this.#waiting;
-      this.#waiting = null;
-      resolve({ value: undefined, done: true });
-    }
+    this.#wake();
+  }
+
+  /** Hands the consumer waiting in next() what there is: the next value, or the end. */
+  #wake(): void {
+    if (!this.#waiting) return;
+    if (this.#buffer.length === 0 && !this.#closed) return;
+    const resolve = this.#waiting;
+    this.#waiting = null;
+    if (this.#buffer.length > 0) resolve({ value: this.#buffer.shift()!, done: false });
+    else resolve({ value: undefined, done: true });
   }
 
   /** Removes and returns what has been pushed and not yet pulled. */
