@@ -2,6 +2,7 @@ import { cpus, loadavg } from 'node:os';
 import { bulkPgSection, bulkSection } from './bulk.js';
 import { durabilitySection } from './durability.js';
 import { engineSection } from './engine.js';
+import { fanoutSection } from './fanout.js';
 import { fairShareSection } from './fair-share.js';
 import { pgEngineSection } from './pg-engine.js';
 import { pgLatencySection } from './pg-latency.js';
@@ -21,6 +22,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   statuses: { section: taskStatusesSection, timeoutMs: 120_000 },
   responsiveness: { section: responsivenessSection, timeoutMs: 180_000 },
   realtime: { section: realtimeSection, timeoutMs: 150_000 },
+  fanout: { section: fanoutSection, timeoutMs: 300_000 },
   'pg-engine': { section: pgEngineSection, timeoutMs: 480_000 },
   'pg-workers': { section: pgWorkersSection, timeoutMs: 600_000 },
   'pg-latency': { section: pgLatencySection, timeoutMs: 300_000 },
