@@ -190,12 +190,19 @@ describe('bootstrap key', () => {
 describe('taskport org set', () => {
   it("sets an organisation's weight and concurrency cap, and keeps what it was not told to change", async () => {
     const TASKPORT_DB = databasePath();
-    expect((await run(['key', 'create', '--organisation', 'acme'], { TASKPORT_DB })).code).toBe(0);
+    const created = await run(['key', 'create', '--organisation', 'acme'], { TASKPORT_DB });
+    expect(created.code).toBe(0);
     const weighted = await run(['org', 'set', 'acme', '--weight', '3', '--max-concurrency', '5'], { TASKPORT_DB });
     expect(weighted.code, weighted.stderr).toBe(0);
     expect(JSON.parse(weighted.stdout)).toEqual({ organisation: 'acme', weight: 3, maxConcurrency: 5 });
     const uncapped = await run(['org', 'set', 'acme', '--max-concurrency', 'none'], { TASKPORT_DB });
     expect(JSON.parse(uncapped.stdout)).toEqual({ organisation: 'acme', weight: 3, maxConcurrency: null });
+
+    // The organisation's keys read what the operator set.
+    const server = await serve({ TASKPORT_DB });
+    const data = await query(server, created.stdout.trim(), '{ viewer { weight maxConcurrency } }');
+    expect(data.viewer).toEqual({ weight: 3, maxConcurrency: null });
+    expect(await server.stop()).toBe(0);
   });
 
   it('names what is wrong: an unknown organisation, a weight out of range, nothing to set', async () => {

@@ -103,6 +103,16 @@ const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
       description: 'How results of tasks submitted from now on are delivered.',
       resolve: (viewer) => viewer.organisation.retrievalProtocol,
     }),
+    weight: t.int({
+      description:
+        "The organisation's share of each queue against the other organisations waiting there: weight 3 takes three turns to weight 1's one. Set by the operator (taskport org set).",
+      resolve: (viewer) => viewer.organisation.weight,
+    }),
+    maxConcurrency: t.int({
+      nullable: true,
+      description: 'The most of its tasks that run at once over every queue and worker; null for no cap. Set by the operator.',
+      resolve: (viewer) => viewer.organisation.maxConcurrency,
+    }),
   }),
 });
 
