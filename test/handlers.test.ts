@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIMITS } from '../src/catalog/limits.js';
+import { ValidationError } from '../src/domain/errors.js';
+import { TRANSPORT_LIMITS } from '../src/http/limits.js';
 import { graphql, query, startServer, submit, waitForTask, type TestServer } from './helpers.js';
 import { misbehavingCatalog } from './misbehaving.js';
 
@@ -51,19 +53,14 @@ function logLines(task: Record<string, any>): { level: string; message: string; 
 }
 
 describe('params over the limit are refused at submit', () => {
-  const SUBMIT_TASKS = `mutation ($inputs: [SubmitTaskInput!]!) {
-    submitTasks(inputs: $inputs) {
-      __typename
-      ... on Error { code message }
-      ... on ValidationError { field index }
-    }
-  }`;
 
-  it('demo.echo with a 17 MiB message over HTTP is a ValidationError, and nothing runs', async () => {
+  it('demo.echo with a 17 MiB message over HTTP is refused with 413 (the request is over 1 MiB), and nothing runs', async () => {
     const message = 'x'.repeat(17 * 1024 * 1024);
-    const refused = await submit(server, token, { service: 'demo', action: 'echo', params: { message } });
-    expect(refused).toMatchObject({ __typename: 'ValidationError', code: 'PARAMS_TOO_LARGE', field: 'params' });
-    expect(refused.message).toContain(String(LIMITS.paramsBytes));
+    const refused = await graphql(server, token, 'mutation ($input: SubmitTaskInput!) { submitTask(input: $input) { __typename } }', {
+      input: { service: 'demo', action: 'echo', params: { message } },
+    });
+    expect(refused.status).toBe(413);
+    expect(refused.body.errors?.[0]?.extensions?.code).toBe('PAYLOAD_TOO_LARGE');
     const tasks = await query(server, token, `{ tasks(first: 500, filter: { type: "echo" }) { edges { node { id } } } }`);
     const before = tasks.tasks.edges.length;
     await expectServing();
@@ -71,25 +68,25 @@ describe('params over the limit are refused at submit', () => {
     expect(after.tasks.edges.length).toBe(before + 1);
   });
 
-  it('params just within the limit are accepted', async () => {
-    const message = 'x'.repeat(LIMITS.paramsBytes - 100);
+  it('params as large as a request can carry are accepted', async () => {
+    // The request, operation included, is at most TRANSPORT_LIMITS.requestBytes.
+    const message = 'x'.repeat(Math.min(LIMITS.paramsBytes, TRANSPORT_LIMITS.requestBytes) - 1024);
     const accepted = await submit(server, token, { service: 'demo', action: 'echo', params: { message } });
     expect(accepted.__typename).toBe('SubmitTaskSuccess');
     expect((await waitForTask(server, token, accepted.task.id)).state).toBe('SUCCEEDED');
   });
 
-  it('in a batch, names the input whose params are too large', async () => {
+  it('in a batch, names the input whose params are too large (through the engine: over HTTP the request limit comes first)', async () => {
     const inputs = [
       { service: 'demo', action: 'echo', params: { message: 'small' } },
       { service: 'demo', action: 'echo', params: { message: 'x'.repeat(LIMITS.paramsBytes + 1) } },
     ];
-    const response = await graphql(server, token, SUBMIT_TASKS, { inputs });
-    expect(response.body.data.submitTasks).toMatchObject({
-      __typename: 'ValidationError',
-      code: 'PARAMS_TOO_LARGE',
-      field: 'params',
-      index: 1,
-    });
+    const viewer = (await server.taskport.engine.authenticate(token))!;
+    const actor = { organisationId: viewer.organisation.id, keyId: viewer.key.id, role: viewer.key.role, permissions: viewer.key.permissions };
+    const refused = await server.taskport.engine.submitTasks(actor, inputs).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect(refused).toMatchObject({ code: 'PARAMS_TOO_LARGE', field: 'params', index: 1 });
+    expect((refused as Error).message).toContain(String(LIMITS.paramsBytes));
     await expectServing();
   });
 });

@@ -239,7 +239,8 @@ describe('CHANNEL delivery', () => {
   let channelAdmin: string;
   // Within the 1 MiB that params may take, and repeated so that the RESULT message is far larger
   // than what the kernel's socket buffers hold for a receiver that does not read (a few MB on loopback).
-  const message = 'x'.repeat(1024 * 1024 - 64);
+  // As large as a request to /graphql can carry.
+  const message = 'x'.repeat(1024 * 1024 - 1024);
   const copies = 12;
   // Each alias repeats the payload in the message.
   const TASK_EVENTS = `subscription ($filter: TaskFilter) {
