@@ -280,6 +280,36 @@ describe(`the queue contract on ${testStore}`, () => {
     expect(ours.every((task) => statuses.has(task.id))).toBe(true);
   });
 
+  it('answers statuses read in chunks as each id read alone, whatever the order of the ids', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('statuses-chunks');
+    const other = await tenant('statuses-chunks-other');
+    const ours = await enqueueMany(first, Array.from({ length: 2400 }, () => newTask(org)));
+    const theirs = await enqueueMany(first, Array.from({ length: 300 }, () => newTask(other)));
+    const claimed = (await first.work(NOTHING, claimOf(A, 50), NOW)).claimed.map((task) => task.id);
+    for (const task of ours.slice(-40)) expect((await first.cancel(org.organisationId, task.id, NOW)).outcome).toBe('cancelled');
+    const highest = Math.max(...theirs.map((task) => task.id));
+    // Interleaved, so that every chunk holds ours, theirs and missing ids, and some ids twice.
+    const ids = ours.flatMap((task, index) => [
+      task.id,
+      ...(index < theirs.length ? [theirs[index]!.id] : []),
+      ...(index % 7 === 0 ? [highest + 1 + index] : []),
+      ...(index % 500 === 0 ? [ours[0]!.id] : []),
+    ]);
+    expect(ids.length).toBeGreaterThan(3000);
+    const expected = new Map();
+    for (const id of new Set(ids)) {
+      const alone = (await first.statuses(org.organisationId, [id])).get(id);
+      if (alone) expected.set(id, alone);
+    }
+    expect(expected.size).toBe(ours.length);
+    const states = new Set([...expected.values()].map((status) => status.state));
+    expect(states).toEqual(new Set(['PENDING', 'PROCESSING', 'CANCELLED']));
+    expect(claimed.length).toBeGreaterThan(0);
+    expect(await first.statuses(org.organisationId, ids)).toEqual(expected);
+    expect(await first.statuses(org.organisationId, [...ids].reverse())).toEqual(expected);
+  });
+
   it('renews the leases its owner holds, and reclaims expired ones once, however many reclaim', async () => {
     const { first, second, tenant } = await openStores();
     const org = await tenant('leases');

@@ -698,6 +698,50 @@ describe('taskStatuses', () => {
     expect(task.task).toBeNull();
   });
 
+  it('answers thousands of ids, read and completed in chunks, as small requests answer each slice', async () => {
+    const runAt = new Date(Date.now() + 86_400_000).toISOString();
+    const submitted: string[] = [];
+    for (const size of [1000, 1000, 500]) {
+      const inputs = Array.from({ length: size }, (_, index) => ({
+        service: 'demo',
+        action: 'echo',
+        params: { message: `chunk ${index}` },
+        runAt,
+        priority: index % 3,
+      }));
+      const data = await query(server, token, SUBMIT_TASKS, { inputs });
+      expect(data.submitTasks.__typename).toBe('SubmitTasksSuccess');
+      submitted.push(...data.submitTasks.tasks.map((task: any) => task.id));
+    }
+    const done = await submit(server, token, { service: 'demo', action: 'echo', params: { message: 'chunk done' } });
+    await waitForTask(server, token, done.task.id);
+    const ids = submitted.flatMap((id, index) =>
+      index % 250 === 0 ? [id, done.task.id, encodeGlobalID('Task', 2_000_000 + index), 'garbage'] : [id],
+    );
+    const inSlices = async () => {
+      const answers = [];
+      for (let first = 0; first < ids.length; first += 400) {
+        answers.push(...(await query(server, token, STATUSES, { ids: ids.slice(first, first + 400) })).taskStatuses);
+      }
+      return answers;
+    };
+    // Positions move if the worker claims a task ahead of these between two reads: compare reads
+    // between two equal slice-by-slice answers.
+    let before = await inSlices();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const whole = (await query(server, token, STATUSES, { ids })).taskStatuses;
+      const after = await inSlices();
+      if (JSON.stringify(before) === JSON.stringify(after)) {
+        expect(whole).toEqual(after);
+        expect(whole.filter((status: any) => status.queuePosition !== null)).toHaveLength(submitted.length);
+        expect(whole.filter((status: any) => !status.found)).toHaveLength(20);
+        return;
+      }
+      before = after;
+    }
+    throw new Error('the queue did not hold still for two reads in five attempts');
+  });
+
   it('takes exactly 10,000 ids and refuses 10,001 with LIMIT_EXCEEDED', async () => {
     const done = await submit(server, token, { service: 'demo', action: 'echo', params: { message: 'many' } });
     const ids = Array.from({ length: 10_000 }, (_, index) => (index === 5_000 ? done.task.id : encodeGlobalID('Task', 1_000_000 + index)));

@@ -591,12 +591,14 @@ export class Engine implements TaskEngine {
       throw new LimitExceededError(`at most ${MAX_STATUS_IDS} ids per request; got ${ids.length}`, MAX_STATUS_IDS);
     }
     const wanted = [...new Set(ids.filter((id): id is number => id !== null))];
-    // Both reads at once: positions are asked for every id (only PENDING tasks have one), and only
-    // those of the organisation's tasks, found by the first read, are answered.
-    const [rows, positions] = await Promise.all([
-      this.#queue.statuses(actor.organisationId, wanted),
-      this.#queue.queuePositions(wanted),
-    ]);
+    // Positions after the statuses, and only for the tasks those found PENDING, so that no entry
+    // pairs a position with another state. On SQLite, whose reads hold the event loop, the statuses
+    // are read in chunks (src/storage/sqlite/queue/statuses.ts) and the positions a turn later.
+    const rows = await this.#queue.statuses(actor.organisationId, wanted);
+    const pending: number[] = [];
+    for (const row of rows.values()) if (row.state === 'PENDING') pending.push(row.id);
+    await new Promise((resolve) => setImmediate(resolve));
+    const positions = pending.length === 0 ? new Map<number, number>() : await this.#queue.queuePositions(pending);
     return ids.map((id) => {
       const row = id === null ? undefined : rows.get(id);
       if (!row) {
