@@ -95,6 +95,8 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions) {
     maxPayload: TRANSPORT_LIMITS.requestBytes,
     handleProtocols,
   });
+  // ws hands on the HTTP server's errors here; a listener keeps them from ending the process.
+  webSocketServer.on('error', (error) => logger.error({ err: error }, 'WebSocket server error'));
 
   webSocketServer.on('connection', (socket, request) => {
     const client = { remoteAddress: request.socket.remoteAddress };
@@ -157,7 +159,7 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions) {
       if (pongWait) clearTimeout(pongWait);
       clearInterval(pingInterval);
       releaseSocket(socket);
-      void closed(code, String(reason));
+      closed(code, String(reason)).catch((error: unknown) => logger.error({ err: error }, 'graphql-ws close handling failed'));
     });
   });
 
