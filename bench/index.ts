@@ -11,6 +11,8 @@ import { withTimeout, type Section } from './lib.js';
 import { limiterSection } from './limiter.js';
 import { realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
+import { scalePgSection, scaleSection } from './scale.js';
+import { stallsPgSection, stallsSection } from './stalls.js';
 import { submitHttpPgSection, submitHttpSection } from './submit-http.js';
 import { taskStatusesPgSection, taskStatusesSection } from './task-statuses.js';
 
@@ -33,6 +35,10 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-bulk': { section: bulkPgSection, timeoutMs: 300_000 },
   durability: { section: durabilitySection, timeoutMs: 300_000 },
   'fair-share': { section: fairShareSection, timeoutMs: 900_000 },
+  stalls: { section: stallsSection, timeoutMs: 300_000 },
+  'pg-stalls': { section: stallsPgSection, timeoutMs: 300_000 },
+  scale: { section: scaleSection, timeoutMs: 900_000 },
+  'pg-scale': { section: scalePgSection, timeoutMs: 900_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');
