@@ -117,6 +117,24 @@ describe('request bodies to /graphql', () => {
     expect(status).toBe(413);
   });
 
+  it('cut short by the client are logged once at INFO, without a stack trace', async () => {
+    const before = linesOf('aborted-body').length;
+    const socket = connect(server.taskport.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // "100 Continue" says that the server has taken the request in and waits for its body.
+    const continued = new Promise((resolve) => socket.once('data', resolve));
+    socket.write(
+      'POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n',
+    );
+    await continued;
+    socket.write('{"query":');
+    socket.destroy();
+    await expect.poll(() => linesOf('aborted-body').length).toBe(before + 1);
+    const [line] = linesOf('aborted-body').slice(before);
+    expect(line).toMatchObject({ level: INFO });
+    expect(JSON.stringify(line)).not.toMatch(/stack|\n\s+at /);
+  });
+
   it('up to the limit are served', async () => {
     const padding = 'x'.repeat(TRANSPORT_LIMITS.requestBytes - 200);
     const response = await graphql(server, server.adminToken, '{ __typename }', { padding });
