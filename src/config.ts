@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_RATE_LISTS, parseRateList, type RateLimitWindows } from './domain/rate-limits.js';
 import { isPostgresUrl } from './storage/location.js';
-import { SYNCHRONOUS_MODES, type SynchronousMode } from './storage/sqlite/database.js';
+import { SYNCHRONOUS_MODES, type SynchronousMode } from './storage/durability.js';
 
 const portNumber = z.coerce.number().int().min(0).max(65535);
 

@@ -1,13 +1,13 @@
 import type { Storage } from './contract.js';
 import { isPostgresUrl } from './location.js';
 import { migratePgDatabase, openPgStorage } from './pg/index.js';
-import type { SynchronousMode } from './sqlite/database.js';
+import type { SynchronousMode } from './durability.js';
 import { migrateSqliteDatabase, openSqliteStorage } from './sqlite/index.js';
 
 export type * from './contract.js';
 export { DatabaseOpenError, redactedLocation, StorageUnavailableError, storageUnavailable } from './errors.js';
 export { isPostgresUrl } from './location.js';
-export { SYNCHRONOUS_MODES, type SynchronousMode } from './sqlite/database.js';
+export { SYNCHRONOUS_MODES, type SynchronousMode } from './durability.js';
 
 export interface StorageOptions {
   /** PostgreSQL: connections in the pool. */

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema.js';
+import type { SynchronousMode } from '../durability.js';
 
 export type Drizzle = BetterSQLite3Database<typeof schema>;
 
@@ -33,13 +34,6 @@ function ensureFolder(folder: string): void {
   mkdirSync(folder);
 }
 
-/**
- * NORMAL in WAL mode survives a crash of the process: a commit is in the WAL when it returns,
- * and only a crash of the operating system or a power loss can lose the last ones. FULL syncs
- * the WAL on every commit, and survives those too.
- */
-export const SYNCHRONOUS_MODES = Object.freeze(['NORMAL', 'FULL'] as const);
-export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
 
 export interface SqliteOptions {
   synchronous?: SynchronousMode;
