@@ -599,6 +599,7 @@ export class Engine implements TaskEngine {
     for (const row of rows.values()) if (row.state === 'PENDING') pending.push(row.id);
     await new Promise((resolve) => setImmediate(resolve));
     const positions = pending.length === 0 ? new Map<number, number>() : await this.#queue.queuePositions(pending);
+    await new Promise((resolve) => setImmediate(resolve));
     return ids.map((id) => {
       const row = id === null ? undefined : rows.get(id);
       if (!row) {
