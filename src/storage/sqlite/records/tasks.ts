@@ -24,13 +24,17 @@ function taskFilterConditions(organisationId: number, filter: TaskFilter, reques
  * back to the range (140-230 ms, and 7-14 ms this way).
  */
 export function listTasksQuery(db: Drizzle, organisationId: number, filter: TaskFilter, request: PageRequest) {
-  const pageIds = db
-    .select({ id: tasks.id })
+  // The LIMIT is written into the statement: planned with it bound, SQLite walked every task of the
+  // organisation from the newest back to a month a year old (530 ms); with it written, it sorts that
+  // month's index entries (20 ms). `first` is an integer the API has bounded.
+  const limit = sql.raw(String(Math.trunc(request.first) + 1));
+  const pageIds = sql`SELECT ${tasks.id} FROM ${tasks} WHERE ${and(...taskFilterConditions(organisationId, filter, request))}
+    ORDER BY ${tasks.id} DESC LIMIT ${limit}`;
+  return db
+    .select()
     .from(tasks)
-    .where(and(...taskFilterConditions(organisationId, filter, request)))
-    .orderBy(desc(tasks.id))
-    .limit(request.first + 1);
-  return db.select().from(tasks).where(inArray(tasks.id, pageIds)).orderBy(desc(tasks.id));
+    .where(sql`${tasks.id} IN (${pageIds})`)
+    .orderBy(desc(tasks.id));
 }
 
 /** Tasks as their lists and loaders read them, with their logs, results and dependencies. */
