@@ -362,3 +362,77 @@ export class WaitingOrganisations {
     }
   }
 }
+
+/** A pending task and how many of its own organisation's tasks are ahead of it in its queue. */
+export interface RankedTask {
+  id: number;
+  service: string;
+  action: string;
+  organisationId: number;
+  rank: number;
+}
+
+/** What to count of an organisation's pending tasks in a queue: no further than `upTo`. */
+export interface CountToRead {
+  service: string;
+  action: string;
+  organisationId: number;
+  upTo: number;
+}
+
+/** How many pending tasks of an organisation a queue has, as far as they were counted. */
+export interface PendingCount {
+  service: string;
+  action: string;
+  organisationId: number;
+  pending: number;
+}
+
+function groupedByQueue<T extends { service: string; action: string }>(rows: readonly T[]): Map<string, T[]> {
+  const grouped = new Map<string, T[]>();
+  for (const row of rows) {
+    const key = queueKeyOf(row.service, row.action);
+    const list = grouped.get(key);
+    if (list) list.push(row);
+    else grouped.set(key, [row]);
+  }
+  return grouped;
+}
+
+/** The distinct queues of `tasks`. */
+export function queuesOf(tasks: readonly { service: string; action: string }[]): { service: string; action: string }[] {
+  return [...groupedByQueue(tasks).values()].map(([first]) => ({ service: first!.service, action: first!.action }));
+}
+
+/**
+ * What of each other organisation to count for `ranked`'s positions: its turns before the
+ * furthest of them, since what it has beyond those runs after every one.
+ */
+export function countsToRead(ranked: readonly RankedTask[], facts: readonly ShareFact[]): CountToRead[] {
+  const shares = groupedByQueue(facts);
+  const upTo = new Map<string, CountToRead>();
+  for (const task of ranked) {
+    const queueShares = shares.get(queueKeyOf(task.service, task.action)) ?? [];
+    const started = queueShares.length > 1 ? startingShares(queueShares) : queueShares;
+    for (const [organisationId, turns] of turnsAhead(started, task.organisationId, task.rank)) {
+      const key = `${queueKeyOf(task.service, task.action)}\u0000${organisationId}`;
+      const known = upTo.get(key);
+      if (known) known.upTo = Math.max(known.upTo, turns);
+      else upTo.set(key, { service: task.service, action: task.action, organisationId, upTo: turns });
+    }
+  }
+  return [...upTo.values()];
+}
+
+/** `queuePosition` of each of `ranked`, from the queues' shares and the counts countsToRead asked for. */
+export function fairPositions(ranked: readonly RankedTask[], facts: readonly ShareFact[], counts: readonly PendingCount[]): Map<number, number> {
+  const shares = groupedByQueue(facts);
+  const pending = new Map<string, Map<number, number>>();
+  for (const [key, rows] of groupedByQueue(counts)) pending.set(key, new Map(rows.map((row) => [row.organisationId, row.pending])));
+  const positions = new Map<number, number>();
+  for (const task of ranked) {
+    const key = queueKeyOf(task.service, task.action);
+    positions.set(task.id, fairPosition({ shares: shares.get(key) ?? [], pending: pending.get(key) ?? new Map() }, task.organisationId, task.rank));
+  }
+  return positions;
+}

@@ -1,20 +1,10 @@
-import type { ServedActions } from '../../contract.js';
-import { fairPosition, queueKeyOf, startingShares, turnsAhead, type ShareFact } from '../../fair-share.js';
+import { countsToRead, fairPositions, queuesOf, type PendingCount, type RankedTask } from '../../fair-share.js';
 import type { PgDatabase } from '../database.js';
 import { waitingOrganisations } from './claim.js';
 import { statement } from './statements.js';
 
 /** Above this many ids, one window query over the queues beats indexed counts per id. */
 const POSITION_COUNT_LIMIT = 16;
-
-interface Ranked {
-  id: number;
-  service: string;
-  action: string;
-  organisationId: number;
-  /** Pending tasks of its own organisation ahead of it in the queue. */
-  rank: number;
-}
 
 const RANKED_COLUMNS = `t.id, t.service, t.type AS action, t.organisation_id AS "organisationId"`;
 
@@ -60,38 +50,15 @@ const statements = {
 
 /** Positions under fair share (src/storage/fair-share.ts): what runs before each task if nothing else arrives. */
 export async function queuePositions(database: PgDatabase, taskIds: readonly number[]): Promise<Map<number, number>> {
-  const positions = new Map<number, number>();
-  if (taskIds.length === 0) return positions;
+  if (taskIds.length === 0) return new Map();
   const ranks = taskIds.length <= POSITION_COUNT_LIMIT ? statements.ranksByCount : statements.ranksByWindow;
-  const { rows } = await database.pool.query(ranks([taskIds]));
-  const ranked = rows as Ranked[];
-  if (ranked.length === 0) return positions;
-  const queues: ServedActions = [...new Map(ranked.map((task) => [queueKeyOf(task.service, task.action), task])).values()].map(
-    ({ service, action }) => ({ service, action }),
-  );
-  const shares = new Map<string, ShareFact[]>();
-  for (const fact of await waitingOrganisations(database.pool, queues)) {
-    const key = queueKeyOf(fact.service, fact.action);
-    const list = shares.get(key);
-    if (list) list.push(fact);
-    else shares.set(key, [fact]);
-  }
-  // What each other organisation could run before the furthest of the asked tasks: counted up to that.
-  const upTo = new Map<string, { service: string; action: string; organisationId: number; upTo: number }>();
-  for (const task of ranked) {
-    const queueShares = shares.get(queueKeyOf(task.service, task.action)) ?? [];
-    const started = queueShares.length > 1 ? startingShares(queueShares) : queueShares;
-    for (const [organisationId, turns] of turnsAhead(started, task.organisationId, task.rank)) {
-      const key = `${queueKeyOf(task.service, task.action)}\u0000${organisationId}`;
-      const known = upTo.get(key);
-      if (known) known.upTo = Math.max(known.upTo, turns);
-      else upTo.set(key, { service: task.service, action: task.action, organisationId, upTo: turns });
-    }
-  }
-  const pending = new Map<string, Map<number, number>>();
-  if (upTo.size > 0) {
-    const wanted = [...upTo.values()];
-    const { rows: counts } = await database.pool.query(
+  const ranked = (await database.pool.query(ranks([taskIds]))).rows as RankedTask[];
+  if (ranked.length === 0) return new Map();
+  const facts = await waitingOrganisations(database.pool, queuesOf(ranked));
+  const wanted = countsToRead(ranked, facts);
+  const counts: PendingCount[] = [];
+  if (wanted.length > 0) {
+    const { rows } = await database.pool.query(
       statements.pendingUpTo([
         wanted.map((entry) => entry.service),
         wanted.map((entry) => entry.action),
@@ -99,18 +66,9 @@ export async function queuePositions(database: PgDatabase, taskIds: readonly num
         wanted.map((entry) => entry.upTo),
       ]),
     );
-    for (const row of counts as { service: string; action: string; organisationId: number; pending: number }[]) {
-      const key = queueKeyOf(row.service, row.action);
-      let byOrganisation = pending.get(key);
-      if (!byOrganisation) pending.set(key, (byOrganisation = new Map()));
-      byOrganisation.set(row.organisationId, row.pending);
-    }
+    counts.push(...(rows as PendingCount[]));
   }
-  for (const task of ranked) {
-    const key = queueKeyOf(task.service, task.action);
-    positions.set(task.id, fairPosition({ shares: shares.get(key) ?? [], pending: pending.get(key) ?? new Map() }, task.organisationId, task.rank));
-  }
-  return positions;
+  return fairPositions(ranked, facts, counts);
 }
 
 export async function pendingByAction(database: PgDatabase): Promise<{ service: string; action: string; pending: number }[]> {
