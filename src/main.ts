@@ -99,10 +99,10 @@ export async function startTaskport(
     warn: (message, error) => storageLogger.warn({ err: error }, message),
     synchronous: config.synchronous,
   });
-  const taskMetrics = observeTaskOutcomes(storage.events, storage.records);
+  const events = observeTaskOutcomes(storage.events);
   const engine = createEngine({
     storage,
-    events: taskMetrics.events,
+    events,
     catalog,
     logger: logger.child({ component: 'engine' }),
     concurrency: config.concurrency,
@@ -142,7 +142,6 @@ export async function startTaskport(
       });
     } catch (error) {
       await rateLimits.close();
-      await taskMetrics.close();
       await storage.close();
       throw error;
     }
@@ -153,7 +152,6 @@ export async function startTaskport(
       const routes = operationsRoutes({ engine, logger, metricsToken: config.metricsToken });
       operationsListener = await listenForOperations(routes, config.host, config.metricsPort);
     } catch (error) {
-      await taskMetrics.close();
       await storage.close();
       throw error;
     }
@@ -192,7 +190,6 @@ export async function startTaskport(
       await operationsListener?.close();
       await server?.close();
       await rateLimits.close();
-      await taskMetrics.close();
       await storage.close();
     })();
     return stopping;

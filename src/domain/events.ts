@@ -22,6 +22,18 @@ export interface TaskChange {
   log?: TaskLog;
   logId?: number;
   resultId?: number;
+  /**
+   * STATE_CHANGED to a terminal state, in the process that ended the task only (a bus between
+   * processes does not carry it): what metrics count, without reading the task back.
+   */
+  ended?: EndedTask;
+}
+
+export interface EndedTask {
+  service: string;
+  action: string;
+  /** From its start to its end; null for a task that never started. */
+  durationMs: number | null;
 }
 
 export interface QueueAdvanced {

@@ -1,5 +1,14 @@
-import { queueKey, type PubSub, type TaskEventKind } from '../domain/events.js';
-import type { Task } from '../domain/types.js';
+import { queueKey, type EndedTask, type PubSub, type TaskChange, type TaskEventKind } from '../domain/events.js';
+import { isTerminal, type Task } from '../domain/types.js';
+
+function endedTask(task: Task): EndedTask {
+  const { dateStarted, dateCompleted } = task;
+  return {
+    service: task.service,
+    action: task.type,
+    durationMs: dateStarted && dateCompleted ? Math.max(0, dateCompleted.getTime() - dateStarted.getTime()) : null,
+  };
+}
 
 /** Announces tasks whose state changed, and the queues whose order they changed. */
 export function publishChanges(events: PubSub, tasks: readonly Task[], kind: TaskEventKind, at = new Date()): void {
@@ -7,7 +16,8 @@ export function publishChanges(events: PubSub, tasks: readonly Task[], kind: Tas
   const queues = new Map<string, { service: string; type: string }>();
   const due = new Set<string>();
   for (const task of tasks) {
-    const change = { kind, taskId: task.id, organisationId: task.organisationId, at, state: task.state };
+    const change: TaskChange = { kind, taskId: task.id, organisationId: task.organisationId, at, state: task.state };
+    if (kind === 'STATE_CHANGED' && isTerminal(task.state)) change.ended = endedTask(task);
     events.publish('task', task.id, change);
     events.publish('organisation', task.organisationId, change);
     const queue = queueKey(task.service, task.type);

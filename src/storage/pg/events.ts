@@ -300,7 +300,7 @@ function isOrganisationHalf(queued: Queued, channel: Channel, key: string | numb
 function toWire(queued: Queued): WireEvent {
   let data = queued.event;
   if (queued.channel === 'task' || queued.channel === 'organisation') {
-    const { log, at, ...change } = queued.event as TaskChange;
+    const { log, at, ended: _ended, ...change } = queued.event as TaskChange;
     const wire: WireTaskChange = { ...change, at: at.getTime() };
     if (log) wire.logId = log.id;
     data = wire;
