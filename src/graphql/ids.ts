@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Page, PageRequest } from '../domain/types.js';
+import { inTurns } from './turns.js';
 
 export type NodeTypename = 'Task' | 'TaskResult' | 'Account' | 'ApiKey' | 'Allocation';
 
@@ -94,15 +95,18 @@ export function pageRequest({ first, after }: PageArguments): PageRequest {
   return { first: pageSize(first), afterId: after == null ? null : decodeCursor(after) };
 }
 
+/** Edges of a page that graphql-js completes in one turn of the event loop: a task has many fields. */
+const EDGES_PER_TURN = 100;
+
 export interface Connection<T> {
-  edges: { cursor: string; node: T }[];
+  edges: ({ cursor: string; node: T } | Promise<{ cursor: string; node: T }>)[];
   pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
 }
 
 export function toConnection<T extends { id: number }>(page: Page<T>, request: PageRequest): Connection<T> {
   const edges = page.items.map((node) => ({ cursor: encodeCursor(node.id), node }));
   return {
-    edges,
+    edges: inTurns(edges, EDGES_PER_TURN),
     pageInfo: {
       hasNextPage: page.hasNextPage,
       hasPreviousPage: request.afterId != null,

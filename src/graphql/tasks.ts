@@ -21,6 +21,7 @@ import { builder, describedValues } from './builder.js';
 import { requireActor } from './context.js';
 import { decodeId, emptyConnection, pageRequest, toConnection } from './ids.js';
 import { ApiKeyRef, RetrievalProtocolEnum } from './keys.js';
+import { inTurns } from './turns.js';
 
 export const TaskStateEnum = builder.enumType('TaskState', {
   values: describedValues(TASK_STATES, {
@@ -356,31 +357,13 @@ builder.queryFields((t) => ({
           error: status.error,
         }),
       );
-      return inTurns(entries);
+      return inTurns(entries, COMPLETION_CHUNK);
     },
   }),
 }));
 
 /** Entries of a list that graphql-js completes in one turn of the event loop. */
 const COMPLETION_CHUNK = 1_000;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/**
- * graphql-js completes the resolved items of a list synchronously: 10,000 statuses of 8 fields
- * held the event loop 20-30 ms. Items that are promises are completed as they resolve, so each
- * chunk resolves a turn of the loop after the one before it (the first after the resolver's own turn).
- */
-function inTurns<T>(entries: readonly T[]): (T | Promise<T>)[] {
-  if (entries.length <= COMPLETION_CHUNK) return [...entries];
-  const items: (T | Promise<T>)[] = [];
-  let ready = Promise.resolve();
-  for (let first = 0; first < entries.length; first += COMPLETION_CHUNK) {
-    ready = ready.then(nextTurn);
-    for (const entry of entries.slice(first, first + COMPLETION_CHUNK)) items.push(ready.then(() => entry));
-  }
-  return items;
-}
 
 builder.mutationFields((t) => ({
   submitTask: t.field({
