@@ -2,6 +2,7 @@ import { EXECUTION_MODES, LOG_LEVELS, type Execution, type HandlerLogLevel, type
 import type { KeyRateLimits } from './rate-limits.js';
 
 export { EXECUTION_MODES, LOG_LEVELS };
+import type { TaskWebhook } from './webhooks.js';
 export type { Execution, KeyPermissions };
 
 export const TASK_STATES = Object.freeze([
@@ -132,6 +133,11 @@ export interface Task {
   dateCompleted: Date | null;
   /** Times it was put back in the queue after it ended; `attempts` and `maxAttempts` count over every run. */
   retries: number;
+  /** Its own webhook, named at submission. */
+  webhook: TaskWebhook | null;
+  /** The schedule that created it, and the fire time it was created for. */
+  scheduleId: number | null;
+  scheduledFor: Date | null;
 }
 
 /** How one run of a task ended, kept when a retry put the task back in the queue. */

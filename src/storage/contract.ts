@@ -21,6 +21,7 @@ import type {
   TaskState,
 } from '../domain/types.js';
 import type { PubSub } from '../domain/events.js';
+import type { TaskWebhook } from '../domain/webhooks.js';
 import type { QueueDepth } from '../domain/api.js';
 import type { KeyRateLimits } from '../domain/rate-limits.js';
 
@@ -50,6 +51,10 @@ export type NewTask = Pick<
   /** Epoch milliseconds. */
   runAt: number | null;
   dependsOn: readonly number[];
+  webhook?: TaskWebhook | null;
+  scheduleId?: number | null;
+  /** Epoch milliseconds. */
+  scheduledFor?: number | null;
 };
 
 export type EnqueueResult =

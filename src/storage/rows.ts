@@ -11,6 +11,7 @@ import type {
   TaskRetry,
 } from '../domain/types.js';
 import { LOG_LEVELS } from '../domain/types.js';
+import { webhookEventsOf } from '../domain/webhooks.js';
 import type { ApiKeyChanges, ExecutionRecord } from './contract.js';
 import type * as schema from './sqlite/schema.js';
 
@@ -28,7 +29,8 @@ export const TASK_COLUMNS = `id, organisation_id AS "organisationId", key_id AS 
   cancel_requested AS "cancelRequested", execution, allocation_id AS "allocationId",
   idempotency_key AS "idempotencyKey", run_at AS "runAt",
   available_at AS "availableAt", date_created AS "dateCreated", date_started AS "dateStarted",
-  date_completed AS "dateCompleted", retries`;
+  date_completed AS "dateCompleted", retries, webhook_url AS "webhookUrl", webhook_events AS "webhookEvents",
+  schedule_id AS "scheduleId", scheduled_for AS "scheduledFor"`;
 
 const dateOrNull = (value: number | null): Date | null => (value === null ? null : new Date(value));
 
@@ -64,6 +66,9 @@ export function toTask(record: TaskRecord): Task {
     dateStarted: dateOrNull(record.dateStarted),
     dateCompleted: dateOrNull(record.dateCompleted),
     retries: record.retries,
+    webhook: record.webhookUrl === null ? null : { url: record.webhookUrl, events: webhookEventsOf(record.webhookEvents ?? 0) },
+    scheduleId: record.scheduleId,
+    scheduledFor: dateOrNull(record.scheduledFor),
   };
 }
 
@@ -192,5 +197,8 @@ export function taskOfExecution(record: ExecutionRecord): Task {
     dateStarted: new Date(record.dateCreated),
     dateCompleted: new Date(record.dateCompleted),
     retries: 0,
+    webhook: null,
+    scheduleId: null,
+    scheduledFor: null,
   };
 }

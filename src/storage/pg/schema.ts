@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { EXECUTION_MODES, RETRIEVAL_PROTOCOLS, ROLES, TASK_STATES } from '../../domain/types.js';
+import { SCHEDULE_CATCH_UPS, SCHEDULE_OVERLAPS, SCHEDULE_RUN_OUTCOMES } from '../../domain/schedules.js';
+import { WEBHOOK_ATTEMPT_OUTCOMES, WEBHOOK_DISABLED_REASONS, WEBHOOK_EVENTS, WEBHOOK_MESSAGE_STATUSES } from '../../domain/webhooks.js';
 
 // The tables, columns and indexes of sqlite/schema.ts, column for column, so that one row shape
 // (storage/rows.ts) serves both. Timestamps are epoch milliseconds in bigint; ids of the tables
@@ -14,6 +16,11 @@ export const organisations = pgTable('organisations', {
   weight: integer('weight').notNull().default(1),
   // The most of its tasks that run at once, over every queue and process; null for no cap.
   maxConcurrency: integer('max_concurrency'),
+  // Signs the webhooks its tasks name at submission; created at first use.
+  webhookSecret: text('webhook_secret'),
+  // The secret before the last rotation, which signs beside the new one until webhook_previous_secret_until.
+  webhookPreviousSecret: text('webhook_previous_secret'),
+  webhookPreviousSecretUntil: bigint('webhook_previous_secret_until', { mode: 'number' }),
   dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
 });
 
@@ -145,6 +152,12 @@ export const tasks = pgTable(
     // The attempts each run may make, kept at the first retry: a retry sets max_attempts to the attempts
     // made so far plus this, so attempts only grow and a stale attempt's outcome can never match again.
     attemptBudget: integer('attempt_budget'),
+    // Its own webhook from the submission: the URL, and the events (a WEBHOOK_EVENTS bit set) it is told of.
+    webhookUrl: text('webhook_url'),
+    webhookEvents: integer('webhook_events'),
+    // The schedule that created it, and the fire time it was created for.
+    scheduleId: integer('schedule_id'),
+    scheduledFor: bigint('scheduled_for', { mode: 'number' }),
   },
   (table) => [
     // A queue is the PENDING tasks of one action, in the order each organisation's are claimed: fair
@@ -278,4 +291,143 @@ export const queueShares = pgTable(
     served: doublePrecision('served').notNull().default(0),
   },
   (table) => [primaryKey({ columns: [table.service, table.type, table.organisationId] })],
+);
+
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    url: text('url').notNull(),
+    description: text('description'),
+    // A WEBHOOK_EVENTS bit set.
+    events: integer('events').notNull(),
+    secret: text('secret').notNull(),
+    previousSecret: text('previous_secret'),
+    previousSecretUntil: bigint('previous_secret_until', { mode: 'number' }),
+    enabled: boolean('enabled').notNull().default(true),
+    disabledReason: text('disabled_reason', { enum: WEBHOOK_DISABLED_REASONS }),
+    failingSince: bigint('failing_since', { mode: 'number' }),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+    // Deleted endpoints are kept: their deliveries still name them.
+    dateDeleted: bigint('date_deleted', { mode: 'number' }),
+  },
+  (table) => [index('webhook_endpoints_by_organisation').on(table.organisationId, table.id)],
+);
+
+/**
+ * The outbox: one row per message to one receiver, written in the transaction that changed the
+ * task, so that a crash can neither lose a message nor send one for a change that did not happen.
+ */
+export const webhookMessages = pgTable(
+  'webhook_messages',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    organisationId: integer('organisation_id').notNull(),
+    // No foreign key: retention deletes a task's messages with it.
+    taskId: bigint('task_id', { mode: 'number' }).notNull(),
+    // Null for the task's own webhook, signed with the organisation's secret.
+    endpointId: integer('endpoint_id').references(() => webhookEndpoints.id),
+    url: text('url').notNull(),
+    event: text('event', { enum: WEBHOOK_EVENTS }).notNull(),
+    // JSON of the task as the change left it.
+    task: text('task').notNull(),
+    // The exact bytes sent, fixed at the first attempt so that every attempt and redelivery carries the same message.
+    body: text('body'),
+    status: text('status', { enum: WEBHOOK_MESSAGE_STATUSES }).notNull().default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: bigint('next_attempt_at', { mode: 'number' }).notNull(),
+    // The process sending it now: no two send one message at once.
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: bigint('lease_expires_at', { mode: 'number' }),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+  },
+  (table) => [
+    index('webhook_messages_due').on(table.nextAttemptAt).where(sql`status = 'PENDING'`),
+    // A task's messages reach one receiver in order: a message waits while an older one to the same receiver is pending.
+    index('webhook_messages_in_order')
+      .on(table.taskId, table.url, table.id)
+      .where(sql`status = 'PENDING'`),
+    index('webhook_messages_by_task').on(table.taskId),
+  ],
+);
+
+/** One row per attempt to deliver a message. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    messageId: bigint('message_id', { mode: 'number' })
+      .notNull()
+      .references(() => webhookMessages.id),
+    organisationId: integer('organisation_id').notNull(),
+    taskId: bigint('task_id', { mode: 'number' }).notNull(),
+    endpointId: integer('endpoint_id').references(() => webhookEndpoints.id),
+    attempt: integer('attempt').notNull(),
+    outcome: text('outcome', { enum: WEBHOOK_ATTEMPT_OUTCOMES }).notNull(),
+    httpStatus: integer('http_status'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+    nextAttemptAt: bigint('next_attempt_at', { mode: 'number' }),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+  },
+  (table) => [
+    index('webhook_deliveries_by_task').on(table.taskId, table.id),
+    index('webhook_deliveries_by_endpoint').on(table.endpointId, table.id).where(sql`endpoint_id IS NOT NULL`),
+    index('webhook_deliveries_by_message').on(table.messageId),
+  ],
+);
+
+export const schedules = pgTable(
+  'schedules',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    organisationId: integer('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    // The key that created it: its tasks are that key's, within its permissions.
+    keyId: integer('key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    name: text('name').notNull(),
+    cron: text('cron').notNull(),
+    timezone: text('timezone').notNull(),
+    service: text('service').notNull(),
+    action: text('action').notNull(),
+    params: text('params').notNull(),
+    priority: integer('priority').notNull().default(0),
+    overlap: text('overlap', { enum: SCHEDULE_OVERLAPS }).notNull(),
+    catchUp: text('catch_up', { enum: SCHEDULE_CATCH_UPS }).notNull(),
+    paused: boolean('paused').notNull().default(false),
+    // The fire time it waits for; null while paused or deleted.
+    nextRunAt: bigint('next_run_at', { mode: 'number' }),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+    dateUpdated: bigint('date_updated', { mode: 'number' }).notNull(),
+    // Deleted schedules are kept: their tasks still name them.
+    dateDeleted: bigint('date_deleted', { mode: 'number' }),
+  },
+  (table) => [
+    uniqueIndex('schedules_name').on(table.organisationId, table.name).where(sql`date_deleted IS NULL`),
+    index('schedules_by_organisation').on(table.organisationId, table.id),
+    // One timer for every schedule: it waits for the earliest of these.
+    index('schedules_due').on(table.nextRunAt).where(sql`next_run_at IS NOT NULL`),
+  ],
+);
+
+/** Exactly one row per schedule and fire time, whichever process fires it: the unique key decides. */
+export const scheduleRuns = pgTable(
+  'schedule_runs',
+  {
+    scheduleId: integer('schedule_id')
+      .notNull()
+      .references(() => schedules.id),
+    scheduledFor: bigint('scheduled_for', { mode: 'number' }).notNull(),
+    outcome: text('outcome', { enum: SCHEDULE_RUN_OUTCOMES }).notNull(),
+    // No foreign key: retention deletes tasks, and the run stays to say the fire time was served.
+    taskId: bigint('task_id', { mode: 'number' }),
+    dateCreated: bigint('date_created', { mode: 'number' }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.scheduleId, table.scheduledFor] })],
 );

@@ -4,6 +4,7 @@ import type { EnqueueResult, NewTask } from '../../contract.js';
 import type { PgDatabase } from '../database.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { DEPENDENCY_FAILED } from './dependents.js';
+import { webhookEventMask } from '../../../domain/webhooks.js';
 import { statement } from './statements.js';
 
 const statements = {
@@ -23,16 +24,20 @@ const statements = {
     'insertTasks',
     `INSERT INTO tasks (organisation_id, key_id, "user", source_id, source_type, session, poll, service, type,
        target, params, state, priority, attempts, max_attempts, timeout_ms, error_code, error_message,
-       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed)
+       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed,
+       webhook_url, webhook_events, schedule_id, scheduled_for)
      SELECT organisation_id, key_id, "user", source_id, source_type, session, poll, service, type,
        target, params, state, priority, 0, max_attempts, timeout_ms, error_code, error_message,
-       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed
+       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed,
+       webhook_url, webhook_events, schedule_id, scheduled_for
      FROM unnest($1::int[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[],
        $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::int[], $15::int[], $16::text[],
-       $17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[])
+       $17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[],
+       $24::text[], $25::int[], $26::int[], $27::bigint[])
        WITH ORDINALITY AS input (organisation_id, key_id, "user", source_id, source_type, session, poll, service,
          type, target, params, state, priority, max_attempts, timeout_ms, error_code, error_message,
-         retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed, ordinal)
+         retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed,
+         webhook_url, webhook_events, schedule_id, scheduled_for, ordinal)
      ORDER BY ordinal
      ON CONFLICT (organisation_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING ${TASK_COLUMNS}`,
@@ -121,10 +126,10 @@ export class EnqueueGroups {
 }
 
 /** Each submission all or nothing: its reads decide everything before the first write. */
-async function insertSubmissions(client: pg.PoolClient, submissions: readonly Submission[]): Promise<EnqueueResult[]> {
+export async function insertSubmissions(client: pg.PoolClient, submissions: readonly Submission[]): Promise<EnqueueResult[]> {
   const dependencyStates = await lockDependencies(client, submissions.flatMap((submission) => submission.newTasks));
   const results: (EnqueueResult | null)[] = [];
-  const columns: unknown[][] = Array.from({ length: 23 }, () => []);
+  const columns: unknown[][] = Array.from({ length: 27 }, () => []);
   for (const { newTasks, now } of submissions) {
     const rows: unknown[][] = [];
     let failed: EnqueueResult | null = null;
@@ -174,6 +179,10 @@ async function insertSubmissions(client: pg.PoolClient, submissions: readonly Su
         Math.max(input.runAt ?? now, now),
         now,
         state === 'FAILED' ? now : null,
+        input.webhook?.url ?? null,
+        input.webhook ? webhookEventMask(input.webhook.events) : null,
+        input.scheduleId ?? null,
+        input.scheduledFor ?? null,
       ]);
     }
     results.push(failed);

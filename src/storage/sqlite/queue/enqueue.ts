@@ -3,6 +3,7 @@ import type { Task, TaskError, TaskState } from '../../../domain/types.js';
 import type { EnqueueResult, NewTask } from '../../contract.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { DEPENDENCY_FAILED } from './dependents.js';
+import { webhookEventMask } from '../../../domain/webhooks.js';
 import { preparedOnce } from './statements.js';
 
 export const enqueueStatements = preparedOnce((sqlite) => ({
@@ -15,10 +16,12 @@ export const enqueueStatements = preparedOnce((sqlite) => ({
   insertTask: sqlite.prepare(
     `INSERT INTO tasks (organisation_id, key_id, user, source_id, source_type, session, poll, service, type,
        target, params, state, priority, attempts, max_attempts, timeout_ms, error_code, error_message,
-       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed)
+       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed,
+       webhook_url, webhook_events, schedule_id, scheduled_for)
      VALUES (@organisationId, @keyId, @user, @sourceId, @sourceType, @session, @poll, @service, @type,
        @target, @params, @state, @priority, 0, @maxAttempts, @timeoutMs, @errorCode, @errorMessage,
-       @retrievalProtocol, @idempotencyKey, @runAt, @availableAt, @now, @dateCompleted)
+       @retrievalProtocol, @idempotencyKey, @runAt, @availableAt, @now, @dateCompleted,
+       @webhookUrl, @webhookEvents, @scheduleId, @scheduledFor)
      RETURNING ${TASK_COLUMNS}`,
   ),
   insertDependency: sqlite.prepare(`INSERT OR IGNORE INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?)`),
@@ -87,7 +90,8 @@ export class EnqueueGroups {
   readonly #insertTasks: (newTasks: readonly NewTask[], now: number) => EnqueueResult;
 }
 
-function insertTasksInTransaction(sqlite: Database.Database, newTasks: readonly NewTask[], now: number): EnqueueResult {
+/** One submission's inserts, inside a transaction the caller opened (a schedule's fire opens one with its run). */
+export function insertTasksInTransaction(sqlite: Database.Database, newTasks: readonly NewTask[], now: number): EnqueueResult {
   const statements = enqueueStatements(sqlite);
   const tasks: { task: Task; created: boolean }[] = [];
   for (const [index, input] of newTasks.entries()) {
@@ -116,9 +120,13 @@ function insertTasksInTransaction(sqlite: Database.Database, newTasks: readonly 
         state = 'SUSPENDED';
       }
     }
-    const { dependsOn, ...columns } = input;
+    const { dependsOn, webhook, scheduleId, scheduledFor, ...columns } = input;
     const record = statements.insertTask.get({
       ...columns,
+      webhookUrl: webhook?.url ?? null,
+      webhookEvents: webhook ? webhookEventMask(webhook.events) : null,
+      scheduleId: scheduleId ?? null,
+      scheduledFor: scheduledFor ?? null,
       params: JSON.stringify(input.params),
       state,
       errorCode: error?.code ?? null,
