@@ -1,5 +1,7 @@
 import type { Catalog } from '../catalog/index.js';
 import type { PubSub } from './events.js';
+import type { ScheduleApi } from './schedules.js';
+import type { WebhookApi } from './webhooks.js';
 import type { EffectiveRateLimits } from './rate-limits.js';
 import type { AllocationStatus, ExecutionOutcome } from './realtime.js';
 import type {
@@ -88,6 +90,8 @@ export interface Viewer {
  */
 export interface TaskEngine {
   readonly catalog: Catalog;
+  readonly schedules: ScheduleApi;
+  readonly webhooks: WebhookApi;
   readonly events: PubSub;
 
   /** The key's viewer, or null for an unknown or revoked token. */

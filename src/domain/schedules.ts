@@ -51,3 +51,6 @@ export interface ScheduleRun {
   taskId: number | null;
   dateCreated: Date;
 }
+
+/** What the API layers ask of schedules. */
+export interface ScheduleApi {}

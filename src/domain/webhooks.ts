@@ -89,3 +89,6 @@ export interface WebhookDelivery {
   nextAttemptAt: Date | null;
   dateCreated: Date;
 }
+
+/** What the API layers ask of webhooks: endpoints, signing secrets, deliveries. */
+export interface WebhookApi {}

@@ -56,6 +56,9 @@ import { RealtimeRuntime } from './realtime.js';
 import { Worker } from './worker.js';
 import { cancelTasks, retryTask, retryTasks, type BulkDependencies } from './bulk.js';
 import { RetentionSweep } from './retention.js';
+import { Schedules } from '../schedules/service.js';
+import { WebhookDeliverer } from '../webhooks/delivery.js';
+import { Webhooks } from '../webhooks/service.js';
 
 export * from '../domain/api.js';
 export * from '../domain/errors.js';
@@ -147,6 +150,9 @@ export class Engine implements TaskEngine {
   readonly #runsWorker: boolean;
   readonly #rateLimitDefaults: RateLimitDefaults;
   readonly #retention: RetentionSweep;
+  readonly schedules: Schedules;
+  readonly webhooks: Webhooks;
+  readonly #webhookDelivery: WebhookDeliverer;
   #payloadSweep: NodeJS.Timeout | null = null;
   #leaseSweep: NodeJS.Timeout | null = null;
   /** From the worker's start to the beginning of its drain: a draining process is no longer ready. */
@@ -177,6 +183,10 @@ export class Engine implements TaskEngine {
       retentionMs: options.retentionMs ?? null,
       logger: this.#logger,
     });
+    const services = { storage: options.storage, catalog: options.catalog, events: this.events, logger: this.#logger };
+    this.schedules = new Schedules(services);
+    this.webhooks = new Webhooks(services);
+    this.#webhookDelivery = new WebhookDeliverer(services);
     this.#realtime = new RealtimeRuntime({
       queue: options.storage.queue,
       records: options.storage.records,
@@ -209,6 +219,9 @@ export class Engine implements TaskEngine {
     this.#payloadSweep = setInterval(() => void this.#deleteExpiredPayloads(), EXPIRED_PAYLOAD_SWEEP_MS).unref();
     // Every process sweeps, whatever its role; on PostgreSQL a lock lets one of them do the work at a time.
     this.#retention.start();
+    // Every process fires schedules and sends webhooks: the database decides which one does each.
+    await this.schedules.start();
+    this.#webhookDelivery.start();
   }
 
   /** One retention sweep now, as the timer runs it: the number of tasks it deleted (0 when retention is off). */
@@ -259,7 +272,13 @@ export class Engine implements TaskEngine {
     this.#workerRunning = false;
     if (this.#payloadSweep) clearInterval(this.#payloadSweep);
     if (this.#leaseSweep) clearInterval(this.#leaseSweep);
-    await Promise.all([this.#worker.stop(graceMs), this.#realtime.stop(graceMs), this.#retention.stop()]);
+    await Promise.all([
+      this.#worker.stop(graceMs),
+      this.#realtime.stop(graceMs),
+      this.#retention.stop(),
+      this.schedules.stop(),
+      this.#webhookDelivery.stop(),
+    ]);
   }
 
   #health: { checkedAt: number; result: Promise<Health> } | null = null;

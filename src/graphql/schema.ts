@@ -9,8 +9,10 @@ import './bulk.js';
 import './catalog.js';
 import { decodeAnyId, type NodeTypename } from './ids.js';
 import { ApiKeyRef, maySeeKeyDetails } from './keys.js';
+import './schedules.js';
 import './subscriptions.js';
 import { TaskRef, TaskResultRef } from './tasks.js';
+import './webhooks.js';
 
 type SchemaTypes = typeof builder.$inferSchemaTypes;
 

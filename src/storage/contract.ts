@@ -22,6 +22,9 @@ import type {
 } from '../domain/types.js';
 import type { PubSub } from '../domain/events.js';
 import type { TaskWebhook } from '../domain/webhooks.js';
+import type { ScheduleStore } from './schedule-store.js';
+import type { WebhookEndpointStore } from './webhook-endpoint-store.js';
+import type { WebhookStore } from './webhook-store.js';
 import type { QueueDepth } from '../domain/api.js';
 import type { KeyRateLimits } from '../domain/rate-limits.js';
 
@@ -364,6 +367,9 @@ export interface Storage {
   queue: QueueStore;
   records: RecordStore;
   stats: StatsStore;
+  schedules: ScheduleStore;
+  webhookEndpoints: WebhookEndpointStore;
+  webhooks: WebhookStore;
   /** In-process for SQLite; over LISTEN/NOTIFY for PostgreSQL, so that every process hears every change. */
   events: PubSub;
   /** Resolves when the database takes a write; rejects with StorageUnavailableError saying why not. */

@@ -5,6 +5,9 @@ import { PgPubSub } from './events.js';
 import { PgQueueStore } from './queue.js';
 import { openPgRecordStore } from './records.js';
 import { StatsRecords } from './records/stats.js';
+import { PgScheduleStore } from './schedules.js';
+import { PgWebhookEndpointStore } from './webhook-endpoints.js';
+import { PgWebhookStore } from './webhooks.js';
 
 export interface PgStorageOptions {
   poolSize: number;
@@ -27,6 +30,9 @@ export async function openPgStorage(url: string, options: PgStorageOptions): Pro
     queue: new PgQueueStore(database),
     records: openPgRecordStore(database),
     stats: new StatsRecords(database),
+    schedules: new PgScheduleStore(database),
+    webhookEndpoints: new PgWebhookEndpointStore(database),
+    webhooks: new PgWebhookStore(database),
     events,
     checkWritable: async () => {
       try {

@@ -5,6 +5,9 @@ import { openDatabase, runMigrations, type SqliteDatabase, type SqliteOptions } 
 import { SqliteQueueStore } from './queue.js';
 import { openSqliteRecordStore } from './records.js';
 import { StatsRecords } from './records/stats.js';
+import { SqliteScheduleStore } from './schedules.js';
+import { SqliteWebhookEndpointStore } from './webhook-endpoints.js';
+import { SqliteWebhookStore } from './webhooks.js';
 
 /** Opens (creating if need be) the SQLite database at `path` and brings its schema up to date. */
 export function openSqliteStorage(path: string, options: SqliteOptions = {}): Storage {
@@ -14,6 +17,9 @@ export function openSqliteStorage(path: string, options: SqliteOptions = {}): St
     queue: new SqliteQueueStore(database),
     records: openSqliteRecordStore(database),
     stats: new StatsRecords(database),
+    schedules: new SqliteScheduleStore(database),
+    webhookEndpoints: new SqliteWebhookEndpointStore(database),
+    webhooks: new SqliteWebhookStore(database),
     // One process owns an SQLite file: its own bus reaches everyone who listens.
     events: new InProcessPubSub(),
     checkWritable: async () => {

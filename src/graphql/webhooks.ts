@@ -1,0 +1,2 @@
+// Webhooks: endpoints, signing secrets and deliveries, and the webhook of a submission.
+export {};
