@@ -54,6 +54,12 @@ export interface ExecutionAccessChanged {
   allocationId: number;
 }
 
+/** Webhook messages became due (written, or redelivered): deliverers look for work. */
+export interface WebhooksDue {}
+
+/** A schedule was created, changed, paused, resumed or deleted: schedulers re-arm their timer. */
+export interface SchedulesChanged {}
+
 /**
  * Every channel, keyed by what a listener names when it subscribes: a task id, an organisation
  * id, a queue (`service/type`), a key id, or EVERYONE. A typo in a channel name does not compile.
@@ -72,6 +78,10 @@ export interface EventMap {
   cancelRequested: CancelRequested;
   /** Every process that serves execution URLs forgets what it cached of the allocation. */
   executionAccess: ExecutionAccessChanged;
+  /** Keyed EVERYONE. */
+  webhooksDue: WebhooksDue;
+  /** Keyed EVERYONE. */
+  schedulesChanged: SchedulesChanged;
 }
 
 /** The key of a queue's channels. */
