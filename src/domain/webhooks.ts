@@ -28,6 +28,11 @@ export function webhookEventsOf(mask: number): WebhookEvent[] {
   return WEBHOOK_EVENTS.filter((event) => (mask & webhookEventBit(event)) !== 0);
 }
 
+/** The `webhook-id` header of a message: the receiver's idempotency key, the same over every attempt. */
+export function webhookIdOf(messageId: number): string {
+  return `msg_${messageId}`;
+}
+
 /** A message's life: PENDING until an attempt succeeds (DELIVERED) or the retry schedule runs out (FAILED). */
 export const WEBHOOK_MESSAGE_STATUSES = Object.freeze(['PENDING', 'DELIVERED', 'FAILED'] as const);
 export type WebhookMessageStatus = (typeof WEBHOOK_MESSAGE_STATUSES)[number];
