@@ -97,3 +97,13 @@ export interface WebhookDelivery {
 
 /** What the API layers ask of webhooks: endpoints, signing secrets, deliveries. */
 export interface WebhookApi {}
+
+/** The secrets that sign now, the current one first: a rotated-out secret signs beside it until `previousUntil`. */
+export function liveSecretsOf(
+  secret: string,
+  previousSecret: string | null,
+  previousUntil: number | null,
+  now: number,
+): string[] {
+  return previousSecret !== null && previousUntil !== null && previousUntil > now ? [secret, previousSecret] : [secret];
+}
