@@ -5,6 +5,7 @@ import { PgPubSub } from './events.js';
 import { PgQueueStore } from './queue.js';
 import { openPgRecordStore } from './records.js';
 import { StatsRecords } from './records/stats.js';
+import { WebhooksDueNotice } from '../webhook-outbox.js';
 import { PgScheduleStore } from './schedules.js';
 import { PgWebhookEndpointStore } from './webhook-endpoints.js';
 import { PgWebhookStore } from './webhooks.js';
@@ -27,7 +28,7 @@ export async function openPgStorage(url: string, options: PgStorageOptions): Pro
   }
   return {
     dialect: 'postgres',
-    queue: new PgQueueStore(database),
+    queue: new PgQueueStore(database, new WebhooksDueNotice(events)),
     records: openPgRecordStore(database),
     stats: new StatsRecords(database),
     schedules: new PgScheduleStore(database),

@@ -11,6 +11,8 @@ import { pendingByAction, queuePositions } from './queue/positions.js';
 import { statuses } from './queue/statuses.js';
 import { work } from './queue/work.js';
 import { WaitingOrganisations } from '../fair-share.js';
+import type { WebhooksDueNotice } from '../webhook-outbox.js';
+import { announceWebhooks } from './queue/webhooks.js';
 
 /** The queue's statements, one module per family under queue/; this class only hands each call on. */
 export class PgQueueStore implements QueueStore {
@@ -21,8 +23,9 @@ export class PgQueueStore implements QueueStore {
   readonly #enqueueGroups: EnqueueGroups;
   readonly #waiting = new WaitingOrganisations();
 
-  constructor(database: PgDatabase) {
+  constructor(database: PgDatabase, webhooksDue: WebhooksDueNotice) {
     this.#database = database;
+    announceWebhooks(database, webhooksDue);
     this.#enqueueGroups = new EnqueueGroups(database);
   }
 

@@ -5,6 +5,7 @@ import { openDatabase, runMigrations, type SqliteDatabase, type SqliteOptions } 
 import { SqliteQueueStore } from './queue.js';
 import { openSqliteRecordStore } from './records.js';
 import { StatsRecords } from './records/stats.js';
+import { WebhooksDueNotice } from '../webhook-outbox.js';
 import { SqliteScheduleStore } from './schedules.js';
 import { SqliteWebhookEndpointStore } from './webhook-endpoints.js';
 import { SqliteWebhookStore } from './webhooks.js';
@@ -12,16 +13,17 @@ import { SqliteWebhookStore } from './webhooks.js';
 /** Opens (creating if need be) the SQLite database at `path` and brings its schema up to date. */
 export function openSqliteStorage(path: string, options: SqliteOptions = {}): Storage {
   const database = openMigratedDatabase(path, options);
+  // One process owns an SQLite file: its own bus reaches everyone who listens.
+  const events = new InProcessPubSub();
   return {
     dialect: 'sqlite',
-    queue: new SqliteQueueStore(database),
+    queue: new SqliteQueueStore(database, new WebhooksDueNotice(events)),
     records: openSqliteRecordStore(database),
     stats: new StatsRecords(database),
     schedules: new SqliteScheduleStore(database),
     webhookEndpoints: new SqliteWebhookEndpointStore(database),
     webhooks: new SqliteWebhookStore(database),
-    // One process owns an SQLite file: its own bus reaches everyone who listens.
-    events: new InProcessPubSub(),
+    events,
     checkWritable: async () => {
       try {
         database.probeWrite();

@@ -13,6 +13,8 @@ import { pendingByAction, positionsStatements, queuePositions } from './queue/po
 import { statuses, statusesStatements } from './queue/statuses.js';
 import { work, workStatements } from './queue/work.js';
 import { WaitingOrganisations } from '../fair-share.js';
+import type { WebhooksDueNotice } from '../webhook-outbox.js';
+import { announceWebhooks, webhookOutboxStatements } from './queue/webhooks.js';
 
 /** The queue's statements, one module per family under queue/; this class only hands each call on. */
 export class SqliteQueueStore implements QueueStore {
@@ -22,9 +24,10 @@ export class SqliteQueueStore implements QueueStore {
   readonly #enqueueGroups: EnqueueGroups;
   readonly #waiting = new WaitingOrganisations();
 
-  constructor(database: SqliteDatabase) {
+  constructor(database: SqliteDatabase, webhooksDue: WebhooksDueNotice) {
     const sqlite = database.sqlite;
     this.#sqlite = sqlite;
+    announceWebhooks(sqlite, webhooksDue);
     // Prepared at once, as the store opens, rather than at their first use.
     for (const prepare of [
       enqueueStatements,
@@ -37,6 +40,7 @@ export class SqliteQueueStore implements QueueStore {
       positionsStatements,
       statusesStatements,
       executionsStatements,
+      webhookOutboxStatements,
     ]) {
       prepare(sqlite);
     }

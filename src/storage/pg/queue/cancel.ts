@@ -3,6 +3,8 @@ import type { PgDatabase } from '../database.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { settleDependents } from './dependents.js';
 import { statement } from './statements.js';
+import { writeWebhookMessages } from './webhooks.js';
+import { completions } from '../../webhook-outbox.js';
 
 const statements = {
   cancelWaiting: statement(
@@ -28,6 +30,7 @@ export async function cancel(database: PgDatabase, organisationId: number, taskI
       const task = toTask(cancelled.rows[0] as never);
       const changed = [task];
       await settleDependents(client, task, now, changed);
+      await writeWebhookMessages(client, database, completions(changed), now);
       return { outcome: 'cancelled', changed };
     }
     const requested = await client.query(statements.requestCancel([taskId, organisationId]));
@@ -81,6 +84,7 @@ export async function cancelMany(
       for (const task of cancelled) if (depended.has(task.id)) await settleDependents(client, task, now, changed);
     }
     const requested = await client.query(manyStatements.requestCancelMany([ids, organisationId]));
+    await writeWebhookMessages(client, database, completions(changed), now);
     return { cancelled, requested: (requested.rows as never[]).map(toTask), changed };
   });
 }

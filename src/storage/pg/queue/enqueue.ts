@@ -6,6 +6,8 @@ import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { DEPENDENCY_FAILED } from './dependents.js';
 import { webhookEventMask } from '../../../domain/webhooks.js';
 import { statement } from './statements.js';
+import { writeWebhookMessages } from './webhooks.js';
+import { completions } from '../../webhook-outbox.js';
 
 const statements = {
   // Locked so that a dependency finishing meanwhile is read as it ends: READ COMMITTED waits for its
@@ -251,6 +253,9 @@ export async function insertSubmissions(client: pg.PoolClient, submissions: read
     results[index] = { ok: true, tasks };
   }
   if (dependencyTaskIds.length > 0) await client.query(statements.insertDependencies([dependencyTaskIds, dependencyIds]));
+  // Only a task whose dependency already failed is born ended; rare enough for the deliverers' periodic look.
+  const bornEnded = inserted.filter((task) => task.state === 'FAILED');
+  if (bornEnded.length > 0) await writeWebhookMessages(client, null, completions(bornEnded), submissions[0]!.now);
   return results.map((result) => result!);
 }
 

@@ -3,6 +3,8 @@ import type { ExecutionRecord } from '../../contract.js';
 import type { PgDatabase } from '../database.js';
 import { levelNumber, taskOfExecution } from '../../rows.js';
 import { statement } from './statements.js';
+import { writeWebhookMessages } from './webhooks.js';
+import { completions } from '../../webhook-outbox.js';
 import { insertLogs } from './work.js';
 
 const statements = {
@@ -87,6 +89,8 @@ export async function recordExecutions(database: PgDatabase, records: readonly E
     if (logs[0]!.length > 0) await insertLogs(client, logs);
     if (results[0]!.length > 0) await client.query(statements.insertDeliveredResults(results));
     await client.query(statements.countExecutions([[...perAllocation.keys()], [...perAllocation.values()]]));
-    return records.map(taskOfExecution);
+    const recorded = records.map(taskOfExecution);
+    await writeWebhookMessages(client, database, completions(recorded), Date.now());
+    return recorded;
   });
 }

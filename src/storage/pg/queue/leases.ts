@@ -3,6 +3,8 @@ import type { PgDatabase } from '../database.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { settleDependents } from './dependents.js';
 import { statement } from './statements.js';
+import { writeWebhookMessages } from './webhooks.js';
+import { completions } from '../../webhook-outbox.js';
 
 const statements = {
   renewLeases: statement(
@@ -56,6 +58,7 @@ export async function reclaimExpiredLeases(database: PgDatabase, now: number): P
       changed.push(task);
       await settleDependents(client, task, now, changed);
     }
+    await writeWebhookMessages(client, database, completions(changed), now);
     return changed;
   });
 }

@@ -7,6 +7,8 @@ import type { WaitingOrganisations } from '../../fair-share.js';
 import { claimTasks } from './claim.js';
 import { releaseDependents, settleDependents } from './dependents.js';
 import { statement } from './statements.js';
+import { tasksOf, writeWebhookMessages } from './webhooks.js';
+import { workChanges } from '../../webhook-outbox.js';
 
 const RESULT_COLUMNS = `id, task_id AS "taskId", name, content_type AS "contentType", size, retrieved,
   date_created AS "dateCreated"`;
@@ -37,11 +39,11 @@ const statements = {
   ),
   setProgress: statement(
     'setProgress',
-    `UPDATE tasks SET progress = latest.progress
-     FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS latest(task_id, attempt, progress)
+    `UPDATE tasks SET progress = latest.new_progress
+     FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS latest(task_id, attempt, new_progress)
      WHERE tasks.id = ANY($1::bigint[]) AND tasks.id = latest.task_id AND tasks.state = 'PROCESSING'
        AND tasks.attempts = latest.attempt
-     RETURNING tasks.id AS "taskId", tasks.organisation_id AS "organisationId"`,
+     RETURNING ${TASK_COLUMNS.replace(/^id,/, 'tasks.id,')}`,
   ),
   finish: statement(
     'finish',
@@ -117,13 +119,15 @@ export async function work(
             )
           ).rows as never[]).map(toTaskResult);
     let progressed: WorkReport['progressed'] = [];
+    let progressedTasks: Task[] = [];
     if (batch.progress.length > 0) {
       // One row per task, its last update, as if they were applied in turn.
       const latest = [...new Map(batch.progress.map((update) => [update.taskId, update])).values()];
       const { rows } = await client.query(
         statements.setProgress([latest.map((update) => update.taskId), latest.map((update) => update.attempt), latest.map((update) => update.progress)]),
       );
-      const organisationOf = new Map((rows as { taskId: number; organisationId: number }[]).map((row) => [row.taskId, row.organisationId]));
+      progressedTasks = (rows as never[]).map(toTask);
+      const organisationOf = new Map(progressedTasks.map((task) => [task.id, task.organisationId]));
       progressed = batch.progress
         .filter((update) => organisationOf.has(update.taskId))
         .map((update) => ({ taskId: update.taskId, organisationId: organisationOf.get(update.taskId)!, progress: update.progress }));
@@ -161,6 +165,8 @@ export async function work(
       for (const task of channelEnded) if (delivered.has(task.id)) task.resultRetrieved = true;
     }
     const claimed = await claimTasks(client, claim, now, waiting);
+    const resulted = await tasksOf(client, results.map((result) => result.taskId));
+    await writeWebhookMessages(client, database, workChanges({ resulted, progressed: progressedTasks, changed, claimed }), now);
     return { logs, results, progressed, changed, claimed };
   });
 }

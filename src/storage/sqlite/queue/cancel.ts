@@ -3,6 +3,8 @@ import type { CancelManyResult, CancelResult } from '../../contract.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { settleDependents } from './dependents.js';
 import { preparedOnce } from './statements.js';
+import { writeWebhookMessages } from './webhooks.js';
+import { completions } from '../../webhook-outbox.js';
 
 export const cancelStatements = preparedOnce((sqlite) => ({
   cancelWaiting: sqlite.prepare(
@@ -27,6 +29,7 @@ export function cancel(sqlite: Database.Database, organisationId: number, taskId
       const task = toTask(cancelled as never);
       const changed = [task];
       settleDependents(sqlite, task, now, changed);
+      writeWebhookMessages(sqlite, completions(changed), now);
       return { outcome: 'cancelled', changed };
     }
     const requested = statements.requestCancel.get({ taskId, organisationId });
@@ -59,6 +62,7 @@ export function cancelMany(
       const requested = statements.requestCancel.get({ taskId, organisationId });
       if (requested) result.requested.push(toTask(requested as never));
     }
+    writeWebhookMessages(sqlite, completions(result.changed), now);
     return result;
   });
   return run.immediate();

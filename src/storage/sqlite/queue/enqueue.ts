@@ -5,6 +5,8 @@ import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { DEPENDENCY_FAILED } from './dependents.js';
 import { webhookEventMask } from '../../../domain/webhooks.js';
 import { preparedOnce } from './statements.js';
+import { writeWebhookMessages } from './webhooks.js';
+import { completions } from '../../webhook-outbox.js';
 
 export const enqueueStatements = preparedOnce((sqlite) => ({
   findByIdempotencyKey: sqlite.prepare(
@@ -139,6 +141,7 @@ export function insertTasksInTransaction(sqlite: Database.Database, newTasks: re
     for (const dependencyId of dependsOn) statements.insertDependency.run(task.id, dependencyId);
     tasks.push({ task, created: true });
   }
+  writeWebhookMessages(sqlite, completions(tasks.filter((entry) => entry.created).map((entry) => entry.task)), now);
   return { ok: true, tasks };
 }
 

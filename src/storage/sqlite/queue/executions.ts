@@ -3,6 +3,8 @@ import type { Task } from '../../../domain/types.js';
 import type { ExecutionRecord } from '../../contract.js';
 import { levelNumber, taskOfExecution } from '../../rows.js';
 import { preparedOnce } from './statements.js';
+import { writeWebhookMessages } from './webhooks.js';
+import { completions } from '../../webhook-outbox.js';
 import { insertLogs } from './work.js';
 
 export const executionsStatements = preparedOnce((sqlite) => ({
@@ -80,6 +82,7 @@ export function recordExecutions(sqlite: Database.Database, records: readonly Ex
       if (logs.length > 0) insertLogs(sqlite, logs);
       if (results.length > 0) statements.insertDeliveredResults.run(JSON.stringify(results));
       for (const [allocationId, count] of perAllocation) statements.countExecutions.run(count, allocationId);
+      writeWebhookMessages(sqlite, completions(recorded), Date.now());
       return recorded;
     })
     .immediate();

@@ -3,6 +3,8 @@ import type { Task } from '../../../domain/types.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { settleDependents } from './dependents.js';
 import { preparedOnce } from './statements.js';
+import { writeWebhookMessages } from './webhooks.js';
+import { completions } from '../../webhook-outbox.js';
 
 export const leasesStatements = preparedOnce((sqlite) => ({
   renewLeases: sqlite.prepare(
@@ -46,6 +48,7 @@ export function reclaimExpiredLeases(sqlite: Database.Database, now: number): Ta
       changed.push(task);
       settleDependents(sqlite, task, now, changed);
     }
+    writeWebhookMessages(sqlite, completions(changed), now);
     return changed;
   });
   return run.immediate();

@@ -6,6 +6,8 @@ import type { WaitingOrganisations } from '../../fair-share.js';
 import { claimTasks } from './claim.js';
 import { releaseDependents, settleDependents } from './dependents.js';
 import { preparedOnce } from './statements.js';
+import { tasksOf, writeWebhookMessages } from './webhooks.js';
+import { workChanges } from '../../webhook-outbox.js';
 
 const ACTIVE_TO_TERMINAL_GUARD = `state = 'PROCESSING' AND attempts = @attempt`;
 
@@ -30,7 +32,7 @@ export const workStatements = preparedOnce((sqlite) => ({
   ),
   setProgress: sqlite.prepare(
     `UPDATE tasks SET progress = @progress WHERE id = @taskId AND ${ACTIVE_TO_TERMINAL_GUARD}
-     RETURNING organisation_id AS organisationId`,
+     RETURNING ${TASK_COLUMNS}`,
   ),
   finish: sqlite.prepare(
     `UPDATE tasks SET state = @state, error_code = @errorCode, error_message = @errorMessage,
@@ -99,9 +101,13 @@ export function work(sqlite: Database.Database, batch: WorkBatch, claim: Claim, 
             ) as never[]
           ).map(toTaskResult);
     const progressed: WorkReport['progressed'] = [];
+    const progressedTasks: Task[] = [];
     for (const update of batch.progress) {
-      const row = statements.setProgress.get(update) as { organisationId: number } | undefined;
-      if (row) progressed.push({ taskId: update.taskId, organisationId: row.organisationId, progress: update.progress });
+      const row = statements.setProgress.get(update);
+      if (!row) continue;
+      const task = toTask(row as never);
+      progressedTasks.push(task);
+      progressed.push({ taskId: update.taskId, organisationId: task.organisationId, progress: update.progress });
     }
     const changed: Task[] = [];
     const succeeded = batch.outcomes.filter((outcome) => outcome.state === 'SUCCEEDED');
@@ -145,6 +151,8 @@ export function work(sqlite: Database.Database, batch: WorkBatch, claim: Claim, 
       }
     }
     const claimed = claimTasks(sqlite, claim, now, waiting);
+    const resulted = tasksOf(sqlite, results.map((result) => result.taskId));
+    writeWebhookMessages(sqlite, workChanges({ resulted, progressed: progressedTasks, changed, claimed }), now);
     return { logs, results, progressed, changed, claimed };
   });
   return run.immediate();
