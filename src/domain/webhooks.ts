@@ -1,6 +1,8 @@
 // Webhooks: what a receiver is told, and how a delivery stands. Leaf module: storage, engine and
 // schema all read these names from here.
 
+import type { Actor, Page, PageRequest } from './types.js';
+
 export const WEBHOOK_EVENTS = Object.freeze(['COMPLETED', 'STARTED', 'PROGRESS', 'RESULT'] as const);
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
@@ -95,8 +97,60 @@ export interface WebhookDelivery {
   dateCreated: Date;
 }
 
-/** What the API layers ask of webhooks: endpoints, signing secrets, deliveries. */
-export interface WebhookApi {}
+/** A task's own webhook as submitted: events default to DEFAULT_WEBHOOK_EVENTS. */
+export interface TaskWebhookInput {
+  url: string;
+  events?: WebhookEvent[] | null;
+}
+
+export interface CreateWebhookEndpointInput {
+  url: string;
+  events?: WebhookEvent[] | null;
+  description?: string | null;
+}
+
+/** Absent or null leaves a field as it is, except description, which null clears. */
+export interface UpdateWebhookEndpointInput {
+  url?: string | null;
+  events?: WebhookEvent[] | null;
+  description?: string | null;
+  /** True re-enables a disabled endpoint, forgetting why it was disabled. */
+  enabled?: boolean | null;
+}
+
+/** An endpoint with its signing secret, which is shown only when it is made. */
+export interface WebhookEndpointWithSecret {
+  endpoint: WebhookEndpoint;
+  secret: string;
+}
+
+/**
+ * What the API layers ask of webhooks: endpoints, signing secrets, deliveries. Endpoints and
+ * secrets are for ADMIN keys; a task's deliveries are for any key of its organisation.
+ */
+export interface WebhookApi {
+  createEndpoint(actor: Actor, input: CreateWebhookEndpointInput): Promise<WebhookEndpointWithSecret>;
+  /** Oldest first. */
+  listEndpoints(actor: Actor, page: PageRequest): Promise<Page<WebhookEndpoint>>;
+  /** In the order of `ids`; null for unknown, deleted and other organisations' endpoints. */
+  getEndpoints(actor: Actor, ids: readonly number[]): Promise<(WebhookEndpoint | null)[]>;
+  updateEndpoint(actor: Actor, endpointId: number, input: UpdateWebhookEndpointInput): Promise<WebhookEndpoint>;
+  /** Nothing more is sent to it: its pending messages fail with it. */
+  deleteEndpoint(actor: Actor, endpointId: number): Promise<WebhookEndpoint>;
+  /** A new secret; the one it replaces keeps signing beside it for WEBHOOK_LIMITS.previousSecretMs. */
+  rotateEndpointSecret(actor: Actor, endpointId: number): Promise<WebhookEndpointWithSecret>;
+  /** The organisation's secret, which signs the webhooks of its tasks; created at first read. */
+  signingSecret(actor: Actor): Promise<string>;
+  rotateSigningSecret(actor: Actor): Promise<string>;
+  /** Newest first. */
+  taskDeliveries(actor: Actor, taskId: number, page: PageRequest): Promise<Page<WebhookDelivery>>;
+  /** Newest first. */
+  endpointDeliveries(actor: Actor, endpointId: number, page: PageRequest): Promise<Page<WebhookDelivery>>;
+  /** In the order of `ids`; null for unknown and other organisations' deliveries. */
+  getDeliveries(actor: Actor, ids: readonly number[]): Promise<(WebhookDelivery | null)[]>;
+  /** Sends the delivery's message again, with the same webhook-id, as soon as a deliverer is free. */
+  redeliver(actor: Actor, deliveryId: number): Promise<WebhookDelivery>;
+}
 
 /** The secrets that sign now, the current one first: a rotated-out secret signs beside it until `previousUntil`. */
 export function liveSecretsOf(
