@@ -2,7 +2,7 @@ import { EXECUTION_MODES, LOG_LEVELS, type Execution, type HandlerLogLevel, type
 import type { KeyRateLimits } from './rate-limits.js';
 
 export { EXECUTION_MODES, LOG_LEVELS };
-import type { TaskWebhook } from './webhooks.js';
+import type { TaskWebhook, TaskWebhookInput } from './webhooks.js';
 export type { Execution, KeyPermissions };
 
 export const TASK_STATES = Object.freeze([
@@ -260,4 +260,6 @@ export interface SubmitTaskInput {
   session?: string | null;
   poll?: string | null;
   target?: string | null;
+  /** A URL told of the task's events, signed with the organisation's webhook secret. */
+  webhook?: TaskWebhookInput | null;
 }

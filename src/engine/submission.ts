@@ -3,6 +3,7 @@ import type { NewTask, RecordStore } from '../storage/index.js';
 import { MAX_DEPENDENCIES } from '../domain/api.js';
 import { ValidationError } from '../domain/errors.js';
 import type { Actor, Organisation, SubmitTaskInput } from '../domain/types.js';
+import { checkedWebhookEvents, checkedWebhookUrl } from '../webhooks/urls.js';
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_TIMEOUT_SECONDS = 300;
@@ -80,6 +81,12 @@ export async function prepareSubmission(
   if (dependsOn.length > MAX_DEPENDENCIES) {
     throw invalid('INVALID', 'dependsOn', `a task may depend on at most ${MAX_DEPENDENCIES} tasks`);
   }
+  const webhook = input.webhook
+    ? {
+        url: checkedWebhookUrl(input.webhook.url, 'webhook.url', index),
+        events: checkedWebhookEvents(input.webhook.events, 'webhook.events', index),
+      }
+    : null;
 
   return {
     organisationId: actor.organisationId,
@@ -100,5 +107,6 @@ export async function prepareSubmission(
     idempotencyKey: tag('idempotencyKey', input.idempotencyKey),
     runAt: input.runAt ? input.runAt.getTime() : null,
     dependsOn,
+    webhook,
   };
 }
