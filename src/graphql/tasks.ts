@@ -22,6 +22,7 @@ import { requireActor } from './context.js';
 import { decodeId, emptyConnection, pageRequest, toConnection } from './ids.js';
 import { ApiKeyRef, RetrievalProtocolEnum } from './keys.js';
 import { inTurns } from './turns.js';
+import { TaskWebhookInputRef } from './webhook-inputs.js';
 
 export const TaskStateEnum = builder.enumType('TaskState', {
   values: describedValues(TASK_STATES, {
@@ -270,6 +271,10 @@ const SubmitTaskInputRef = builder.inputType('SubmitTaskInput', {
     session: t.string(),
     poll: t.string(),
     target: t.string(),
+    webhook: t.field({
+      type: TaskWebhookInputRef,
+      description: "A URL told of the task's events, signed with the organisation's webhookSigningSecret.",
+    }),
   }),
 });
 

@@ -19,6 +19,7 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import type { Catalog } from '../catalog/index.js';
 import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_STATUS_IDS } from '../domain/api.js';
+import { WEBHOOK_EVENTS } from '../domain/webhooks.js';
 import { createCostModel } from '../graphql/cost.js';
 
 /** What every operation may ask for, introspection included, on HTTP, SSE and graphql-ws alike. */
@@ -156,6 +157,10 @@ export const LIST_MAXIMA: Readonly<Record<string, number>> = Object.freeze({
   'Mutation.submitTasks(inputs:)': MAX_BATCH_SUBMIT,
   'Query.taskStatuses(ids:)': MAX_STATUS_IDS,
   'SubmitTaskInput.dependsOn': MAX_DEPENDENCIES,
+  // Events are distinct: a longer list repeats one, and is refused anyway.
+  'TaskWebhookInput.events': WEBHOOK_EVENTS.length,
+  'CreateWebhookEndpointInput.events': WEBHOOK_EVENTS.length,
+  'UpdateWebhookEndpointInput.events': WEBHOOK_EVENTS.length,
 });
 
 function listTooLong(coordinate: string, limit: number, length: number): GraphQLError {
