@@ -3,10 +3,29 @@ import { z } from 'zod';
 import { DEFAULT_RATE_LISTS, parseRateList, type RateLimitWindows } from './domain/rate-limits.js';
 import { isPostgresUrl } from './storage/location.js';
 import { SYNCHRONOUS_MODES, type SynchronousMode } from './storage/durability.js';
+import { DEFAULT_WEBHOOK_RETRY_SCHEDULE, parseRetrySchedule } from './webhooks/retry-schedule.js';
+import type { WebhookDeliverySettings } from './webhooks/delivery.js';
 
 const portNumber = z.coerce.number().int().min(0).max(65535);
 
 /** "10/s,100/m": see parseRateList. */
+const retrySchedule = z
+  .string()
+  .optional()
+  .transform((text, context) => {
+    if (text === undefined) return [...DEFAULT_WEBHOOK_RETRY_SCHEDULE];
+    const parsed = parseRetrySchedule(text);
+    if (!parsed.ok) {
+      context.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    }
+    if (parsed.delaysMs[0] !== 0) {
+      context.addIssue({ code: 'custom', message: 'the first delay is the first attempt, which is immediate: start with 0s' });
+      return z.NEVER;
+    }
+    return parsed.delaysMs;
+  });
+
 const rateList = (fallback: string) =>
   z
     .string()
@@ -53,6 +72,10 @@ const environmentSchema = z.object({
   TASKPORT_RATE_SUBMIT: rateList(DEFAULT_RATE_LISTS.submit),
   TASKPORT_RATE_OTHER: rateList(DEFAULT_RATE_LISTS.other),
   TASKPORT_RATE_EXECUTE: rateList(DEFAULT_RATE_LISTS.execute),
+  TASKPORT_WEBHOOK_RETRY_SCHEDULE: retrySchedule,
+  TASKPORT_WEBHOOK_ALLOW_PRIVATE: z.stringbool({ error: 'must be true or false' }).default(false),
+  TASKPORT_WEBHOOK_MAX_IN_FLIGHT: z.coerce.number().int().min(0).max(10_000).default(16),
+  TASKPORT_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
 });
 
 export interface RateLimitSettings {
@@ -111,6 +134,7 @@ export interface Config {
   /** A worker-only process serves /readyz and /metrics on this port; processes with an API serve them on theirs. */
   metricsPort: number | undefined;
   rateLimits: RateLimitSettings;
+  webhooks: WebhookDeliverySettings;
 }
 
 export class ConfigError extends Error {
@@ -159,6 +183,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       submit: env.TASKPORT_RATE_SUBMIT,
       other: env.TASKPORT_RATE_OTHER,
       execute: env.TASKPORT_RATE_EXECUTE,
+    },
+    webhooks: {
+      retryScheduleMs: env.TASKPORT_WEBHOOK_RETRY_SCHEDULE,
+      allowPrivate: env.TASKPORT_WEBHOOK_ALLOW_PRIVATE,
+      maxInFlight: env.TASKPORT_WEBHOOK_MAX_IN_FLIGHT,
+      timeoutMs: env.TASKPORT_WEBHOOK_TIMEOUT_MS,
     },
   };
 }

@@ -10,6 +10,7 @@ import { createRequestRateLimits, UNLIMITED } from './limits/requests.js';
 import { redactedLocation } from './storage/errors.js';
 import { openStorage, type ServedActions } from './storage/index.js';
 import { observeTaskOutcomes } from './task-metrics.js';
+import { webhookAttemptDuration, webhookAttempts } from './metrics.js';
 
 /**
  * What this process does: `all` serves the API and runs tasks, `api` only serves the API (its
@@ -113,6 +114,11 @@ export async function startTaskport(
     worker: runsWorker,
     actions,
     rateLimits: { submit: config.rateLimits.submit, other: config.rateLimits.other },
+    webhooks: config.webhooks,
+    onWebhookAttempt: ({ outcome, durationMs }) => {
+      webhookAttempts.inc({ outcome });
+      webhookAttemptDuration.observe({ outcome }, durationMs / 1000);
+    },
   });
   // Listening comes first: a start that cannot listen must not create the first key it would
   // never print, nor requeue the running tasks of the server that holds the port.

@@ -55,6 +55,21 @@ export const graphqlOperationDuration = new Histogram({
   registers,
 });
 
+export const webhookAttempts = new Counter({
+  name: 'taskport_webhook_attempts_total',
+  help: 'Webhook delivery attempts this process made, by outcome (SUCCEEDED, FAILED, REFUSED)',
+  labelNames: ['outcome'] as const,
+  registers,
+});
+
+export const webhookAttemptDuration = new Histogram({
+  name: 'taskport_webhook_attempt_duration_seconds',
+  help: 'From sending a webhook message to its receiver’s answer (or the timeout), by outcome',
+  labelNames: ['outcome'] as const,
+  buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+  registers,
+});
+
 /** Incremented by the rate limiter, once per refused request; `tier` is `submit`, `other` or `execute`. */
 export const rateLimitRejections = new Counter({
   name: 'taskport_rate_limit_rejections_total',

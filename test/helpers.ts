@@ -100,6 +100,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     metricsToken: undefined,
     metricsPort: undefined,
     rateLimits: GENEROUS_RATE_LIMITS,
+    // Receivers of test webhooks listen on 127.0.0.1, and retries should not take minutes.
+    webhooks: { ...defaults.webhooks, allowPrivate: true, retryScheduleMs: [0, 100, 200], timeoutMs: 2000 },
     ...overrides,
   };
 }

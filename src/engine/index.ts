@@ -57,7 +57,7 @@ import { Worker } from './worker.js';
 import { cancelTasks, retryTask, retryTasks, type BulkDependencies } from './bulk.js';
 import { RetentionSweep } from './retention.js';
 import { Schedules } from '../schedules/service.js';
-import { WebhookDeliverer } from '../webhooks/delivery.js';
+import { WebhookDeliverer, type WebhookAttemptReport, type WebhookDeliverySettings } from '../webhooks/delivery.js';
 import { Webhooks } from '../webhooks/service.js';
 
 export * from '../domain/api.js';
@@ -91,6 +91,10 @@ export interface EngineOptions {
   retentionMs?: number | null;
   /** The rate limits of keys without their own (DEFAULT_RATE_LIMITS when absent). */
   rateLimits?: RateLimitDefaults;
+  /** How this process sends webhooks (DEFAULT_WEBHOOK_DELIVERY when absent). */
+  webhooks?: WebhookDeliverySettings;
+  /** Told of every webhook attempt this process made: for metrics. */
+  onWebhookAttempt?: (report: WebhookAttemptReport) => void;
 }
 
 const TOKEN_PREFIX = 'tp_';
@@ -186,7 +190,11 @@ export class Engine implements TaskEngine {
     const services = { storage: options.storage, catalog: options.catalog, events: this.events, logger: this.#logger };
     this.schedules = new Schedules(services);
     this.webhooks = new Webhooks(services);
-    this.#webhookDelivery = new WebhookDeliverer(services);
+    this.#webhookDelivery = new WebhookDeliverer({
+      ...services,
+      ...(options.webhooks ? { settings: options.webhooks } : {}),
+      ...(options.onWebhookAttempt ? { onAttempt: options.onWebhookAttempt } : {}),
+    });
     this.#realtime = new RealtimeRuntime({
       queue: options.storage.queue,
       records: options.storage.records,
