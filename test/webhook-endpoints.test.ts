@@ -72,7 +72,7 @@ describe('liveSigningSecrets', () => {
     expect(await storage.webhookEndpoints.organisationSigningSecret(organisation.id)).toBe(first);
   });
 
-  it('is empty for an endpoint that does not exist, is deleted, or belongs to another organisation', async () => {
+  it('is empty for an endpoint that does not exist, is disabled or deleted, or belongs to another organisation', async () => {
     const { storage } = await openTestStorage();
     const acme = await storage.records.findOrCreateOrganisation('acme', 0);
     const other = await storage.records.findOrCreateOrganisation('other', 0);
@@ -85,6 +85,10 @@ describe('liveSigningSecrets', () => {
     );
     expect(await storage.webhookEndpoints.liveSigningSecrets(acme.id, endpoint!.id, 1000)).toEqual(['whsec_AAAA']);
     expect(await storage.webhookEndpoints.liveSigningSecrets(other.id, endpoint!.id, 1000)).toEqual([]);
+    await storage.webhookEndpoints.updateWebhookEndpoint(acme.id, endpoint!.id, { enabled: false });
+    expect(await storage.webhookEndpoints.liveSigningSecrets(acme.id, endpoint!.id, 1000)).toEqual([]);
+    await storage.webhookEndpoints.updateWebhookEndpoint(acme.id, endpoint!.id, { enabled: true });
+    expect(await storage.webhookEndpoints.liveSigningSecrets(acme.id, endpoint!.id, 1000)).toEqual(['whsec_AAAA']);
     await storage.webhookEndpoints.deleteWebhookEndpoint(acme.id, endpoint!.id, 2000);
     expect(await storage.webhookEndpoints.liveSigningSecrets(acme.id, endpoint!.id, 2000)).toEqual([]);
   });
@@ -184,6 +188,19 @@ describe('deliveries in the store', () => {
     // The same message, its attempts counting on, due now, and no one's.
     expect(message).toEqual({ status: 'PENDING', attempts: 2, nextAttemptAt: 50_000, leaseOwner: null, leaseExpiresAt: null });
     expect(await store.redeliverWebhook(acme.id, 3, 60_000)).toEqual({ outcome: 'ALREADY_PENDING' });
+  });
+
+  it('does not redeliver to a disabled endpoint until it is enabled again, which forgets why it was disabled', async () => {
+    const { storage, location, acme, endpoint } = await withDeliveries();
+    const store = storage.webhookEndpoints;
+    // As the deliverer disables an endpoint that answered 410.
+    await execute(location, [`UPDATE webhook_endpoints SET enabled = false, disabled_reason = 'GONE', failing_since = 1000 WHERE id = ${endpoint.id}`]);
+    expect(await store.redeliverWebhook(acme.id, 1, 50_000)).toEqual({ outcome: 'ENDPOINT_DISABLED' });
+    const [message] = await execute(location, ['SELECT status FROM webhook_messages WHERE id = 1']);
+    expect(message).toEqual({ status: 'FAILED' });
+    const enabled = await store.updateWebhookEndpoint(acme.id, endpoint.id, { enabled: true });
+    expect(enabled).toMatchObject({ enabled: true, disabledReason: null, failingSince: null });
+    expect((await store.redeliverWebhook(acme.id, 1, 50_000)).outcome).toBe('PENDING_AGAIN');
   });
 
   it("deleting an endpoint fails its pending messages, and they are not redelivered", async () => {

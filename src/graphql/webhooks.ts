@@ -300,7 +300,7 @@ builder.mutationFields((t) => ({
   redeliverWebhook: t.field({
     type: RedeliverWebhookSuccess,
     description:
-      "Sends the delivery's message again, with the same webhook-id, as soon as a deliverer is free; a NOT_RETRYABLE ConflictError while it is still waiting to be sent, or when its endpoint was deleted. ADMIN only.",
+      "Sends the delivery's message again, with the same webhook-id, as soon as a deliverer is free; a NOT_RETRYABLE ConflictError while it is still waiting to be sent, or when its endpoint is disabled or was deleted. ADMIN only.",
     authScopes: { admin: true },
     args: { id: t.arg.id({ required: true, description: 'A WebhookDelivery id.' }) },
     errors: {

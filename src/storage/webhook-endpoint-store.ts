@@ -29,7 +29,9 @@ export type Redelivery =
   /** The message is already waiting for an attempt. */
   | { outcome: 'ALREADY_PENDING' }
   /** Its endpoint was deleted: nothing more is sent to it. */
-  | { outcome: 'ENDPOINT_DELETED' };
+  | { outcome: 'ENDPOINT_DELETED' }
+  /** Its endpoint is disabled: it is enabled again first. */
+  | { outcome: 'ENDPOINT_DISABLED' };
 
 /**
  * Webhook endpoints, signing secrets, and the record of deliveries as the API reads it. Every
@@ -39,8 +41,8 @@ export interface WebhookEndpointStore {
   /**
    * The secrets that sign a message now, the current one first: the endpoint's, or for null the
    * organisation's (created if it has none yet), and beside it the previous one while
-   * `previous_secret_until > now`. Empty when the endpoint does not exist or is deleted: nothing
-   * may be sent to it.
+   * `previous_secret_until > now`. Empty when the endpoint does not exist, is deleted or is
+   * disabled: nothing may be sent to it.
    */
   liveSigningSecrets(organisationId: number, endpointId: number | null, now: number): Promise<string[]>;
 
@@ -76,7 +78,17 @@ export interface WebhookEndpointStore {
   getWebhookDeliveries(organisationId: number, ids: readonly number[]): Promise<WebhookDelivery[]>;
   /**
    * Makes the delivery's message PENDING again, due `now`, its lease cleared and its attempts
-   * counting on, in one statement guarded so that a message already PENDING is left alone.
+   * counting on, in one statement guarded so that a message already PENDING, or one to an
+   * endpoint deleted or disabled, is left alone.
    */
   redeliverWebhook(organisationId: number, deliveryId: number, now: number): Promise<Redelivery>;
+}
+
+/** Why a redelivery changed nothing, from its message as it stands (null when it is gone with its task). */
+export function whyNotRedelivered(
+  message: { status: string; endpointDeleted: number | null } | undefined,
+): Exclude<Redelivery, { outcome: 'PENDING_AGAIN' }> {
+  if (!message) return { outcome: 'NOT_FOUND' };
+  if (message.status === 'PENDING') return { outcome: 'ALREADY_PENDING' };
+  return message.endpointDeleted === null ? { outcome: 'ENDPOINT_DISABLED' } : { outcome: 'ENDPOINT_DELETED' };
 }

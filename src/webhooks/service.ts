@@ -166,6 +166,8 @@ export class Webhooks implements WebhookApi {
         throw new ConflictError('NOT_RETRYABLE', 'the message of this delivery is already waiting to be sent');
       case 'ENDPOINT_DELETED':
         throw new ConflictError('NOT_RETRYABLE', 'the endpoint of this delivery was deleted');
+      case 'ENDPOINT_DISABLED':
+        throw new ConflictError('NOT_RETRYABLE', 'the endpoint of this delivery is disabled: enable it with updateWebhookEndpoint first');
       case 'PENDING_AGAIN':
         // Whichever process has a free deliverer sends it.
         this.#options.events.publish('webhooksDue', EVERYONE, {});

@@ -2,12 +2,13 @@ import { and, asc, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from 
 import type { Page, PageRequest } from '../../domain/types.js';
 import { liveSecretsOf, type WebhookDelivery, type WebhookEndpoint } from '../../domain/webhooks.js';
 import { newSigningSecret } from '../../webhooks/signing.js';
-import type {
-  NewWebhookEndpoint,
-  Redelivery,
-  WebhookDeliveryOwner,
-  WebhookEndpointChanges,
-  WebhookEndpointStore,
+import {
+  whyNotRedelivered,
+  type NewWebhookEndpoint,
+  type Redelivery,
+  type WebhookDeliveryOwner,
+  type WebhookEndpointChanges,
+  type WebhookEndpointStore,
 } from '../webhook-endpoint-store.js';
 import { toWebhookDelivery, toWebhookEndpoint } from '../webhook-rows.js';
 import type { Drizzle, SqliteDatabase } from './database.js';
@@ -49,7 +50,7 @@ export class SqliteWebhookEndpointStore implements WebhookEndpointStore {
     const endpoint = this.#db
       .select()
       .from(webhookEndpoints)
-      .where(liveEndpoint(organisationId, endpointId))
+      .where(and(liveEndpoint(organisationId, endpointId), eq(webhookEndpoints.enabled, true)))
       .get();
     return endpoint ? liveSecretsOf(endpoint.secret, endpoint.previousSecret, endpoint.previousSecretUntil, now) : [];
   }
@@ -213,10 +214,10 @@ export class SqliteWebhookEndpointStore implements WebhookEndpointStore {
       .select({ messageId: webhookDeliveries.messageId })
       .from(webhookDeliveries)
       .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.organisationId, organisationId)));
-    const liveEndpoints = this.#db
+    const receivingEndpoints = this.#db
       .select({ id: webhookEndpoints.id })
       .from(webhookEndpoints)
-      .where(isNull(webhookEndpoints.dateDeleted));
+      .where(and(isNull(webhookEndpoints.dateDeleted), eq(webhookEndpoints.enabled, true)));
     const changed = this.#db
       .update(webhookMessages)
       .set({ status: 'PENDING', nextAttemptAt: now, leaseOwner: null, leaseExpiresAt: null })
@@ -224,7 +225,7 @@ export class SqliteWebhookEndpointStore implements WebhookEndpointStore {
         and(
           eq(webhookMessages.id, sql`(${messageOfDelivery})`),
           ne(webhookMessages.status, 'PENDING'),
-          or(isNull(webhookMessages.endpointId), inArray(webhookMessages.endpointId, liveEndpoints)),
+          or(isNull(webhookMessages.endpointId), inArray(webhookMessages.endpointId, receivingEndpoints)),
         ),
       )
       .returning({ id: webhookMessages.id })
@@ -233,11 +234,12 @@ export class SqliteWebhookEndpointStore implements WebhookEndpointStore {
     if (!delivery) return { outcome: 'NOT_FOUND' };
     if (changed) return { outcome: 'PENDING_AGAIN', delivery };
     const message = this.#db
-      .select({ status: webhookMessages.status })
+      .select({ status: webhookMessages.status, endpointDeleted: webhookEndpoints.dateDeleted })
       .from(webhookMessages)
+      .leftJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookMessages.endpointId))
       .where(eq(webhookMessages.id, sql`(${messageOfDelivery})`))
       .get();
-    return message?.status === 'PENDING' ? { outcome: 'ALREADY_PENDING' } : { outcome: 'ENDPOINT_DELETED' };
+    return whyNotRedelivered(message);
   }
 
   /** The organisation's secrets, the current one created at first use; null when there is no such organisation. */
