@@ -4,7 +4,7 @@ import type { RetentionCursor } from './contract.js';
  * The most rows of each kind one retention transaction deletes: a task may have written 8 MiB of
  * logs per attempt and 64 MiB of results, and a batch of them must still be a short transaction.
  */
-export const RETENTION_CHUNKS = Object.freeze({ logs: 5000, results: 100, retries: 1000 });
+export const RETENTION_CHUNKS = Object.freeze({ logs: 5000, results: 100, retries: 1000, webhookDeliveries: 2000, webhookMessages: 1000 });
 
 /**
  * The tasks of a retention batch that may go: none that a task staying depends on, so that no

@@ -40,6 +40,15 @@ const statements = {
     name: 'records.retention.deleteResults',
     text: `DELETE FROM task_results WHERE id = ANY(ARRAY(SELECT id FROM task_results WHERE task_id = ANY($1::bigint[]) LIMIT $2))`,
   },
+  // Attempts before their messages, which they refer to.
+  deleteWebhookDeliveries: {
+    name: 'records.retention.deleteWebhookDeliveries',
+    text: `DELETE FROM webhook_deliveries WHERE id = ANY(ARRAY(SELECT id FROM webhook_deliveries WHERE task_id = ANY($1::bigint[]) LIMIT $2))`,
+  },
+  deleteWebhookMessages: {
+    name: 'records.retention.deleteWebhookMessages',
+    text: `DELETE FROM webhook_messages WHERE id = ANY(ARRAY(SELECT id FROM webhook_messages WHERE task_id = ANY($1::bigint[]) LIMIT $2))`,
+  },
   deleteRetries: {
     name: 'records.retention.deleteRetries',
     text: `DELETE FROM task_retries WHERE id = ANY(ARRAY(SELECT id FROM task_retries WHERE task_id = ANY($1::bigint[]) LIMIT $2))`,
@@ -81,6 +90,8 @@ export class RetentionRecords {
         [statements.deleteLogs, RETENTION_CHUNKS.logs],
         [statements.deleteResults, RETENTION_CHUNKS.results],
         [statements.deleteRetries, RETENTION_CHUNKS.retries],
+        [statements.deleteWebhookDeliveries, RETENTION_CHUNKS.webhookDeliveries],
+        [statements.deleteWebhookMessages, RETENTION_CHUNKS.webhookMessages],
       ] as const) {
         // A full chunk may leave more: the next call goes on from the same cursor.
         const removed = await client.query({ ...children, values: [deletable, chunk] });

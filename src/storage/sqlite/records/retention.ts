@@ -36,6 +36,13 @@ export class RetentionRecords {
       deleteRetries: sqlite.prepare(
         `DELETE FROM task_retries WHERE id IN (SELECT id FROM task_retries WHERE task_id IN ${IDS} LIMIT @chunk)`,
       ),
+      // Attempts before their messages, which they refer to.
+      deleteWebhookDeliveries: sqlite.prepare(
+        `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE task_id IN ${IDS} LIMIT @chunk)`,
+      ),
+      deleteWebhookMessages: sqlite.prepare(
+        `DELETE FROM webhook_messages WHERE id IN (SELECT id FROM webhook_messages WHERE task_id IN ${IDS} LIMIT @chunk)`,
+      ),
       deleteDependencies: sqlite.prepare(`DELETE FROM task_dependencies WHERE task_id IN ${IDS}`),
       deleteDependedOn: sqlite.prepare(`DELETE FROM task_dependencies WHERE depends_on_id IN ${IDS}`),
       deleteTasks: sqlite.prepare(`DELETE FROM tasks WHERE id IN ${IDS}`),
@@ -63,6 +70,8 @@ export class RetentionRecords {
         [statements.deleteLogs, RETENTION_CHUNKS.logs],
         [statements.deleteResults, RETENTION_CHUNKS.results],
         [statements.deleteRetries, RETENTION_CHUNKS.retries],
+        [statements.deleteWebhookDeliveries, RETENTION_CHUNKS.webhookDeliveries],
+        [statements.deleteWebhookMessages, RETENTION_CHUNKS.webhookMessages],
       ] as const) {
         // A full chunk may leave more: the next call goes on from the same cursor.
         if (children.run({ ids, chunk }).changes >= chunk) return { busy: false, deleted: 0, next: after };
