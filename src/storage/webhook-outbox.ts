@@ -64,7 +64,9 @@ export function workChanges(parts: {
 }): WebhookChange[] {
   const changes: WebhookChange[] = [];
   for (const task of parts.resulted ?? []) changes.push({ task, event: 'RESULT' });
-  for (const task of parts.progressed ?? []) changes.push({ task, event: 'PROGRESS' });
+  // A task that reported progress several times since the last flush is told of where it got to.
+  const progressed = new Map((parts.progressed ?? []).map((task) => [task.id, task]));
+  for (const task of progressed.values()) changes.push({ task, event: 'PROGRESS' });
   for (const task of parts.changed ?? []) if (isTerminal(task.state)) changes.push({ task, event: 'COMPLETED' });
   for (const task of parts.claimed ?? []) changes.push({ task, event: 'STARTED' });
   return changes;
