@@ -11,10 +11,12 @@ import { withTimeout, type Section } from './lib.js';
 import { limiterSection } from './limiter.js';
 import { realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
+import { schedulesSection } from './schedules.js';
 import { scalePgSection, scaleSection } from './scale.js';
 import { stallsPgSection, stallsSection } from './stalls.js';
 import { submitHttpPgSection, submitHttpSection } from './submit-http.js';
 import { taskStatusesPgSection, taskStatusesSection } from './task-statuses.js';
+import { webhooksPgSection, webhooksSection } from './webhooks.js';
 
 // `npm run bench` runs every figure in order; `npm run bench -- engine statuses` runs some.
 
@@ -39,6 +41,9 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-stalls': { section: stallsPgSection, timeoutMs: 300_000 },
   scale: { section: scaleSection, timeoutMs: 900_000 },
   'pg-scale': { section: scalePgSection, timeoutMs: 900_000 },
+  schedules: { section: schedulesSection, timeoutMs: 600_000 },
+  webhooks: { section: webhooksSection, timeoutMs: 300_000 },
+  'pg-webhooks': { section: webhooksPgSection, timeoutMs: 300_000 },
 };
 
 const asked = process.argv.slice(2).filter((argument) => argument !== '--');
