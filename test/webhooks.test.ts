@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readyUrl, spawnTaskport } from './children.js';
+import { readyUrl, spawnNode, spawnTaskport } from './children.js';
 import { createKey, query, startServer, submit, temporaryDatabase, testConfig, waitForTask, type TestServer } from './helpers.js';
 
 // Webhooks end to end: a real server delivers to real HTTP receivers on 127.0.0.1, which verify
@@ -324,6 +324,38 @@ describe('webhooks named at submission', () => {
     const [, second] = await receiver.waitFor(2);
     expect(second!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
     expect(second!.body).toBe(first!.body);
+    await server.stop();
+  });
+});
+
+describe("the README's receiver", () => {
+  it('verifies with node:crypto alone what the server signs, and refuses a forged message', async () => {
+    const server = await startServer();
+    const secret = await signingSecret(server, server.adminToken);
+    const receiver = spawnNode(['examples/webhook-receiver/receiver.mjs'], { WEBHOOK_SECRET: secret, PORT: '0' });
+    const url = await eventually(
+      async () => /listening on (\S+)/.exec(receiver.stdout())?.[1] ?? null,
+      (found) => found !== null,
+    );
+    const submitted = await submit(server, server.adminToken, {
+      service: 'demo',
+      action: 'echo',
+      params: { message: 'to the example' },
+      webhook: { url: url! },
+    });
+    const printed = await eventually(
+      async () => receiver.stdout(),
+      (text) => text.includes(submitted.task.id),
+    );
+    expect(printed).toContain(`task.completed ${submitted.task.id} SUCCEEDED`);
+    const forged = await fetch(url!, {
+      method: 'POST',
+      headers: { 'webhook-id': 'msg_1', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,AAAA' },
+      body: '{}',
+    });
+    expect(forged.status).toBe(401);
+    receiver.process.kill('SIGTERM');
+    await receiver.exited;
     await server.stop();
   });
 });
