@@ -3,7 +3,18 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_LIMITS, webhookEventMask } from '../src/domain/webhooks.js';
 import { openStorage, type Storage } from '../src/storage/index.js';
-import { createKey, globalId, graphql, query, startServer, submit, temporaryDatabase, testStore, type TestServer } from './helpers.js';
+import {
+  createKey,
+  globalId,
+  graphql,
+  query,
+  startServer,
+  submit,
+  temporaryDatabase,
+  testStore,
+  waitForTask,
+  type TestServer,
+} from './helpers.js';
 
 // Webhook endpoints, signing secrets and the record of deliveries as the API offers them, through
 // the real server and, for what no public path makes yet (deliveries), the store of either dialect.
@@ -201,6 +212,49 @@ describe('deliveries in the store', () => {
     const enabled = await store.updateWebhookEndpoint(acme.id, endpoint.id, { enabled: true });
     expect(enabled).toMatchObject({ enabled: true, disabledReason: null, failingSince: null });
     expect((await store.redeliverWebhook(acme.id, 1, 50_000)).outcome).toBe('PENDING_AGAIN');
+  });
+
+  it("deleting an endpoint while a deliverer records an attempt to it: one of them wins, neither fails", async () => {
+    const { storage, location, acme } = await openTestStorage().then(async ({ storage, location }) => ({
+      storage,
+      location,
+      acme: await storage.records.findOrCreateOrganisation('acme', 0),
+    }));
+    for (let round = 0; round < 20; round++) {
+      const endpoint = (await storage.webhookEndpoints.createWebhookEndpoint(
+        { organisationId: acme.id, url: `https://hooks.example/${round}`, description: null, events: 1, secret: 'whsec_AAAA' },
+        100,
+        0,
+      ))!;
+      await execute(location, [
+        `INSERT INTO webhook_messages (organisation_id, task_id, endpoint_id, url, event, task, status, attempts, next_attempt_at, date_created)
+         VALUES (${acme.id}, ${1000 + round}, ${endpoint.id}, 'https://hooks.example/${round}', 'COMPLETED', '{}', 'PENDING', 0, 0, 0)`,
+      ]);
+      const [message] = await storage.webhooks.claimDueMessages('deliverer', 10, 1, 60_000);
+      expect(message?.endpointId).toBe(endpoint.id);
+      const [recorded, deleted] = await Promise.all([
+        storage.webhooks.recordAttempt(
+          {
+            messageId: message!.id,
+            owner: 'deliverer',
+            body: '{}',
+            outcome: 'FAILED',
+            httpStatus: 500,
+            durationMs: 1,
+            error: 'HTTP 500',
+            nextAttemptAt: 10_000,
+            gone: false,
+          },
+          2,
+          -1,
+        ),
+        storage.webhookEndpoints.deleteWebhookEndpoint(acme.id, endpoint.id, 3),
+      ]);
+      expect(deleted?.id).toBe(endpoint.id);
+      const [row] = await execute(location, [`SELECT status FROM webhook_messages WHERE id = ${message!.id}`]);
+      // Whichever came first, the message ends FAILED: nothing more is sent to a deleted endpoint.
+      expect(row, `round ${round}, attempt recorded: ${recorded}`).toEqual({ status: 'FAILED' });
+    }
   });
 
   it("deleting an endpoint fails its pending messages, and they are not redelivered", async () => {
@@ -484,6 +538,8 @@ describe('the webhooks API', () => {
 
   it("reads a task's deliveries (none yet) and refuses to redeliver what does not exist", async () => {
     const submitted = await submit(server, member, { service: 'demo', action: 'echo', params: { message: 'hi' } });
+    // Ended before the endpoint exists: the endpoint hears nothing of it.
+    await waitForTask(server, member, submitted.task.id);
     const deliveries = await query(
       server,
       member,
@@ -514,6 +570,80 @@ describe('the webhooks API', () => {
       id: submitted.task.id,
     });
     expect(negative.body.errors?.[0]?.extensions?.code).toBe('INVALID');
+    await query(server, admin, DELETE, { id: made.endpoint.id });
+  });
+
+  it("shows a task's deliveries with their fields, the endpoint to ADMIN keys only, and redelivers one", async () => {
+    const submitted = await submit(server, member, { service: 'demo', action: 'echo', params: { message: 'hi' } });
+    // Ended before the endpoint exists: its only delivery is the one written below.
+    await waitForTask(server, member, submitted.task.id);
+    const taskId = Number(Buffer.from(submitted.task.id, 'base64').toString().split(':')[1]);
+    const made = await create({ url: 'https://hooks.example/recorded' });
+    const endpointId = Number(Buffer.from(made.endpoint.id, 'base64').toString().split(':')[1]);
+    const [organisation] = await execute(server.database, [`SELECT organisation_id AS "organisationId" FROM tasks WHERE id = ${taskId}`]);
+    const organisationId = organisation!.organisationId as number;
+    // What no public path records yet without a receiver: a message that failed, and its attempt.
+    const [message] = await execute(server.database, [
+      `INSERT INTO webhook_messages (organisation_id, task_id, endpoint_id, url, event, task, body, status, attempts, next_attempt_at, date_created)
+       VALUES (${organisationId}, ${taskId}, ${endpointId}, 'https://hooks.example/recorded', 'COMPLETED', '{}', '{}', 'FAILED', 1, 0, 1000)
+       RETURNING id`,
+    ]);
+    const messageId = message!.id as number;
+    const [delivery] = await execute(server.database, [
+      `INSERT INTO webhook_deliveries (message_id, organisation_id, task_id, endpoint_id, attempt, outcome, http_status, duration_ms, error, next_attempt_at, date_created)
+       VALUES (${messageId}, ${organisationId}, ${taskId}, ${endpointId}, 1, 'FAILED', 503, 40, 'HTTP 503', NULL, 2000)
+       RETURNING id`,
+    ]);
+    const deliveryId = globalId('WebhookDelivery', delivery!.id as number);
+
+    const DELIVERIES = `
+      query ($id: ID!) {
+        task(id: $id) {
+          webhookDeliveries {
+            edges { node { id webhookId event url endpoint { id } task { id } attempt outcome httpStatus durationMs error nextAttemptAt dateCreated } }
+          }
+        }
+      }`;
+    const seenByAdmin = (await query(server, admin, DELIVERIES, { id: submitted.task.id })).task.webhookDeliveries.edges;
+    expect(seenByAdmin).toEqual([
+      {
+        node: {
+          id: deliveryId,
+          webhookId: `msg_${messageId}`,
+          event: 'COMPLETED',
+          url: 'https://hooks.example/recorded',
+          endpoint: { id: made.endpoint.id },
+          task: { id: submitted.task.id },
+          attempt: 1,
+          outcome: 'FAILED',
+          httpStatus: 503,
+          durationMs: 40,
+          error: 'HTTP 503',
+          nextAttemptAt: null,
+          dateCreated: new Date(2000).toISOString(),
+        },
+      },
+    ]);
+    const seenByMember = (await query(server, member, DELIVERIES, { id: submitted.task.id })).task.webhookDeliveries.edges;
+    expect(seenByMember[0].node).toMatchObject({ id: deliveryId, endpoint: null });
+    expect((await query(server, member, `query ($id: ID!) { node(id: $id) { id } }`, { id: deliveryId })).node).toEqual({ id: deliveryId });
+    const endpointDeliveries = await query(server, admin, `query ($id: ID!) { webhookEndpoint(id: $id) { deliveries { edges { node { id } } } } }`, {
+      id: made.endpoint.id,
+    });
+    expect(endpointDeliveries.webhookEndpoint.deliveries.edges).toEqual([{ node: { id: deliveryId } }]);
+    // Another organisation sees none of it.
+    const stranger = await createKey(server, 'strangers', 'ADMIN');
+    expect((await query(server, stranger, `query ($id: ID!) { node(id: $id) { id } }`, { id: deliveryId })).node).toBeNull();
+
+    const redelivered = await query(
+      server,
+      admin,
+      `mutation ($id: ID!) { redeliverWebhook(id: $id) { __typename ... on RedeliverWebhookSuccess { delivery { id webhookId } } ... on Error { code } } }`,
+      { id: deliveryId },
+    );
+    expect(redelivered.redeliverWebhook).toEqual({ __typename: 'RedeliverWebhookSuccess', delivery: { id: deliveryId, webhookId: `msg_${messageId}` } });
+    const refusedToStranger = await query(server, stranger, `mutation ($id: ID!) { redeliverWebhook(id: $id) { __typename } }`, { id: deliveryId });
+    expect(refusedToStranger.redeliverWebhook.__typename).toBe('NotFoundError');
     await query(server, admin, DELETE, { id: made.endpoint.id });
   });
 });

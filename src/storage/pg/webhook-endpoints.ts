@@ -123,17 +123,27 @@ export class PgWebhookEndpointStore implements WebhookEndpointStore {
 
   async deleteWebhookEndpoint(organisationId: number, endpointId: number, now: number): Promise<WebhookEndpoint | null> {
     return this.#db.transaction(async (tx): Promise<WebhookEndpoint | null> => {
+      // Messages first, then the endpoint: the order in which a deliverer's attempt locks them,
+      // so that the two cannot deadlock.
+      await tx
+        .update(webhookMessages)
+        .set({ status: 'FAILED', leaseOwner: null, leaseExpiresAt: null })
+        .where(
+          and(
+            eq(webhookMessages.endpointId, endpointId),
+            eq(webhookMessages.status, 'PENDING'),
+            inArray(
+              webhookMessages.endpointId,
+              tx.select({ id: webhookEndpoints.id }).from(webhookEndpoints).where(liveEndpoint(organisationId, endpointId)),
+            ),
+          ),
+        );
       const [record] = await tx
         .update(webhookEndpoints)
         .set({ dateDeleted: now })
         .where(liveEndpoint(organisationId, endpointId))
         .returning();
-      if (!record) return null;
-      await tx
-        .update(webhookMessages)
-        .set({ status: 'FAILED', leaseOwner: null, leaseExpiresAt: null })
-        .where(and(eq(webhookMessages.endpointId, endpointId), eq(webhookMessages.status, 'PENDING')));
-      return toWebhookEndpoint(record);
+      return record ? toWebhookEndpoint(record) : null;
     });
   }
 

@@ -135,6 +135,7 @@ export class SqliteWebhookEndpointStore implements WebhookEndpointStore {
         .returning()
         .get();
       if (!record) return null;
+      // A deliverer whose attempt is under way finds its lease gone, and records nothing.
       db.update(webhookMessages)
         .set({ status: 'FAILED', leaseOwner: null, leaseExpiresAt: null })
         .where(and(eq(webhookMessages.endpointId, endpointId), eq(webhookMessages.status, 'PENDING')))
