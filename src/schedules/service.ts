@@ -11,7 +11,7 @@ import {
   type ScheduleInput,
   type ScheduleRun,
 } from '../domain/schedules.js';
-import type { Actor, Page, PageRequest, Task } from '../domain/types.js';
+import type { Actor, Organisation, Page, PageRequest, Task } from '../domain/types.js';
 import type { EngineLogger } from '../engine/logger.js';
 import { publishChanges } from '../engine/publish.js';
 import { prepareSubmission } from '../engine/submission.js';
@@ -91,6 +91,8 @@ export function planFire(schedule: Schedule, times: CronTimes, now: number): Fir
     run: schedule.catchUp === 'LATEST',
   };
 }
+
+type Creator = { ok: true; actor: Actor; organisation: Organisation } | { ok: false; reason: string };
 
 interface CheckedSchedule {
   fields: Omit<NewSchedule, 'organisationId' | 'keyId' | 'paused' | 'nextRunAt'>;
@@ -181,10 +183,11 @@ export class Schedules implements ScheduleApi {
   async fireDue(): Promise<number> {
     const now = this.#now();
     const due = await this.#store.dueSchedules(now, DUE_BATCH);
+    const creators = new Map<number, Promise<Creator>>();
     let fired = 0;
     for (const schedule of due) {
       try {
-        if (await this.#fireOne(schedule, now)) fired++;
+        if (await this.#fireOne(schedule, now, creators)) fired++;
       } catch (error) {
         this.#options.logger.error({ err: error, scheduleId: schedule.id }, 'a schedule could not fire');
       }
@@ -192,12 +195,15 @@ export class Schedules implements ScheduleApi {
     return fired;
   }
 
-  async #fireOne(schedule: Schedule, now: number): Promise<boolean> {
+  async #fireOne(schedule: Schedule, now: number, creators: Map<number, Promise<Creator>>): Promise<boolean> {
     const from = schedule.nextRunAt!.getTime();
     const times = timesOf(schedule);
     if (!times) {
       // Validated when written; a croner that no longer reads it must not fire it in a loop.
-      return this.#fire({ scheduleId: schedule.id, scheduledFor: from, from, nextRunAt: null, newTask: null, outcome: 'REFUSED', skipOverlap: false }, now);
+      return this.#fire(
+        { scheduleId: schedule.id, scheduledFor: from, from, nextRunAt: null, newTask: null, outcome: 'REFUSED', skipOverlap: false },
+        now,
+      );
     }
     const plan = planFire(schedule, times, now);
     const fire: ScheduleFire = {
@@ -210,7 +216,7 @@ export class Schedules implements ScheduleApi {
       skipOverlap: schedule.overlap === 'SKIP',
     };
     if (plan.run) {
-      const prepared = await this.#taskOf(schedule);
+      const prepared = await this.#taskOf(schedule, creators);
       if (prepared.ok) Object.assign(fire, { newTask: prepared.newTask, outcome: 'CREATED' });
       else {
         fire.outcome = 'REFUSED';
@@ -226,14 +232,34 @@ export class Schedules implements ScheduleApi {
     return result.fired;
   }
 
-  /** The task as the schedule's key would submit it now, or why that key cannot. */
-  async #taskOf(schedule: Schedule): Promise<{ ok: true; newTask: NewTask } | { ok: false; reason: string }> {
+  /** The schedule's key as an actor, or why it can no longer submit. */
+  async #creatorOf(schedule: Schedule): Promise<Creator> {
     const { records } = this.#options.storage;
     const [key] = await records.getApiKeys(schedule.organisationId, [schedule.keyId]);
     if (!key || key.revoked) return { ok: false, reason: 'the key that created the schedule was revoked' };
     const organisation = await records.getOrganisation(schedule.organisationId);
     if (!organisation) return { ok: false, reason: 'the organisation no longer exists' };
     const actor: Actor = { organisationId: key.organisationId, keyId: key.id, role: key.role, permissions: key.permissions };
+    return { ok: true, actor, organisation };
+  }
+
+  /**
+   * The task as the schedule's key would submit it now, or why that key cannot. `creators` keeps
+   * the keys one pass has read: many schedules of one key fire at the same minute.
+   */
+  async #taskOf(
+    schedule: Schedule,
+    creators = new Map<number, Promise<Creator>>(),
+  ): Promise<{ ok: true; newTask: NewTask } | { ok: false; reason: string }> {
+    const { records } = this.#options.storage;
+    let pending = creators.get(schedule.keyId);
+    if (!pending) {
+      pending = this.#creatorOf(schedule);
+      creators.set(schedule.keyId, pending);
+    }
+    const creator = await pending;
+    if (!creator.ok) return creator;
+    const { actor, organisation } = creator;
     try {
       const newTask = await prepareSubmission(this.#options.catalog, records, actor, organisation, {
         service: schedule.service,
@@ -293,7 +319,7 @@ export class Schedules implements ScheduleApi {
     return schedule;
   }
 
-  #changed(schedule: Schedule | null | 'NAME_TAKEN', id: number, name: string): Schedule {
+  #changed(schedule: Schedule | null | 'NAME_TAKEN', name: string): Schedule {
     if (schedule === 'NAME_TAKEN') throw new ConflictError('ALREADY_EXISTS', `a schedule named ${name} exists`);
     if (!schedule) throw new NotFoundError('no such schedule of this organisation');
     this.#options.events.publish('schedulesChanged', EVERYONE, {});
@@ -348,13 +374,13 @@ export class Schedules implements ScheduleApi {
     const timing = fields.cron !== schedule.cron || fields.timezone !== schedule.timezone;
     const now = this.#now();
     const changes = timing && !schedule.paused ? { ...fields, nextRunAt: nextAfter(times, now) } : fields;
-    return this.#changed(await this.#store.updateSchedule(actor.organisationId, id, changes, now), id, fields.name);
+    return this.#changed(await this.#store.updateSchedule(actor.organisationId, id, changes, now), fields.name);
   }
 
   async pauseSchedule(actor: Actor, id: number): Promise<Schedule> {
     const schedule = await this.#one(actor, id);
     const updated = await this.#store.updateSchedule(actor.organisationId, id, { paused: true, nextRunAt: null }, this.#now());
-    return this.#changed(updated, id, schedule.name);
+    return this.#changed(updated, schedule.name);
   }
 
   async resumeSchedule(actor: Actor, id: number): Promise<Schedule> {
@@ -363,12 +389,12 @@ export class Schedules implements ScheduleApi {
     const now = this.#now();
     const nextRunAt = times ? nextAfter(times, now) : null;
     const updated = await this.#store.updateSchedule(actor.organisationId, id, { paused: false, nextRunAt }, now);
-    return this.#changed(updated, id, schedule.name);
+    return this.#changed(updated, schedule.name);
   }
 
   async deleteSchedule(actor: Actor, id: number): Promise<Schedule> {
     requireAdmin(actor);
-    return this.#changed(await this.#store.deleteSchedule(actor.organisationId, id, this.#now()), id, '');
+    return this.#changed(await this.#store.deleteSchedule(actor.organisationId, id, this.#now()), '');
   }
 
   async triggerSchedule(actor: Actor, id: number): Promise<{ schedule: Schedule; task: Task }> {
