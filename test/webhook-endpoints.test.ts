@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EVERYONE } from '../src/domain/events.js';
 import { WEBHOOK_LIMITS, webhookEventMask } from '../src/domain/webhooks.js';
 import { openStorage, type Storage } from '../src/storage/index.js';
 import {
@@ -635,6 +636,13 @@ describe('the webhooks API', () => {
     const stranger = await createKey(server, 'strangers', 'ADMIN');
     expect((await query(server, stranger, `query ($id: ID!) { node(id: $id) { id } }`, { id: deliveryId })).node).toBeNull();
 
+    // Deliverers of every process hear that a message is due.
+    const due = new Promise<void>((resolve) => {
+      const stop = server.taskport.engine.events.listen('webhooksDue', EVERYONE, () => {
+        stop();
+        resolve();
+      });
+    });
     const redelivered = await query(
       server,
       admin,
@@ -642,6 +650,7 @@ describe('the webhooks API', () => {
       { id: deliveryId },
     );
     expect(redelivered.redeliverWebhook).toEqual({ __typename: 'RedeliverWebhookSuccess', delivery: { id: deliveryId, webhookId: `msg_${messageId}` } });
+    await due;
     const refusedToStranger = await query(server, stranger, `mutation ($id: ID!) { redeliverWebhook(id: $id) { __typename } }`, { id: deliveryId });
     expect(refusedToStranger.redeliverWebhook.__typename).toBe('NotFoundError');
     await query(server, admin, DELETE, { id: made.endpoint.id });
