@@ -15,6 +15,9 @@ import type { PgDatabase, PgDrizzle } from './database.js';
 import { page } from './records/page.js';
 import { organisations, webhookDeliveries, webhookEndpoints, webhookMessages } from './schema.js';
 
+const DEADLOCK_DETECTED = '40P01';
+const DELETE_ROUNDS = 3;
+
 /** A delivery with its message's url and event, which every attempt of the message shares. */
 const deliveryColumns = {
   id: webhookDeliveries.id,
@@ -122,9 +125,22 @@ export class PgWebhookEndpointStore implements WebhookEndpointStore {
   }
 
   async deleteWebhookEndpoint(organisationId: number, endpointId: number, now: number): Promise<WebhookEndpoint | null> {
+    // An attempt that disables the endpoint (a 410) locks its message, the endpoint, then the
+    // endpoint's other messages, which no order of ours can avoid: PostgreSQL ends one of the two,
+    // and when it is this one, it runs again.
+    for (let round = 1; ; round++) {
+      try {
+        return await this.#deleteEndpointOnce(organisationId, endpointId, now);
+      } catch (error) {
+        if (!isDeadlock(error) || round === DELETE_ROUNDS) throw error;
+      }
+    }
+  }
+
+  async #deleteEndpointOnce(organisationId: number, endpointId: number, now: number): Promise<WebhookEndpoint | null> {
     return this.#db.transaction(async (tx): Promise<WebhookEndpoint | null> => {
       // Messages first, then the endpoint: the order in which a deliverer's attempt locks them,
-      // so that the two cannot deadlock.
+      // so that the two do not deadlock.
       await tx
         .update(webhookMessages)
         .set({ status: 'FAILED', leaseOwner: null, leaseExpiresAt: null })
@@ -265,6 +281,12 @@ export class PgWebhookEndpointStore implements WebhookEndpointStore {
     }
     return row?.secret ? { ...row, secret: row.secret } : null;
   }
+}
+
+/** Drizzle wraps the driver's error in one of its own, with the driver's as its cause. */
+function isDeadlock(error: unknown): boolean {
+  const cause = (error as { cause?: unknown } | null)?.cause ?? error;
+  return (cause as { code?: unknown } | null)?.code === DEADLOCK_DETECTED;
 }
 
 function liveEndpoint(organisationId: number, endpointId: number) {
