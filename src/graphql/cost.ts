@@ -34,6 +34,8 @@ import type { Catalog } from '../catalog/index.js';
 import { LIMITS } from '../catalog/index.js';
 import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_RETRIES_PER_TASK, MAX_STATUS_IDS } from '../domain/api.js';
 import { RATE_LIMIT_BOUNDS } from '../domain/rate-limits.js';
+import { SCHEDULE_LIMITS } from '../domain/schedules.js';
+import { WEBHOOK_EVENTS } from '../domain/webhooks.js';
 import { pageSize } from './ids.js';
 
 // The cost of an operation is the most fields its response can hold: every field counts 1, once
@@ -75,6 +77,15 @@ function listSizes(catalog: Catalog): Record<string, ListSize> {
     'Query.apiKeys': { fixed: UNBOUNDED_LIST_SIZE },
     'RateLimitTier.windows': { fixed: RATE_LIMIT_BOUNDS.windows },
     'Query.allocations': { fixed: UNBOUNDED_LIST_SIZE },
+    'WebhookEndpointConnection.edges': pageOfParent,
+    'WebhookDeliveryConnection.edges': pageOfParent,
+    'WebhookEndpoint.events': { fixed: WEBHOOK_EVENTS.length },
+    'TaskWebhook.events': { fixed: WEBHOOK_EVENTS.length },
+    'ScheduleConnection.edges': pageOfParent,
+    'ScheduleTaskConnection.edges': pageOfParent,
+    'Schedule.nextRuns': {
+      ofArguments: (args) => Math.min((args['count'] as number | null | undefined) ?? SCHEDULE_LIMITS.nextRunsDefault, SCHEDULE_LIMITS.nextRunsMax),
+    },
     'Query.services': largest([services.length]),
     'Service.actions': largest(services.map((service) => service.actions.length)),
     'Action.parameters': largest(actions.map((action) => action.parameters.length)),

@@ -3,7 +3,15 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Page, PageRequest } from '../domain/types.js';
 import { inTurns } from './turns.js';
 
-export type NodeTypename = 'Task' | 'TaskResult' | 'Account' | 'ApiKey' | 'Allocation';
+export type NodeTypename =
+  | 'Task'
+  | 'TaskResult'
+  | 'Account'
+  | 'ApiKey'
+  | 'Allocation'
+  | 'WebhookEndpoint'
+  | 'WebhookDelivery'
+  | 'Schedule';
 
 /** Ids that name something but are not nodes of their own. */
 type OpaqueTypename = 'ExecutionToken';

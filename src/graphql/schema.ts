@@ -1,7 +1,7 @@
 import { brandWithType, type OutputType } from '@pothos/core';
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { builder } from './builder.js';
-import type { GraphQLContext } from './context.js';
+import { requireActor, type GraphQLContext } from './context.js';
 import './errors.js';
 import { AccountRef } from './accounts.js';
 import { AllocationRef } from './allocations.js';
@@ -9,10 +9,10 @@ import './bulk.js';
 import './catalog.js';
 import { decodeAnyId, type NodeTypename } from './ids.js';
 import { ApiKeyRef, maySeeKeyDetails } from './keys.js';
-import './schedules.js';
+import { loadScheduleNode, ScheduleRef } from './schedules.js';
 import './subscriptions.js';
 import { TaskRef, TaskResultRef } from './tasks.js';
-import './webhooks.js';
+import { WebhookDeliveryRef, WebhookEndpointRef } from './webhooks.js';
 
 type SchemaTypes = typeof builder.$inferSchemaTypes;
 
@@ -35,6 +35,20 @@ const NODE_TYPES: NodeType = {
     },
   },
   Allocation: { ref: AllocationRef, load: (context, id) => context.loaders.allocations.load(id) },
+  WebhookEndpoint: {
+    ref: WebhookEndpointRef,
+    load: async (context, id) => {
+      const actor = requireActor(context);
+      if (actor.role !== 'ADMIN') return null;
+      const [endpoint] = await context.engine.webhooks.getEndpoints(actor, [id]);
+      return endpoint ?? null;
+    },
+  },
+  WebhookDelivery: {
+    ref: WebhookDeliveryRef,
+    load: async (context, id) => (await context.engine.webhooks.getDeliveries(requireActor(context), [id]))[0] ?? null,
+  },
+  Schedule: { ref: ScheduleRef, load: loadScheduleNode },
 };
 
 function isNodeTypename(typename: string): typename is NodeTypename {
