@@ -184,6 +184,7 @@ export class Engine implements TaskEngine {
     });
     this.#retention = new RetentionSweep({
       records: options.storage.records,
+      schedules: options.storage.schedules,
       retentionMs: options.retentionMs ?? null,
       logger: this.#logger,
     });

@@ -1,13 +1,18 @@
 import { RETENTION_START, type RecordStore, type RetentionCursor } from '../storage/contract.js';
 import type { EngineLogger } from './logger.js';
+import type { ScheduleStore } from '../storage/schedule-store.js';
 
 /** How often every process sweeps; on PostgreSQL one of them does the work at a time. */
 export const RETENTION_SWEEP_MS = 60_000;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Schedule runs one statement deletes. */
+const RUNS_BATCH = 5000;
+
 export interface RetentionOptions {
   records: RecordStore;
+  schedules: Pick<ScheduleStore, 'deleteRunsBefore'>;
   /** How long terminal tasks are kept after they completed; null keeps them for ever. */
   retentionMs: number | null;
   logger: EngineLogger;
@@ -68,6 +73,10 @@ export class RetentionSweep {
         await nextTurn();
       }
       if (deleted > 0) this.#options.logger.info({ tasks: deleted }, 'retention: deleted tasks past the retention period');
+      // Runs of fire times as old as the tasks deleted: a schedule's list of tasks ends where its tasks do.
+      while (!this.#stopped && (await this.#options.schedules.deleteRunsBefore(completedBefore, RUNS_BATCH)) === RUNS_BATCH) {
+        await nextTurn();
+      }
     } catch (error) {
       // The next sweep starts again from the oldest: what this one deleted is gone either way.
       this.#options.logger.warn({ err: error }, 'retention: the sweep failed; the next one tries again');

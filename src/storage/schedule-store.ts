@@ -66,6 +66,11 @@ export interface ScheduleStore {
   lastRuns(scheduleIds: readonly number[]): Promise<ScheduleRun[]>;
   /** The schedule's tasks, latest fire time first, from before `before` (epoch ms) when given. */
   scheduledTasks(scheduleId: number, before: number | null, limit: number): Promise<ScheduledTaskRow[]>;
+  /**
+   * Retention: deletes up to `limit` runs of fire times before `before`, every schedule keeping its
+   * latest (its lastRun); returns how many. A 1-second schedule records 86,400 runs a day.
+   */
+  deleteRunsBefore(before: number, limit: number): Promise<number>;
 }
 
 /** The columns both dialects' schedules rows read as, to the domain's Schedule. */

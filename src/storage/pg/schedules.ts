@@ -65,6 +65,15 @@ const statements = {
     `SELECT scheduled_for AS "scheduledFor", task_id AS "taskId" FROM schedule_runs
      WHERE schedule_id = $1 AND scheduled_for < $2 AND task_id IS NOT NULL ORDER BY scheduled_for DESC LIMIT $3`,
   ),
+  // Each schedule's range of old runs through the primary key, short of its latest.
+  deleteRunsBefore: statement(
+    'deleteRunsBefore',
+    `DELETE FROM schedule_runs WHERE (schedule_id, scheduled_for) IN (
+       SELECT run.schedule_id, run.scheduled_for FROM schedules JOIN schedule_runs run ON run.schedule_id = schedules.id
+       WHERE run.scheduled_for < $1
+         AND run.scheduled_for < (SELECT max(latest.scheduled_for) FROM schedule_runs latest WHERE latest.schedule_id = schedules.id)
+       LIMIT $2)`,
+  ),
 };
 
 /** The driver's error, or drizzle's around it. */
@@ -211,6 +220,10 @@ export class PgScheduleStore implements ScheduleStore {
       statements.scheduledTasks([scheduleId, before ?? Number.MAX_SAFE_INTEGER, limit]),
     );
     return rows;
+  }
+
+  async deleteRunsBefore(before: number, limit: number): Promise<number> {
+    return (await this.#database.pool.query(statements.deleteRunsBefore([before, limit]))).rowCount ?? 0;
   }
 }
 

@@ -53,6 +53,14 @@ const fireStatements = preparedOnce((sqlite) => ({
     `SELECT scheduled_for AS scheduledFor, task_id AS taskId FROM schedule_runs
      WHERE schedule_id = ? AND scheduled_for < ? AND task_id IS NOT NULL ORDER BY scheduled_for DESC LIMIT ?`,
   ),
+  // Each schedule's range of old runs through the primary key, short of its latest.
+  deleteRunsBefore: sqlite.prepare(
+    `DELETE FROM schedule_runs WHERE rowid IN (
+       SELECT run.rowid FROM schedules JOIN schedule_runs run ON run.schedule_id = schedules.id
+       WHERE run.scheduled_for < @before
+         AND run.scheduled_for < (SELECT max(latest.scheduled_for) FROM schedule_runs latest WHERE latest.schedule_id = schedules.id)
+       LIMIT @limit)`,
+  ),
 }));
 
 /** The driver's error, or drizzle's around it. */
@@ -208,5 +216,9 @@ export class SqliteScheduleStore implements ScheduleStore {
       before ?? Number.MAX_SAFE_INTEGER,
       limit,
     ) as ScheduledTaskRow[];
+  }
+
+  async deleteRunsBefore(before: number, limit: number): Promise<number> {
+    return fireStatements(this.#database.sqlite).deleteRunsBefore.run({ before, limit }).changes;
   }
 }
