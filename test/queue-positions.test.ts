@@ -7,6 +7,11 @@ describe('queue positions pushed to subscribers', () => {
     const token = server.adminToken;
     // Holds the only slot until the subscriptions below are in place; then it is cancelled.
     const blocker = await submit(server, token, { service: 'demo', action: 'sleep', params: { ms: 600_000, steps: 1 } });
+    // Positions count from the slot being taken: until the worker claims the blocker, it is ahead of them.
+    for (let state = blocker.task.state; state !== 'PROCESSING'; ) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      state = (await query(server, token, `query ($id: ID!) { task(id: $id) { state } }`, { id: blocker.task.id })).task.state;
+    }
     const waiting = [];
     for (let index = 0; index < 3; index++) {
       waiting.push(await submit(server, token, { service: 'demo', action: 'sleep', params: { ms: 150, steps: 1 } }, 'id state queuePosition'));
