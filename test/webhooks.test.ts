@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { readyUrl, spawnNode, spawnTaskport } from './children.js';
 import { createKey, query, startServer, submit, temporaryDatabase, testConfig, waitForTask, type TestServer } from './helpers.js';
 
@@ -458,5 +459,33 @@ describe('webhooks across a crash', () => {
     expect(attempts[0]).toMatchObject({ outcome: 'SUCCEEDED', attempt: 1 });
     second.process.kill('SIGTERM');
     await second.exited;
+  });
+});
+
+describe('webhook configuration', () => {
+  it('reads the retry schedule and the limits, and stops the start on a bad value, naming the variable', () => {
+    const defaults = loadConfig({}).webhooks;
+    expect(defaults).toEqual({
+      retryScheduleMs: [0, 5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000],
+      allowPrivate: false,
+      maxInFlight: 16,
+      timeoutMs: 15_000,
+    });
+    const chosen = loadConfig({
+      TASKPORT_WEBHOOK_RETRY_SCHEDULE: '0s,1s,2m',
+      TASKPORT_WEBHOOK_ALLOW_PRIVATE: 'true',
+      TASKPORT_WEBHOOK_MAX_IN_FLIGHT: '0',
+    }).webhooks;
+    expect(chosen).toMatchObject({ retryScheduleMs: [0, 1000, 120_000], allowPrivate: true, maxInFlight: 0 });
+    for (const [name, value] of [
+      ['TASKPORT_WEBHOOK_RETRY_SCHEDULE', '5s,10s'],
+      ['TASKPORT_WEBHOOK_RETRY_SCHEDULE', '0s,soon'],
+      ['TASKPORT_WEBHOOK_ALLOW_PRIVATE', 'perhaps'],
+      ['TASKPORT_WEBHOOK_MAX_IN_FLIGHT', '-1'],
+      ['TASKPORT_WEBHOOK_TIMEOUT_MS', '10'],
+    ] as const) {
+      expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ [name]: value })).toThrow(name);
+    }
   });
 });
