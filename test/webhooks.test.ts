@@ -99,6 +99,20 @@ async function deliveriesOf(server: TestServer, token: string, taskId: string): 
   return data.node.webhookDeliveries.edges.map((edge: any) => edge.node);
 }
 
+/** A demo.echo task telling `url` of its end. */
+async function echoWithWebhook(server: TestServer, url: string): Promise<string> {
+  const submitted = await submit(server, server.adminToken, { service: 'demo', action: 'echo', params: { message: 'x' }, webhook: { url } });
+  return submitted.task.id;
+}
+
+/** The task's delivery attempts, newest first, once there are `count` of them. */
+function attemptsOnceThere(server: TestServer, taskId: string, count: number): Promise<any[]> {
+  return eventually(
+    () => deliveriesOf(server, server.adminToken, taskId),
+    (list) => list.length === count,
+  );
+}
+
 /** Polls until `check` passes: deliveries are recorded just after the receiver answers. */
 async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -219,16 +233,7 @@ describe('webhooks named at submission', () => {
   it('gives up after the last delay of the schedule', async () => {
     const server = await startServer({ webhooks: { ...testConfig().webhooks, retryScheduleMs: [0, 50] } });
     const receiver = await startReceiver((_delivery, response) => response.writeHead(503).end());
-    const submitted = await submit(server, server.adminToken, {
-      service: 'demo',
-      action: 'echo',
-      params: { message: 'x' },
-      webhook: { url: receiver.url },
-    });
-    const attempts = await eventually(
-      () => deliveriesOf(server, server.adminToken, submitted.task.id),
-      (list) => list.length === 2,
-    );
+    const attempts = await attemptsOnceThere(server, await echoWithWebhook(server, receiver.url), 2);
     expect(attempts.map((attempt) => [attempt.attempt, attempt.outcome, attempt.nextAttemptAt])).toEqual([
       [2, 'FAILED', null],
       [1, 'FAILED', expect.any(String)],
@@ -241,16 +246,7 @@ describe('webhooks named at submission', () => {
   it('ends an attempt at its timeout and records why', async () => {
     const server = await startServer({ webhooks: { ...testConfig().webhooks, timeoutMs: 300, retryScheduleMs: [0] } });
     const receiver = await startReceiver(() => {});
-    const submitted = await submit(server, server.adminToken, {
-      service: 'demo',
-      action: 'echo',
-      params: { message: 'x' },
-      webhook: { url: receiver.url },
-    });
-    const attempts = await eventually(
-      () => deliveriesOf(server, server.adminToken, submitted.task.id),
-      (list) => list.length === 1,
-    );
+    const attempts = await attemptsOnceThere(server, await echoWithWebhook(server, receiver.url), 1);
     expect(attempts[0]).toMatchObject({ outcome: 'FAILED', httpStatus: null, nextAttemptAt: null });
     expect(attempts[0].error).toMatch(/timed out/);
     await server.stop();
@@ -260,16 +256,7 @@ describe('webhooks named at submission', () => {
     const server = await startServer({ webhooks: { ...testConfig().webhooks, retryScheduleMs: [0] } });
     const elsewhere = await startReceiver();
     const receiver = await startReceiver((_delivery, response) => response.writeHead(307, { location: elsewhere.url }).end());
-    const submitted = await submit(server, server.adminToken, {
-      service: 'demo',
-      action: 'echo',
-      params: { message: 'x' },
-      webhook: { url: receiver.url },
-    });
-    const attempts = await eventually(
-      () => deliveriesOf(server, server.adminToken, submitted.task.id),
-      (list) => list.length === 1,
-    );
+    const attempts = await attemptsOnceThere(server, await echoWithWebhook(server, receiver.url), 1);
     expect(attempts[0]).toMatchObject({ outcome: 'FAILED', httpStatus: 307 });
     expect(attempts[0].error).toMatch(/another origin/);
     expect(elsewhere.deliveries).toHaveLength(0);
@@ -280,16 +267,7 @@ describe('webhooks named at submission', () => {
     const server = await startServer({ webhooks: { ...testConfig().webhooks, allowPrivate: false, retryScheduleMs: [0] } });
     const receiver = await startReceiver();
     const url = receiver.url.replace('127.0.0.1', 'localhost');
-    const submitted = await submit(server, server.adminToken, {
-      service: 'demo',
-      action: 'echo',
-      params: { message: 'x' },
-      webhook: { url },
-    });
-    const attempts = await eventually(
-      () => deliveriesOf(server, server.adminToken, submitted.task.id),
-      (list) => list.length === 1,
-    );
+    const attempts = await attemptsOnceThere(server, await echoWithWebhook(server, url), 1);
     expect(attempts[0]).toMatchObject({ outcome: 'REFUSED', httpStatus: null });
     expect(attempts[0].error).toMatch(/loopback/);
     expect(receiver.deliveries).toHaveLength(0);
