@@ -22,6 +22,7 @@ import type {
 } from '../domain/types.js';
 import type { PubSub } from '../domain/events.js';
 import type { TaskWebhook } from '../domain/webhooks.js';
+import type { AggregateStore } from './aggregate-store.js';
 import type { ScheduleStore } from './schedule-store.js';
 import type { WebhookEndpointStore } from './webhook-endpoint-store.js';
 import type { WebhookStore } from './webhook-store.js';
@@ -367,6 +368,7 @@ export interface Storage {
   queue: QueueStore;
   records: RecordStore;
   stats: StatsStore;
+  aggregates: AggregateStore;
   schedules: ScheduleStore;
   webhookEndpoints: WebhookEndpointStore;
   webhooks: WebhookStore;

@@ -2,6 +2,7 @@ import type { Storage } from '../contract.js';
 import { DatabaseOpenError, openFailureReason, storageUnavailable } from '../errors.js';
 import { openPgDatabase, runPgMigrations, type PgDatabase } from './database.js';
 import { PgPubSub } from './events.js';
+import { PgAggregateStore } from './aggregates.js';
 import { PgQueueStore } from './queue.js';
 import { openPgRecordStore } from './records.js';
 import { StatsRecords } from './records/stats.js';
@@ -31,6 +32,7 @@ export async function openPgStorage(url: string, options: PgStorageOptions): Pro
     queue: new PgQueueStore(database, new WebhooksDueNotice(events)),
     records: openPgRecordStore(database),
     stats: new StatsRecords(database),
+    aggregates: new PgAggregateStore(database),
     schedules: new PgScheduleStore(database),
     webhookEndpoints: new PgWebhookEndpointStore(database),
     webhooks: new PgWebhookStore(database),

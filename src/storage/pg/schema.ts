@@ -196,6 +196,14 @@ export const tasks = pgTable(
     index('tasks_by_date_completed')
       .on(table.organisationId, table.dateCompleted)
       .where(sql`date_completed IS NOT NULL`),
+    // Aggregates (storage/aggregate-store.ts), read from the index alone: an organisation's active
+    // tasks by state and queue, with the oldest's date; its completions in time order, by state and queue.
+    index('tasks_active_by_queue')
+      .on(table.organisationId, table.state, table.service, table.type, table.dateCreated)
+      .where(sql`state IN ('PENDING', 'SUSPENDED', 'PROCESSING')`),
+    index('tasks_completed_by_queue')
+      .on(table.organisationId, table.dateCompleted, table.state, table.service, table.type)
+      .where(sql`date_completed IS NOT NULL`),
   ],
 );
 

@@ -2,6 +2,7 @@ import { InProcessPubSub } from '../../domain/events.js';
 import type { Storage } from '../contract.js';
 import { DatabaseOpenError, openFailureReason, storageUnavailable } from '../errors.js';
 import { openDatabase, runMigrations, type SqliteDatabase, type SqliteOptions } from './database.js';
+import { SqliteAggregateStore } from './aggregates.js';
 import { SqliteQueueStore } from './queue.js';
 import { openSqliteRecordStore } from './records.js';
 import { StatsRecords } from './records/stats.js';
@@ -20,6 +21,7 @@ export function openSqliteStorage(path: string, options: SqliteOptions = {}): St
     queue: new SqliteQueueStore(database, new WebhooksDueNotice(events)),
     records: openSqliteRecordStore(database),
     stats: new StatsRecords(database),
+    aggregates: new SqliteAggregateStore(database),
     schedules: new SqliteScheduleStore(database),
     webhookEndpoints: new SqliteWebhookEndpointStore(database),
     webhooks: new SqliteWebhookStore(database),

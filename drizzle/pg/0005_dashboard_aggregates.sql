@@ -1,0 +1,2 @@
+CREATE INDEX "tasks_active_by_queue" ON "tasks" USING btree ("organisation_id","state","service","type","date_created") WHERE state IN ('PENDING', 'SUSPENDED', 'PROCESSING');--> statement-breakpoint
+CREATE INDEX "tasks_completed_by_queue" ON "tasks" USING btree ("organisation_id","date_completed","state","service","type") WHERE date_completed IS NOT NULL;
