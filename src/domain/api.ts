@@ -1,4 +1,5 @@
 import type { Catalog } from '../catalog/index.js';
+import type { QueueStats, TaskCounts, ThroughputBucket } from './aggregates.js';
 import type { PubSub } from './events.js';
 import type { ScheduleApi } from './schedules.js';
 import type { WebhookApi } from './webhooks.js';
@@ -151,6 +152,15 @@ export interface TaskEngine {
   getTasks(actor: Actor, ids: readonly number[]): Promise<(Task | null)[]>;
   /** Newest first. */
   listTasks(actor: Actor, filter: TaskFilter, page: PageRequest): Promise<Page<Task>>;
+  /** How many of the organisation's tasks the filter (of listTasks) selects, by state. */
+  taskCounts(actor: Actor, filter: TaskFilter): Promise<TaskCounts>;
+  /**
+   * The organisation's tasks completed per bucket from `since` to now, every bucket present;
+   * ValidationError naming the argument beyond AGGREGATE_LIMITS.
+   */
+  taskThroughput(actor: Actor, since: Date, bucketSeconds: number): Promise<ThroughputBucket[]>;
+  /** Each queue the organisation has active tasks in, or tasks finished in the last 15 minutes. */
+  queueStats(actor: Actor): Promise<QueueStats[]>;
   /** One entry per id, in order; null ids (malformed) come back not found. */
   taskStatuses(actor: Actor, ids: readonly (number | null)[]): Promise<TaskStatus[]>;
   /**

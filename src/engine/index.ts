@@ -16,6 +16,7 @@ import {
 } from '../domain/api.js';
 import { ConflictError, ForbiddenError, LimitExceededError, NotFoundError, requireAdmin, ValidationError } from '../domain/errors.js';
 import type { PubSub } from '../domain/events.js';
+import { throughputBuckets, throughputSeries, type QueueStats, type TaskCounts, type ThroughputBucket } from '../domain/aggregates.js';
 import {
   checkKeyRateLimits,
   DEFAULT_RATE_LIMITS,
@@ -612,6 +613,25 @@ export class Engine implements TaskEngine {
 
   async listTasks(actor: Actor, filter: TaskFilter, page: PageRequest): Promise<Page<Task>> {
     return this.#records.listTasks(actor.organisationId, filter, page);
+  }
+
+  async taskCounts(actor: Actor, filter: TaskFilter): Promise<TaskCounts> {
+    return this.#storage.aggregates.taskCounts(actor.organisationId, filter);
+  }
+
+  async taskThroughput(actor: Actor, since: Date, bucketSeconds: number): Promise<ThroughputBucket[]> {
+    const now = Date.now();
+    const series = throughputSeries(since.getTime(), bucketSeconds, now);
+    const rows = await this.#storage.aggregates.completedByBucket(actor.organisationId, series.since, now, series.bucketMs);
+    return throughputBuckets(series, rows);
+  }
+
+  async queueStats(actor: Actor): Promise<QueueStats[]> {
+    const queues = await this.#storage.aggregates.queueFigures(actor.organisationId, Date.now());
+    return queues.map(({ oldestPendingAt, ...queue }) => ({
+      ...queue,
+      oldestPendingDate: oldestPendingAt === null ? null : new Date(oldestPendingAt),
+    }));
   }
 
   async taskStatuses(actor: Actor, ids: readonly (number | null)[]): Promise<TaskStatus[]> {

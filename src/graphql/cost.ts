@@ -32,6 +32,7 @@ import {
 } from 'graphql';
 import type { Catalog } from '../catalog/index.js';
 import { LIMITS } from '../catalog/index.js';
+import { maxThroughputBuckets } from '../domain/aggregates.js';
 import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_RETRIES_PER_TASK, MAX_STATUS_IDS } from '../domain/api.js';
 import { RATE_LIMIT_BOUNDS } from '../domain/rate-limits.js';
 import { SCHEDULE_LIMITS } from '../domain/schedules.js';
@@ -77,6 +78,8 @@ function listSizes(catalog: Catalog): Record<string, ListSize> {
     'Query.apiKeys': { fixed: UNBOUNDED_LIST_SIZE },
     'RateLimitTier.windows': { fixed: RATE_LIMIT_BOUNDS.windows },
     'Query.allocations': { fixed: UNBOUNDED_LIST_SIZE },
+    'Query.queueStats': { fixed: UNBOUNDED_LIST_SIZE },
+    'TaskThroughputSuccess.buckets': { ofParentArguments: (parentArgs) => maxThroughputBuckets(parentArgs['bucketSeconds'] as number) },
     'WebhookEndpointConnection.edges': pageOfParent,
     'WebhookDeliveryConnection.edges': pageOfParent,
     'WebhookEndpoint.events': { fixed: WEBHOOK_EVENTS.length },

@@ -4,6 +4,7 @@ import { builder } from './builder.js';
 import { requireActor, type GraphQLContext } from './context.js';
 import './errors.js';
 import { AccountRef } from './accounts.js';
+import './aggregates.js';
 import { AllocationRef } from './allocations.js';
 import './bulk.js';
 import './catalog.js';
