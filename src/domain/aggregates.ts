@@ -41,7 +41,7 @@ export interface QueueStats {
   finished: Record<FinishedWindow, FinishedCounts>;
 }
 
-/** The buckets a series has: validated, from `since` to `now`, the last one holding `now`. */
+/** The buckets a series has: validated, from `since` on, as many as reach `now`. */
 export interface ThroughputSeries {
   since: number;
   bucketMs: number;
@@ -58,7 +58,7 @@ export function throughputSeries(since: number, bucketSeconds: number, now: numb
     throw new ValidationError('INVALID', `since must be within the last ${throughputWindowMs / 3_600_000} hours, not in the future`, 'since');
   }
   const bucketMs = bucketSeconds * 1000;
-  const buckets = Math.floor((now - since) / bucketMs) + 1;
+  const buckets = Math.max(1, Math.ceil((now - since) / bucketMs));
   if (buckets > throughputBucketsMax) {
     throw new ValidationError(
       'INVALID',
@@ -73,7 +73,7 @@ export function throughputSeries(since: number, bucketSeconds: number, now: numb
 export function maxThroughputBuckets(bucketSeconds: number): number {
   const { throughputWindowMs, bucketSecondsMin, throughputBucketsMax } = AGGREGATE_LIMITS;
   const size = Math.max(bucketSecondsMin, Number.isFinite(bucketSeconds) ? bucketSeconds : bucketSecondsMin) * 1000;
-  return Math.min(throughputBucketsMax, Math.floor(throughputWindowMs / size) + 1);
+  return Math.min(throughputBucketsMax, Math.ceil(throughputWindowMs / size));
 }
 
 /** Every bucket of the series, with the counts of the rows (bucket, state, count) that have any. */
@@ -86,7 +86,8 @@ export function throughputBuckets(
     completed: { SUCCEEDED: 0, FAILED: 0, CANCELLED: 0 },
   }));
   for (const row of rows) {
-    const bucket = buckets[Number(row.bucket)];
+    // A task that ended at `now` itself, when a bucket's end falls there, counts in the last one.
+    const bucket = buckets[Math.min(Number(row.bucket), series.buckets - 1)];
     if (bucket) bucket.completed[row.state] += Number(row.count);
   }
   return buckets;

@@ -12,7 +12,7 @@ const statement = (name: string, text: string) => (values: unknown[]) => ({ name
 
 // The state lists repeat the partial indexes' predicates word for word, so that the planner can
 // use them; each statement then reads its covering index's entries in one range of the organisation's.
-const statements = {
+export const statements = {
   completedByBucket: statement(
     'completedByBucket',
     `SELECT (date_completed - $2::bigint) / $4::bigint AS bucket, state, count(*) AS count
@@ -38,6 +38,15 @@ const statements = {
   ),
 };
 
+/** The count by state of the tasks of listTasks's filter: the index the filter's conditions pick. */
+export function taskCountsQuery(db: PgDrizzle, organisationId: number, filter: TaskFilter) {
+  return db
+    .select({ state: tasks.state, count: sql<number>`count(*)` })
+    .from(tasks)
+    .where(and(eq(tasks.organisationId, organisationId), ...taskFilterSql(tasks, filter)))
+    .groupBy(tasks.state);
+}
+
 export class PgAggregateStore implements AggregateStore {
   readonly #database: PgDatabase;
   readonly #db: PgDrizzle;
@@ -48,12 +57,7 @@ export class PgAggregateStore implements AggregateStore {
   }
 
   async taskCounts(organisationId: number, filter: TaskFilter): Promise<TaskCounts> {
-    const rows = await this.#db
-      .select({ state: tasks.state, count: sql<number>`count(*)` })
-      .from(tasks)
-      .where(and(eq(tasks.organisationId, organisationId), ...taskFilterSql(tasks, filter)))
-      .groupBy(tasks.state);
-    return countsOf(rows);
+    return countsOf(await taskCountsQuery(this.#db, organisationId, filter));
   }
 
   async completedByBucket(organisationId: number, since: number, until: number, bucketMs: number): Promise<CompletedInBucket[]> {

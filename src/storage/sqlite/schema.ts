@@ -195,13 +195,16 @@ export const tasks = sqliteTable(
       .on(table.organisationId, table.dateCompleted)
       .where(sql`date_completed IS NOT NULL`),
     // Aggregates (storage/aggregate-store.ts), read from the index alone: an organisation's active
-    // tasks by state and queue, with the oldest's date; its completions in time order, by state and queue.
+    // tasks by state and queue, with the oldest's date; its completions in time order, by state and
+    // queue; and the counts by state of a queue's tasks, and of those created in a time range.
     index('tasks_active_by_queue')
       .on(table.organisationId, table.state, table.service, table.type, table.dateCreated)
       .where(sql`state IN ('PENDING', 'SUSPENDED', 'PROCESSING')`),
     index('tasks_completed_by_queue')
       .on(table.organisationId, table.dateCompleted, table.state, table.service, table.type)
       .where(sql`date_completed IS NOT NULL`),
+    index('tasks_counts_by_queue').on(table.organisationId, table.service, table.type, table.state),
+    index('tasks_counts_by_date_created').on(table.organisationId, table.dateCreated, table.state),
   ],
 );
 

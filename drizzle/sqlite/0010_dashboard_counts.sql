@@ -1,0 +1,2 @@
+CREATE INDEX `tasks_counts_by_queue` ON `tasks` (`organisation_id`,`service`,`type`,`state`);--> statement-breakpoint
+CREATE INDEX `tasks_counts_by_date_created` ON `tasks` (`organisation_id`,`date_created`,`state`);
