@@ -253,7 +253,8 @@ describe('several processes on one PostgreSQL database', () => {
     const setup = cluster(await createPostgresDatabase());
     const submitter = await api(setup);
     const workers = await Promise.all([worker(setup, 8), worker(setup, 8), worker(setup, 8)]);
-    const inputs = Array.from({ length: 200 }, () => ({ service: 'cluster', action: 'work', params: { ms: 150 } }));
+    // Long enough that the victim is still running some when it is killed, on a loaded machine too.
+    const inputs = Array.from({ length: 200 }, () => ({ service: 'cluster', action: 'work', params: { ms: 500 } }));
     const batch = await query(
       submitter.server,
       setup.token,
