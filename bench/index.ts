@@ -1,4 +1,5 @@
 import { cpus, loadavg } from 'node:os';
+import { aggregatesPgSection, aggregatesSection } from './aggregates.js';
 import { bulkPgSection, bulkSection } from './bulk.js';
 import { durabilitySection } from './durability.js';
 import { engineSection } from './engine.js';
@@ -41,6 +42,8 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-stalls': { section: stallsPgSection, timeoutMs: 300_000 },
   scale: { section: scaleSection, timeoutMs: 900_000 },
   'pg-scale': { section: scalePgSection, timeoutMs: 900_000 },
+  aggregates: { section: aggregatesSection, timeoutMs: 900_000 },
+  'pg-aggregates': { section: aggregatesPgSection, timeoutMs: 900_000 },
   schedules: { section: schedulesSection, timeoutMs: 600_000 },
   webhooks: { section: webhooksSection, timeoutMs: 300_000 },
   'pg-webhooks': { section: webhooksPgSection, timeoutMs: 300_000 },

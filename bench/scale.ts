@@ -22,23 +22,23 @@ import { benchPostgres, freshPgDatabase } from './postgres.js';
 // page query whose plan scans the table or sorts is printed with its plan.
 // BENCH_SCALE_TASKS=100000 makes a quicker run.
 
-const TASKS = Number(process.env.BENCH_SCALE_TASKS ?? 1_000_000);
-const YEAR_MS = 365 * 86_400_000;
-const START = Date.UTC(2025, 0, 1);
+export const TASKS = Number(process.env.BENCH_SCALE_TASKS ?? 1_000_000);
+export const YEAR_MS = 365 * 86_400_000;
+export const START = Date.UTC(2025, 0, 1);
 /** Every tenth task is PENDING, all in one queue: 100,000 of the 1,000,000. */
 const DEEP_QUEUE = { service: 'scale', action: 'deep' };
 const PAGE = 50;
 const RUNS = 40;
 const AIMS = { pageP99Ms: 20, statusesMs: 150, positionMs: 5, submitRatio: 0.8 };
 
-interface Seeded {
+export interface Seeded {
   organisations: [number, number];
   keys: [number, number];
   account: number;
 }
 
 /** Columns of one generated row, as SQL over the series number `i` (1-based); both dialects. */
-function seedColumns(seeded: Seeded, cast: (expression: string) => string) {
+export function seedColumns(seeded: Seeded, cast: (expression: string) => string) {
   const [orgA, orgB] = seeded.organisations;
   const [keyA, keyB] = seeded.keys;
   const created = `${START} + (i * ${Math.floor(YEAR_MS / TASKS)})`;
@@ -85,7 +85,7 @@ async function seedTenants(storage: Storage): Promise<Seeded> {
 
 // ------------------------------------------------------------------ the stores
 
-interface Store {
+export interface Store {
   name: string;
   storage: Storage;
   /** The plan of a page query when it scans or sorts, or `always`; null when it seeks an index. */
@@ -93,7 +93,7 @@ interface Store {
   close(): Promise<void>;
 }
 
-async function sqliteStore(folder: string, seed: boolean): Promise<Store & { seeded: Seeded | null; seedMs: number }> {
+export async function sqliteStore(folder: string, seed: boolean): Promise<Store & { seeded: Seeded | null; seedMs: number }> {
   const location = join(folder, seed ? 'full.db' : 'empty.db');
   await migrateDatabase(location);
   let storage = await openStorage(location);
@@ -140,7 +140,7 @@ async function sqliteStore(folder: string, seed: boolean): Promise<Store & { see
   };
 }
 
-async function pgStore(seed: boolean): Promise<Store & { seeded: Seeded | null; seedMs: number; url: string; drop(): Promise<void> }> {
+export async function pgStore(seed: boolean): Promise<Store & { seeded: Seeded | null; seedMs: number; url: string; drop(): Promise<void> }> {
   const database = await freshPgDatabase();
   let storage = await openStorage(database.url);
   let seeded: Seeded | null = null;
@@ -193,7 +193,7 @@ async function pgStore(seed: boolean): Promise<Store & { seeded: Seeded | null; 
 
 // ------------------------------------------------------------------ the measurements
 
-async function timed(runs: number, work: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
+export async function timed(runs: number, work: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
   await work();
   const timings: number[] = [];
   for (let run = 0; run < runs; run++) {
