@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGGREGATE_LIMITS } from '../src/domain/aggregates.js';
+import { AGGREGATE_LIMITS, throughputBuckets, throughputSeries } from '../src/domain/aggregates.js';
 import { createKey, graphql, query, startServer, submit, waitForTask, type TestServer } from './helpers.js';
 
 const COUNTS = `query ($filter: TaskFilter) { taskCounts(filter: $filter) { pending suspended processing succeeded failed cancelled total } }`;
@@ -157,5 +157,27 @@ describe('aggregates over an organisation’s tasks', () => {
     expect(elsewhere).toHaveLength(1);
     expect(elsewhere[0]).toMatchObject({ service: 'demo', action: 'echo', pending: 0, processing: 0, suspended: 0 });
     expect(elsewhere[0].finishedLast15Minutes).toEqual({ succeeded: 2, failed: 0, cancelled: 0, total: 2 });
+  });
+});
+
+describe('a throughput series', () => {
+  const now = Date.UTC(2026, 11, 1, 12);
+
+  it('has as many buckets as reach now: a day of minutes is the most, 1,440', () => {
+    expect(throughputSeries(now - AGGREGATE_LIMITS.throughputWindowMs, 60, now).buckets).toBe(AGGREGATE_LIMITS.throughputBucketsMax);
+    expect(throughputSeries(now - 61_000, 60, now).buckets).toBe(2);
+    expect(throughputSeries(now, 60, now).buckets).toBe(1);
+  });
+
+  it('counts a task that ended at now, where a bucket ends, in the last bucket', () => {
+    const series = throughputSeries(now - 120_000, 60, now);
+    const buckets = throughputBuckets(series, [
+      { bucket: 0, state: 'FAILED', count: 1 },
+      { bucket: 2, state: 'SUCCEEDED', count: 3 },
+    ]);
+    expect(buckets.map((bucket) => [bucket.start.getTime() - series.since, bucket.completed])).toEqual([
+      [0, { SUCCEEDED: 0, FAILED: 1, CANCELLED: 0 }],
+      [60_000, { SUCCEEDED: 3, FAILED: 0, CANCELLED: 0 }],
+    ]);
   });
 });
