@@ -4,7 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { readyUrl, spawnNode, spawnTaskport } from './children.js';
-import { createKey, query, startServer, submit, temporaryDatabase, testConfig, waitForTask, type TestServer } from './helpers.js';
+import { createKey, query, startServer, submit, temporaryDatabase, testConfig, testStore, waitForTask, type TestServer } from './helpers.js';
 
 // Webhooks end to end: a real server delivers to real HTTP receivers on 127.0.0.1, which verify
 // every signature with the specification's own library, as a user's receiver would.
@@ -465,5 +465,44 @@ describe('webhook configuration', () => {
       expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
       expect(() => loadConfig({ [name]: value })).toThrow(name);
     }
+  });
+});
+
+describe.runIf(testStore === 'postgres')('webhooks from several processes', () => {
+  it('sends each message once when two processes deliver from one database', { timeout: 60_000 }, async () => {
+    const database = await temporaryDatabase();
+    const receiver = await startReceiver();
+    const token = `tp_webhooks_${Date.now().toString(36)}`;
+    const environment = { TASKPORT_DB: database, TASKPORT_BOOTSTRAP_TOKEN: token, TASKPORT_WEBHOOK_ALLOW_PRIVATE: 'true' };
+    const first = spawnTaskport(['serve'], environment);
+    const firstServer = { url: await readyUrl(first) } as TestServer;
+    const second = spawnTaskport(['serve'], environment);
+    await readyUrl(second);
+    const inputs = Array.from({ length: 60 }, (_, index) => ({
+      service: 'demo',
+      action: 'echo',
+      params: { message: `m${index}` },
+      webhook: { url: receiver.url, events: ['STARTED', 'COMPLETED'] },
+    }));
+    const batch = await query(
+      firstServer,
+      token,
+      `mutation ($inputs: [SubmitTaskInput!]!) { submitTasks(inputs: $inputs) { ... on SubmitTasksSuccess { tasks { id } } } }`,
+      { inputs },
+    );
+    expect(batch.submitTasks.tasks).toHaveLength(60);
+    const deliveries = await receiver.waitFor(120);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.deliveries).toHaveLength(120);
+    expect(new Set(deliveries.map((delivery) => delivery.headers['webhook-id'])).size).toBe(120);
+    // Each task's start reached the receiver before its end, whichever process sent each.
+    const order = new Map<string, string[]>();
+    for (const delivery of receiver.deliveries) {
+      const id = delivery.json.data.task.id as string;
+      order.set(id, [...(order.get(id) ?? []), delivery.json.type]);
+    }
+    for (const types of order.values()) expect(types).toEqual(['task.started', 'task.completed']);
+    for (const child of [first, second]) child.process.kill('SIGTERM');
+    await Promise.all([first.exited, second.exited]);
   });
 });
