@@ -43,6 +43,8 @@ export interface WebhookDeliveryOptions {
 
 /** At most this many messages per claim: a claim is one statement, and the slots fill as sends end. */
 const CLAIM_BATCH = 50;
+/** While sends are under way, a claim waits until this many slots are free. */
+const CLAIM_AT_LEAST = 4;
 /** The longest wait between looks at the outbox: a wake-up lost with a dropped bus connection costs no more. */
 const IDLE_POLL_MS = 5000;
 /** Due messages that could not be claimed (in flight elsewhere, or behind an older one of their task) are looked at again this often. */
@@ -111,7 +113,8 @@ export class WebhookDeliverer {
     while (this.#running) {
       this.#woken = false;
       const free = this.#settings.maxInFlight - this.#inFlight.size;
-      if (free <= 0) {
+      // A claim is a statement: while sends are under way, one is made for several free slots, not for each.
+      if (free <= 0 || (free < Math.min(CLAIM_AT_LEAST, this.#settings.maxInFlight) && this.#inFlight.size > 0)) {
         await Promise.race([...this.#inFlight, this.#sleep(IDLE_POLL_MS)]);
         continue;
       }
@@ -129,8 +132,9 @@ export class WebhookDeliverer {
         await this.#sleep(BLOCKED_POLL_MS);
         continue;
       }
+      const reads = this.#sharedReads(claimed, now);
       for (const message of claimed) {
-        const send: Promise<void> = this.#deliver(message).finally(() => {
+        const send: Promise<void> = this.#deliver(message, reads).finally(() => {
           this.#inFlight.delete(send);
           // A send that ended frees a slot, and may let the next message of its task go.
           this.#poke();
@@ -140,6 +144,36 @@ export class WebhookDeliverer {
       if (claimed.length > 0 || this.#woken) continue;
       await this.#sleep(await this.#idleWait());
     }
+  }
+
+  /**
+   * The secrets and results a claim's messages need, read once per organisation and endpoint and
+   * once for all their tasks: a burst of endings is a few reads, not a few per message.
+   */
+  #sharedReads(claimed: readonly LeasedWebhookMessage[], now: number): SharedReads {
+    const secrets = new Map<string, Promise<string[]>>();
+    let results: Promise<Map<number, ResultMetadata[]>> | null = null;
+    const withResults = claimed.filter((message) => EVENTS_WITH_RESULTS.has(message.event)).map((message) => message.taskId);
+    return {
+      secretsOf: (message) => {
+        const key = `${message.organisationId}/${message.endpointId}`;
+        let read = secrets.get(key);
+        if (!read) {
+          read = this.#storage.webhookEndpoints.liveSigningSecrets(message.organisationId, message.endpointId, now);
+          secrets.set(key, read);
+        }
+        return read;
+      },
+      resultsOf: async (message) => {
+        if (!EVENTS_WITH_RESULTS.has(message.event)) return [];
+        results ??= this.#storage.records.taskResults(withResults).then((rows) => {
+          const byTask = new Map<number, ResultMetadata[]>();
+          for (const row of rows) byTask.set(row.taskId, [...(byTask.get(row.taskId) ?? []), row]);
+          return byTask;
+        });
+        return (await results).get(message.taskId) ?? [];
+      },
+    };
   }
 
   async #idleWait(): Promise<number> {
@@ -169,15 +203,14 @@ export class WebhookDeliverer {
   }
 
   /** One attempt: never throws; what it cannot record stays leased, and is tried again once the lease runs out. */
-  async #deliver(message: LeasedWebhookMessage): Promise<void> {
-    const started = Date.now();
+  async #deliver(message: LeasedWebhookMessage, reads: SharedReads): Promise<void> {
     let body = message.body;
     let outcome: SendOutcome;
     // A message whose endpoint was deleted or disabled meanwhile is refused once, without retries.
     let receiverGone = false;
     try {
-      const secrets = await this.#storage.webhookEndpoints.liveSigningSecrets(message.organisationId, message.endpointId, started);
-      body ??= messageBody(message, await this.#resultsOf(message));
+      const secrets = await reads.secretsOf(message);
+      body ??= messageBody(message, await reads.resultsOf(message));
       receiverGone = secrets.length === 0;
       outcome = receiverGone
         ? refused('the endpoint was deleted or disabled')
@@ -235,11 +268,11 @@ export class WebhookDeliverer {
       );
     }
   }
+}
 
-  async #resultsOf(message: LeasedWebhookMessage): Promise<ResultMetadata[]> {
-    if (!EVENTS_WITH_RESULTS.has(message.event)) return [];
-    return this.#storage.records.taskResults([message.taskId]);
-  }
+interface SharedReads {
+  secretsOf(message: LeasedWebhookMessage): Promise<string[]>;
+  resultsOf(message: LeasedWebhookMessage): Promise<ResultMetadata[]>;
 }
 
 function refused(error: string): SendOutcome {
