@@ -5,6 +5,7 @@ import { retentionMs, type Config } from './config.js';
 import { createEngine, type Engine } from './engine/index.js';
 import { servedActions } from './engine/worker.js';
 import { listenForOperations, operationsRoutes } from './http/operations.js';
+import { dashboardRoutes } from './http/dashboard.js';
 import { createServer, type RunningServer } from './http/server.js';
 import { createRequestRateLimits, UNLIMITED } from './limits/requests.js';
 import { redactedLocation } from './storage/errors.js';
@@ -143,6 +144,7 @@ export async function startTaskport(
         publicUrl: config.publicUrl,
         graphiql: config.graphiql,
         operations: operationsRoutes({ engine, logger, metricsToken: config.metricsToken }),
+        dashboard: dashboardRoutes({ logger, ...(options.dashboardFolder ? { folder: options.dashboardFolder } : {}) }),
         transport: config,
         rateLimits,
       });
@@ -211,6 +213,8 @@ export interface StartOptions {
   role?: ProcessRole;
   /** The actions the worker claims, each one of the catalog's; all of them when absent. Ignored by role `api`. */
   actions?: ServedActions;
+  /** The built dashboard; the package's dist-dashboard when absent. */
+  dashboardFolder?: string;
 }
 
 /**

@@ -17,6 +17,7 @@ import { clientFaultLog } from './client-faults.js';
 import { socketFlushed } from './connection.js';
 import { EXECUTE_PATH_PREFIX, handleExecute } from './execute.js';
 import type { OperationsRoutes } from './operations.js';
+import type { DashboardRoutes } from './dashboard.js';
 import { useRequestLog } from './request-log.js';
 import { UNLIMITED, type RequestRateLimits } from '../limits/requests.js';
 import { parserAndValidationCache, TRANSPORT_LIMITS, useCostLimit, useDocumentLimits, useListLimits } from './limits.js';
@@ -46,6 +47,8 @@ export interface ServerOptions {
   publicUrl?: string | undefined;
   /** /readyz and /metrics (see operations.ts). */
   operations?: OperationsRoutes;
+  /** The dashboard's pages at /dashboard (see dashboard.ts). */
+  dashboard?: DashboardRoutes;
   /** Per-key and per-token rate limits (src/limits/requests.ts); none when absent. */
   rateLimits?: RequestRateLimits;
   /** config.ts's defaults for whatever is absent. */
@@ -313,6 +316,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       return;
     }
     if (options.operations?.(request, response)) return;
+    if (options.dashboard?.(request, response)) return;
     if (request.url?.startsWith(EXECUTE_PATH_PREFIX)) {
       void handleExecute(engine, logger, request, response, {
         rateLimits: options.rateLimits ?? UNLIMITED,
