@@ -176,6 +176,9 @@ describe('dependsOn', () => {
     expect(b).toMatchObject({ state: 'SUSPENDED', status: 'IN_QUEUE' });
     const suspended = await readTask(server, token, b.id);
     expect(suspended.dependsOn.map((task: { id: string }) => task.id)).toEqual([a.id]);
+    const c = await submitted(server, token, { service: 'demo', action: 'echo', params: { message: 'c' }, dependsOn: [a.id] });
+    const dependents = await query(server, token, 'query ($id: ID!) { task(id: $id) { dependents { id } } }', { id: a.id });
+    expect(dependents.task.dependents.map((task: { id: string }) => task.id)).toEqual([b.id, c.id]);
 
     const finalB = await waitForTask(server, token, b.id);
     expect(finalB.state).toBe('SUCCEEDED');

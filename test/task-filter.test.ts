@@ -123,6 +123,8 @@ describe(`task filter on ${testStore}`, () => {
         sourceType: source ? pick(random, ['mail', 'chat']) : pick(random, [null, 'mail']),
         session: pick(random, labels),
         poll: pick(random, labels),
+        // Unique per organisation when set.
+        idempotencyKey: index % 3 === 0 ? `key-${index}` : null,
         service: pick(random, ['demo', 'mail']),
         type: pick(random, ['echo', 'send']),
         params: '{}',
@@ -147,6 +149,7 @@ describe(`task filter on ${testStore}`, () => {
       sourceType: [null, 'mail', 'chat', 'none'],
       session: [...labels, 'z'],
       poll: [...labels, 'z'],
+      idempotencyKey: [null, 'key-0', 'key-30', 'key-1', 'key-none'],
       service: [null, 'demo', 'mail'],
       type: [null, 'echo', 'send'],
     } as const;

@@ -32,6 +32,8 @@ import type {
 export const MAX_BATCH_SUBMIT = 1000;
 export const MAX_STATUS_IDS = 10_000;
 export const MAX_DEPENDENCIES = 100;
+/** The most dependents one read of Task.dependents lists. */
+export const MAX_DEPENDENTS_LISTED = 100;
 /** The most tasks one cancelTasks or retryTasks changes; also its default limit. */
 export const MAX_BULK_TASKS = 10_000;
 /** A task's run history stays bounded: past this many retries, retryTask answers NOT_RETRYABLE. */
@@ -178,6 +180,8 @@ export interface TaskEngine {
   getResults(actor: Actor, ids: readonly number[]): Promise<(TaskResult | null)[]>;
   /** Ids of the tasks each task depends on. */
   dependencies(taskIds: readonly number[]): Promise<Map<number, number[]>>;
+  /** The ids of the tasks that name the task in dependsOn, oldest first, at most `limit`. */
+  dependents(taskId: number, limit: number): Promise<number[]>;
   /**
    * One-time: the payloads. With a retrievalKey they stay for the retry window, and only a retry
    * with that key gets them again; without one they are dropped at once.

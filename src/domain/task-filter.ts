@@ -19,6 +19,7 @@ export const TASK_FILTER_FIELDS: { readonly [F in TaskFilterField]-?: Comparison
   sourceId: 'equals',
   session: 'equals',
   poll: 'equals',
+  idempotencyKey: 'equals',
   sourceType: 'equals',
   service: 'equals',
   type: 'equals',

@@ -223,6 +223,7 @@ export interface TaskFilter {
   sourceId?: number | null;
   session?: string | null;
   poll?: string | null;
+  idempotencyKey?: string | null;
   sourceType?: string | null;
   service?: string | null;
   type?: string | null;

@@ -710,6 +710,11 @@ export class Engine implements TaskEngine {
     return byTask;
   }
 
+  /** Ids only: the caller reads the tasks through the actor's own view of them. */
+  dependents(taskId: number, limit: number): Promise<number[]> {
+    return this.#records.dependents(taskId, limit);
+  }
+
   async retrieveResults(actor: Actor, taskId: number, retrievalKey: string | null): Promise<TaskResultPayload[]> {
     if (retrievalKey !== null && (retrievalKey.length === 0 || retrievalKey.length > MAX_RETRIEVAL_KEY_LENGTH)) {
       throw new ValidationError('INVALID', `retrievalKey must be 1 to ${MAX_RETRIEVAL_KEY_LENGTH} characters`, 'retrievalKey');

@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
-import type { TaskEngine, Viewer } from '../domain/api.js';
+import { MAX_DEPENDENTS_LISTED, type TaskEngine, type Viewer } from '../domain/api.js';
 import type { AllocationStatus } from '../domain/realtime.js';
 import type { Account, Actor, ApiKey, LogLevel, Page, PageRequest, Task, TaskLog, TaskResult } from '../domain/types.js';
 
@@ -15,6 +15,7 @@ export interface Loaders {
   queuePositions: DataLoader<number, number | null>;
   taskResults: DataLoader<number, TaskResult[]>;
   dependencies: DataLoader<number, number[]>;
+  dependents: DataLoader<number, number[]>;
   /** Pages of logs: the logs field of every task in a list is one read per distinct page request. */
   taskLogs: DataLoader<TaskLogsKey, Page<TaskLog>, string>;
 }
@@ -105,6 +106,7 @@ function createLoaders(engine: TaskEngine, actor: Actor | null): Loaders {
     queuePositions: new DataLoader(async (ids) => fromMap(await engine.queuePositions(ids), ids, null)),
     taskResults: new DataLoader(async (ids) => fromMap(await engine.taskResults(ids), ids, [])),
     dependencies: new DataLoader(async (ids) => fromMap(await engine.dependencies(ids), ids, [])),
+    dependents: new DataLoader((ids) => Promise.all(ids.map((id) => engine.dependents(id, MAX_DEPENDENTS_LISTED)))),
     taskLogs: new DataLoader((keys) => loadTaskLogs(engine, keys), {
       cacheKeyFn: (key) => `${key.taskId}/${pageRequestKey(key)}`,
     }),

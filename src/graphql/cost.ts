@@ -33,7 +33,7 @@ import {
 import type { Catalog } from '../catalog/index.js';
 import { LIMITS } from '../catalog/index.js';
 import { maxThroughputBuckets } from '../domain/aggregates.js';
-import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_RETRIES_PER_TASK, MAX_STATUS_IDS } from '../domain/api.js';
+import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_DEPENDENTS_LISTED, MAX_RETRIES_PER_TASK, MAX_STATUS_IDS } from '../domain/api.js';
 import { RATE_LIMIT_BOUNDS } from '../domain/rate-limits.js';
 import { SCHEDULE_LIMITS } from '../domain/schedules.js';
 import { WEBHOOK_EVENTS } from '../domain/webhooks.js';
@@ -72,6 +72,7 @@ function listSizes(catalog: Catalog): Record<string, ListSize> {
         Math.min((parentArgs['inputs'] as unknown[] | undefined)?.length ?? MAX_BATCH_SUBMIT, MAX_BATCH_SUBMIT),
     },
     'Task.dependsOn': { fixed: MAX_DEPENDENCIES },
+    'Task.dependents': { fixed: MAX_DEPENDENTS_LISTED },
     'Task.results': { fixed: LIMITS.taskResults },
     'Task.retryHistory': { fixed: MAX_RETRIES_PER_TASK },
     'RetrieveResultsSuccess.results': { fixed: LIMITS.taskResults },

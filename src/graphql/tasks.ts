@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { MAX_RETRIEVAL_KEY_LENGTH, MAX_STATUS_IDS, RESULT_RETRY_WINDOW_MS } from '../domain/api.js';
+import { MAX_DEPENDENTS_LISTED, MAX_RETRIEVAL_KEY_LENGTH, MAX_STATUS_IDS, RESULT_RETRY_WINDOW_MS } from '../domain/api.js';
 import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors.js';
 import {
   LOG_LEVELS,
@@ -166,6 +166,15 @@ builder.node(TaskRef, {
         return tasks.filter((dependency) => dependency !== null);
       },
     }),
+    dependents: t.field({
+      type: [TaskRef],
+      description: `The tasks that wait for it (that name it in dependsOn), oldest first; the first ${MAX_DEPENDENTS_LISTED}.`,
+      resolve: async (task, _args, context) => {
+        const ids = await context.loaders.dependents.load(task.id);
+        const tasks = await Promise.all(ids.map((id) => context.loaders.tasks.load(id)));
+        return tasks.filter((dependent) => dependent !== null);
+      },
+    }),
     execution: t.expose('execution', {
       type: ExecutionEnum,
       description: 'REALTIME for a call to an execution URL, recorded once it was answered.',
@@ -232,6 +241,7 @@ export const TaskFilterInput = builder.inputType('TaskFilter', {
     source: t.id({ description: 'The account the task runs against.' }),
     session: t.string(),
     poll: t.string(),
+    idempotencyKey: t.string({ description: 'The idempotencyKey given at submission.' }),
     sourceType: t.string(),
     service: t.string(),
     type: t.string(),

@@ -312,6 +312,8 @@ export interface RecordStore {
   taskResults(taskIds: readonly number[]): Promise<TaskResult[]>;
   getResults(organisationId: number, ids: readonly number[]): Promise<TaskResult[]>;
   dependencies(taskIds: readonly number[]): Promise<{ taskId: number; dependsOnId: number }[]>;
+  /** The ids of the tasks that depend on the task, oldest first, at most `limit`. */
+  dependents(taskId: number, limit: number): Promise<number[]>;
   /** The runs the tasks had before each retry, oldest first. */
   taskRetries(taskIds: readonly number[]): Promise<TaskRetry[]>;
   /**

@@ -131,4 +131,14 @@ export class TaskRecords {
       .where(anyOf(taskDependencies.taskId, taskIds))
       .orderBy(asc(taskDependencies.dependsOnId));
   }
+
+  async dependents(taskId: number, limit: number): Promise<number[]> {
+    const rows = await this.#db
+      .select({ taskId: taskDependencies.taskId })
+      .from(taskDependencies)
+      .where(eq(taskDependencies.dependsOnId, taskId))
+      .orderBy(asc(taskDependencies.taskId))
+      .limit(limit);
+    return rows.map((row) => row.taskId);
+  }
 }

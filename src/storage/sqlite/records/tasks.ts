@@ -155,4 +155,15 @@ export class TaskRecords {
       .orderBy(asc(taskDependencies.dependsOnId))
       .all();
   }
+
+  async dependents(taskId: number, limit: number): Promise<number[]> {
+    const rows = this.#db
+      .select({ taskId: taskDependencies.taskId })
+      .from(taskDependencies)
+      .where(eq(taskDependencies.dependsOnId, taskId))
+      .orderBy(asc(taskDependencies.taskId))
+      .limit(limit)
+      .all();
+    return rows.map((row) => row.taskId);
+  }
 }
