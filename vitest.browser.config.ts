@@ -14,6 +14,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // One Chromium at a time: on two cores, several at once make every page slow.
+    fileParallelism: false,
     env: { TASKPORT_TEST_STORE: 'sqlite' },
   },
 });

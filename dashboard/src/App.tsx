@@ -1,12 +1,16 @@
 import { useCallback, useEffect, useState } from 'react';
 import { Provider } from 'urql';
+import { Link, Route, Router, Switch, useRoute } from 'wouter';
 import { connect, type Connection } from './client.ts';
 import { describeError } from './errors.ts';
 import { graphql } from './gql/index.ts';
-import type { ViewerQuery } from './gql/graphql.ts';
-import { Overview } from './Overview.tsx';
+import { AdminPages } from './pages/admin/AdminPages.tsx';
+import { Overview } from './pages/Overview.tsx';
+import { TaskDetail } from './pages/TaskDetail.tsx';
+import { Tasks } from './pages/Tasks.tsx';
 import { forgetKey, readKey, saveKey } from './session.ts';
 import { SignIn } from './SignIn.tsx';
+import { ViewerContext, type Viewer } from './viewer.ts';
 
 const viewerQuery = graphql(`
   query Viewer {
@@ -19,8 +23,6 @@ const viewerQuery = graphql(`
     }
   }
 `);
-
-type Viewer = ViewerQuery['viewer'];
 
 type State =
   | { kind: 'signedOut'; error: string | null }
@@ -77,23 +79,49 @@ export function App() {
 
   return (
     <Provider value={state.connection.client}>
-      <header className="bar">
-        <span className="brand">Taskport</span>
-        <nav aria-label="Pages">
-          <a href="#overview" aria-current="page">
-            Overview
-          </a>
-        </nav>
-        <span className="who">
-          {state.viewer.key.name} ({state.viewer.key.role}) · {state.viewer.organisation}
-        </span>
-        <button type="button" onClick={signOut}>
-          Sign out
-        </button>
-      </header>
-      <main className="page" id="overview">
-        <Overview />
-      </main>
+      <ViewerContext.Provider value={state.viewer}>
+        <Router base="/dashboard">
+          <header className="bar">
+            <span className="brand">Taskport</span>
+            <nav aria-label="Pages">
+              <NavLink href="/" exact>
+                Overview
+              </NavLink>
+              <NavLink href="/tasks">Tasks</NavLink>
+              {state.viewer.key.role === 'ADMIN' && <NavLink href="/admin">Admin</NavLink>}
+            </nav>
+            <span className="who">
+              {state.viewer.key.name} ({state.viewer.key.role}) · {state.viewer.organisation}
+            </span>
+            <button type="button" onClick={signOut}>
+              Sign out
+            </button>
+          </header>
+          <main className="page">
+            <Switch>
+              <Route path="/" component={Overview} />
+              <Route path="/tasks" component={Tasks} />
+              <Route path="/tasks/:id">{(params) => <TaskDetail id={params.id} />}</Route>
+              <Route path="/admin" nest component={AdminPages} />
+              <Route>
+                <h1>Not found</h1>
+                <p role="alert">The dashboard has no page at this address.</p>
+                <Link href="/">Go to the overview</Link>
+              </Route>
+            </Switch>
+          </main>
+        </Router>
+      </ViewerContext.Provider>
     </Provider>
+  );
+}
+
+/** A link that says, to the eye and to a screen reader, when it is the page shown. */
+function NavLink({ href, exact = false, children }: { href: string; exact?: boolean; children: string }) {
+  const [active] = useRoute(exact ? href : `${href}/*?`);
+  return (
+    <Link href={href} aria-current={active ? 'page' : undefined}>
+      {children}
+    </Link>
   );
 }

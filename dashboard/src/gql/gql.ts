@@ -16,10 +16,12 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
 type Documents = {
     "\n  query Viewer {\n    viewer {\n      organisation\n      key {\n        name\n        role\n      }\n    }\n  }\n": typeof types.ViewerDocument,
     "\n  query Overview {\n    taskCounts(filter: {}) {\n      pending\n      suspended\n      processing\n      succeeded\n      failed\n      cancelled\n      total\n    }\n    queueStats {\n      service\n      action\n      pending\n      processing\n      suspended\n      oldestPendingDate\n      finishedLastMinute {\n        ...FinishedCountsFields\n      }\n      finishedLast5Minutes {\n        ...FinishedCountsFields\n      }\n      finishedLast15Minutes {\n        ...FinishedCountsFields\n      }\n    }\n  }\n\n  fragment FinishedCountsFields on FinishedCounts {\n    succeeded\n    failed\n    cancelled\n    total\n  }\n": typeof types.OverviewDocument,
+    "\n  query Tasks($filter: TaskFilter, $first: Int, $after: String) {\n    tasks(filter: $filter, first: $first, after: $after) {\n      edges {\n        node {\n          id\n          state\n        }\n      }\n    }\n  }\n": typeof types.TasksDocument,
 };
 const documents: Documents = {
     "\n  query Viewer {\n    viewer {\n      organisation\n      key {\n        name\n        role\n      }\n    }\n  }\n": types.ViewerDocument,
     "\n  query Overview {\n    taskCounts(filter: {}) {\n      pending\n      suspended\n      processing\n      succeeded\n      failed\n      cancelled\n      total\n    }\n    queueStats {\n      service\n      action\n      pending\n      processing\n      suspended\n      oldestPendingDate\n      finishedLastMinute {\n        ...FinishedCountsFields\n      }\n      finishedLast5Minutes {\n        ...FinishedCountsFields\n      }\n      finishedLast15Minutes {\n        ...FinishedCountsFields\n      }\n    }\n  }\n\n  fragment FinishedCountsFields on FinishedCounts {\n    succeeded\n    failed\n    cancelled\n    total\n  }\n": types.OverviewDocument,
+    "\n  query Tasks($filter: TaskFilter, $first: Int, $after: String) {\n    tasks(filter: $filter, first: $first, after: $after) {\n      edges {\n        node {\n          id\n          state\n        }\n      }\n    }\n  }\n": types.TasksDocument,
 };
 
 /**
@@ -44,6 +46,10 @@ export function graphql(source: "\n  query Viewer {\n    viewer {\n      organis
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query Overview {\n    taskCounts(filter: {}) {\n      pending\n      suspended\n      processing\n      succeeded\n      failed\n      cancelled\n      total\n    }\n    queueStats {\n      service\n      action\n      pending\n      processing\n      suspended\n      oldestPendingDate\n      finishedLastMinute {\n        ...FinishedCountsFields\n      }\n      finishedLast5Minutes {\n        ...FinishedCountsFields\n      }\n      finishedLast15Minutes {\n        ...FinishedCountsFields\n      }\n    }\n  }\n\n  fragment FinishedCountsFields on FinishedCounts {\n    succeeded\n    failed\n    cancelled\n    total\n  }\n"): (typeof documents)["\n  query Overview {\n    taskCounts(filter: {}) {\n      pending\n      suspended\n      processing\n      succeeded\n      failed\n      cancelled\n      total\n    }\n    queueStats {\n      service\n      action\n      pending\n      processing\n      suspended\n      oldestPendingDate\n      finishedLastMinute {\n        ...FinishedCountsFields\n      }\n      finishedLast5Minutes {\n        ...FinishedCountsFields\n      }\n      finishedLast15Minutes {\n        ...FinishedCountsFields\n      }\n    }\n  }\n\n  fragment FinishedCountsFields on FinishedCounts {\n    succeeded\n    failed\n    cancelled\n    total\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Tasks($filter: TaskFilter, $first: Int, $after: String) {\n    tasks(filter: $filter, first: $first, after: $after) {\n      edges {\n        node {\n          id\n          state\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query Tasks($filter: TaskFilter, $first: Int, $after: String) {\n    tasks(filter: $filter, first: $first, after: $after) {\n      edges {\n        node {\n          id\n          state\n        }\n      }\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

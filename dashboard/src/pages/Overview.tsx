@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'react';
 import { useQuery } from 'urql';
-import { describeError } from './errors.ts';
-import { graphql } from './gql/index.ts';
-import type { FinishedCountsFieldsFragment, OverviewQuery } from './gql/graphql.ts';
+import { describeError } from '../errors.ts';
+import { formatAge, number } from '../format.ts';
+import { graphql } from '../gql/index.ts';
+import type { FinishedCountsFieldsFragment, OverviewQuery } from '../gql/graphql.ts';
 
 const overviewQuery = graphql(`
   query Overview {
@@ -56,29 +57,6 @@ const stateRows: ReadonlyArray<{ label: string; field: Exclude<keyof Counts, '__
   { label: 'Failed', field: 'failed' },
   { label: 'Cancelled', field: 'cancelled' },
 ];
-
-const number = new Intl.NumberFormat('en');
-
-/** "4 s", "3 min 20 s", "2 h 5 min", "3 d 4 h": the two largest units. */
-export function formatAge(ms: number): string {
-  const seconds = Math.max(0, Math.floor(ms / 1000));
-  const units: Array<[string, number]> = [
-    ['d', 86_400],
-    ['h', 3600],
-    ['min', 60],
-    ['s', 1],
-  ];
-  const parts: string[] = [];
-  let rest = seconds;
-  for (const [name, size] of units) {
-    const amount = Math.floor(rest / size);
-    rest -= amount * size;
-    if (amount > 0 || (parts.length === 0 && size === 1)) parts.push(`${amount} ${name}`);
-    if (parts.length === 2) break;
-    if (parts.length === 1 && amount === 0) break;
-  }
-  return parts.join(' ');
-}
 
 function FinishedCell({ counts }: { counts: Finished }) {
   const bad = counts.failed + counts.cancelled;
