@@ -141,7 +141,7 @@ describe(`task filter on ${testStore}`, () => {
     const { items: all } = await records.listTasks(organisation.id, {}, { first: 1000 });
     expect(all).toHaveLength(60);
 
-    const filters: TaskFilter[] = [{}];
+    const filters: TaskFilter[] = [{}, { id: [all[0]!.id, all[7]!.id, 999_999] }, { id: [] }];
     const values = {
       keyId: [null, ...keys.map((key) => key.id), 999_999],
       user: [null, ...users, 'nobody'],

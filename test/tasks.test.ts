@@ -480,6 +480,17 @@ describe('tasks(filter, first, after)', () => {
     expect(response.body.errors?.[0]?.extensions?.code).toBe('INVALID');
   });
 
+  it('filters by ids and by idempotencyKey; an empty or unreadable list of ids selects nothing', async () => {
+    expect(await listIds({ session, ids: [ids[1], ids[4], 'not-an-id'] })).toEqual([ids[4], ids[1]]);
+    expect(await listIds({ session, ids: [] })).toEqual([]);
+    expect(await listIds({ ids: ['not-an-id'] })).toEqual([]);
+    const keyed = await submit(server, token, { service: 'demo', action: 'echo', params: { message: 'k' }, idempotencyKey: 'find-me' });
+    expect(await listIds({ idempotencyKey: 'find-me' })).toEqual([keyed.task.id]);
+    expect(await listIds({ idempotencyKey: 'find-nobody' })).toEqual([]);
+    const tooMany = await graphql(server, token, TASKS, { filter: { ids: Array.from({ length: 1001 }, () => ids[0]) } });
+    expect(tooMany.body.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', coordinate: 'TaskFilter.ids' });
+  });
+
   it('filters by the submitting key', async () => {
     const memberToken = await createKey(server, 'default', 'MEMBER');
     const viewer = await query(server, memberToken, `{ viewer { key { id name role } } }`);

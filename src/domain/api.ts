@@ -34,6 +34,8 @@ export const MAX_STATUS_IDS = 10_000;
 export const MAX_DEPENDENCIES = 100;
 /** The most dependents one read of Task.dependents lists. */
 export const MAX_DEPENDENTS_LISTED = 100;
+/** The most ids TaskFilter.ids takes. */
+export const MAX_FILTER_IDS = 1000;
 /** The most tasks one cancelTasks or retryTasks changes; also its default limit. */
 export const MAX_BULK_TASKS = 10_000;
 /** A task's run history stays bounded: past this many retries, retryTask answers NOT_RETRYABLE. */

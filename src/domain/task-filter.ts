@@ -14,6 +14,7 @@ type ComparisonOf<F extends TaskFilterField> =
  * same name; a new TaskFilter field does not compile until it is given its comparison here.
  */
 export const TASK_FILTER_FIELDS: { readonly [F in TaskFilterField]-?: ComparisonOf<F> } = Object.freeze({
+  id: 'oneOf',
   keyId: 'equals',
   user: 'equals',
   sourceId: 'equals',
@@ -32,6 +33,7 @@ export const TASK_FILTER_FIELDS: { readonly [F in TaskFilterField]-?: Comparison
 type FieldsComparedBy<C> = { [F in TaskFilterField]-?: ComparisonOf<F> extends C ? F : never }[TaskFilterField];
 export type EqualityField = FieldsComparedBy<'equals'>;
 export type DateField = FieldsComparedBy<'range'>;
+export type ListField = FieldsComparedBy<'oneOf'>;
 export type RangeBound = keyof DateRange;
 
 const RANGE_BOUNDS: readonly RangeBound[] = ['gt', 'gte', 'lt', 'lte'];
@@ -40,6 +42,7 @@ const RANGE_BOUNDS: readonly RangeBound[] = ['gt', 'gte', 'lt', 'lte'];
 export type TaskFilterCondition =
   | { field: EqualityField; comparison: 'equals'; value: string | number }
   | { field: 'state'; comparison: 'oneOf'; values: readonly TaskState[] }
+  | { field: 'id'; comparison: 'oneOf'; values: readonly number[] }
   | { field: DateField; comparison: RangeBound; value: Date };
 
 /** Absent and null fields, empty state lists and null bounds select everything: they give no condition. */
@@ -51,8 +54,8 @@ export function taskFilterConditions(filter: TaskFilter): TaskFilterCondition[] 
       const value = filter[field as EqualityField];
       if (value != null) conditions.push({ field: field as EqualityField, comparison, value });
     } else if (comparison === 'oneOf') {
-      const values = filter.state;
-      if (values && values.length > 0) conditions.push({ field: 'state', comparison, values });
+      if (field === 'state' && filter.state && filter.state.length > 0) conditions.push({ field, comparison, values: filter.state });
+      if (field === 'id' && filter.id && filter.id.length > 0) conditions.push({ field, comparison, values: filter.id });
     } else {
       const range = filter[field as DateField];
       for (const bound of RANGE_BOUNDS) {
@@ -70,7 +73,7 @@ function passes(task: Task, condition: TaskFilterCondition): boolean {
     case 'equals':
       return task[condition.field] === condition.value;
     case 'oneOf':
-      return condition.values.includes(task.state);
+      return (condition.values as readonly unknown[]).includes(task[condition.field]);
   }
   const date = task[condition.field];
   if (date === null) return false;

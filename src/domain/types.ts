@@ -218,6 +218,8 @@ export interface DateRange {
 }
 
 export interface TaskFilter {
+  /** Any of these tasks. */
+  id?: readonly number[] | null;
   keyId?: number | null;
   user?: string | null;
   sourceId?: number | null;

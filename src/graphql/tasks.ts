@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { MAX_DEPENDENTS_LISTED, MAX_RETRIEVAL_KEY_LENGTH, MAX_STATUS_IDS, RESULT_RETRY_WINDOW_MS } from '../domain/api.js';
+import { MAX_DEPENDENTS_LISTED, MAX_FILTER_IDS, MAX_RETRIEVAL_KEY_LENGTH, MAX_STATUS_IDS, RESULT_RETRY_WINDOW_MS } from '../domain/api.js';
 import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors.js';
 import {
   LOG_LEVELS,
@@ -236,6 +236,9 @@ const DateTimeFilter = builder.inputType('DateTimeFilter', {
 export const TaskFilterInput = builder.inputType('TaskFilter', {
   description: 'All given conditions must hold.',
   fields: (t) => ({
+    ids: t.idList({
+      description: `Any of these tasks, up to ${MAX_FILTER_IDS.toLocaleString('en')}. Unlike an empty state list, an empty list selects nothing.`,
+    }),
     key: t.id({ description: 'The submitting API key.' }),
     user: t.string(),
     source: t.id({ description: 'The account the task runs against.' }),
@@ -258,11 +261,14 @@ export const TaskFilterInput = builder.inputType('TaskFilter', {
  */
 export function toEngineFilter(input: typeof TaskFilterInput.$inferInput | null | undefined): TaskFilter | null {
   if (!input) return {};
-  const { key, source, ...conditions } = input;
+  const { key, source, ids, ...conditions } = input;
   const keyId = key == null ? null : decodeId(String(key), 'ApiKey');
   const sourceId = source == null ? null : decodeId(String(source), 'Account');
   if ((key != null && keyId === null) || (source != null && sourceId === null)) return null;
-  return { ...conditions, keyId, sourceId };
+  if (ids == null) return { ...conditions, keyId, sourceId };
+  // Ids that cannot be a task match no task; a list of none of them matches nothing.
+  const id = ids.map((taskId) => decodeId(String(taskId), 'Task')).filter((taskId) => taskId !== null);
+  return id.length === 0 ? null : { ...conditions, keyId, sourceId, id };
 }
 
 const SubmitTaskInputRef = builder.inputType('SubmitTaskInput', {

@@ -18,7 +18,7 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Catalog } from '../catalog/index.js';
-import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_STATUS_IDS } from '../domain/api.js';
+import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_FILTER_IDS, MAX_STATUS_IDS } from '../domain/api.js';
 import { WEBHOOK_EVENTS } from '../domain/webhooks.js';
 import { createCostModel } from '../graphql/cost.js';
 
@@ -157,6 +157,7 @@ export const LIST_MAXIMA: Readonly<Record<string, number>> = Object.freeze({
   'Mutation.submitTasks(inputs:)': MAX_BATCH_SUBMIT,
   'Query.taskStatuses(ids:)': MAX_STATUS_IDS,
   'SubmitTaskInput.dependsOn': MAX_DEPENDENCIES,
+  'TaskFilter.ids': MAX_FILTER_IDS,
   // Events are distinct: a longer list repeats one, and is refused anyway.
   'TaskWebhookInput.events': WEBHOOK_EVENTS.length,
   'CreateWebhookEndpointInput.events': WEBHOOK_EVENTS.length,
