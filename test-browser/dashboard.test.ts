@@ -21,6 +21,11 @@ describe('the dashboard in Chromium', () => {
     const stateCount = (state: string) => page.getByRole('row', { name: new RegExp(`^${state}\\b`) }).getByRole('cell').last();
     await expect.poll(() => stateCount('Succeeded').textContent(), { timeout: 10_000 }).toBe('3');
     expect(await stateCount('Failed').textContent()).toBe('1');
+    const throughput = page.getByRole('figure');
+    await expect.poll(() => throughput.textContent(), { timeout: 10_000 }).toMatch(/3 succeeded.*1 failed.*0 cancelled/);
+    expect(await page.locator('.chart canvas').count()).toBe(1);
+    expect(await page.getByRole('heading', { name: 'Allocations' }).isVisible()).toBe(true);
+    expect(opened.consoleErrors).toEqual([]);
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard-overview.png`, fullPage: true });
     expect(opened.fromOtherOrigins()).toEqual([]);
     await opened.close();

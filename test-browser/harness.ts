@@ -40,6 +40,8 @@ export interface OpenedPage {
   requested: string[];
   /** The requested URLs outside the server's origin; a test expects none. */
   fromOtherOrigins(): string[];
+  /** What the page logged as errors, such as a Content-Security-Policy refusal. */
+  consoleErrors: string[];
   close(): Promise<void>;
 }
 
@@ -49,9 +51,15 @@ export async function openPage(harness: Harness, viewport = { width: 1280, heigh
   const page = await context.newPage();
   const requested: string[] = [];
   page.on('request', (request) => requested.push(request.url()));
+  const consoleErrors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => consoleErrors.push(error.message));
   return {
     page,
     requested,
+    consoleErrors,
     fromOtherOrigins: () => requested.filter((url) => !url.startsWith('data:') && new URL(url).origin !== harness.origin),
     close: () => context.close(),
   };

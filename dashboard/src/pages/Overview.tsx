@@ -1,12 +1,38 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useQuery } from 'urql';
+import { ThroughputChart } from '../components/ThroughputChart.tsx';
 import { describeError } from '../errors.ts';
-import { formatAge, number } from '../format.ts';
+import { formatAge, formatDate, number } from '../format.ts';
 import { graphql } from '../gql/index.ts';
 import type { FinishedCountsFieldsFragment, OverviewQuery } from '../gql/graphql.ts';
+import { useViewer } from '../viewer.ts';
 
 const overviewQuery = graphql(`
-  query Overview {
+  query Overview($since: DateTime!, $bucketSeconds: Int!, $admin: Boolean!) {
+    taskThroughput(since: $since, bucketSeconds: $bucketSeconds) {
+      __typename
+      ... on TaskThroughputSuccess {
+        buckets {
+          start
+          succeeded
+          failed
+          cancelled
+        }
+      }
+      ... on ValidationError {
+        message
+      }
+    }
+    allocations @include(if: $admin) {
+      id
+      name
+      service
+      action
+      instances
+      busy
+      executions
+      dateCreated
+    }
     taskCounts(filter: {}) {
       pending
       suspended
@@ -45,6 +71,14 @@ const overviewQuery = graphql(`
 
 // Polling is live enough for counts; subscriptions carry single tasks, not aggregates.
 const refreshMs = 2000;
+const THROUGHPUT_WINDOW_MS = 15 * 60_000;
+const BUCKET_SECONDS = 30;
+
+/** The window's start on a bucket boundary, so that successive refreshes read the same buckets. */
+function throughputSince(now: number): string {
+  const bucketMs = BUCKET_SECONDS * 1000;
+  return new Date(Math.floor((now - THROUGHPUT_WINDOW_MS) / bucketMs) * bucketMs + bucketMs).toISOString();
+}
 
 type Counts = OverviewQuery['taskCounts'];
 type Finished = FinishedCountsFieldsFragment;
@@ -75,12 +109,38 @@ function FinishedCell({ counts }: { counts: Finished }) {
   );
 }
 
+type Buckets = Extract<OverviewQuery['taskThroughput'], { __typename: 'TaskThroughputSuccess' }>['buckets'];
+
+/** The chart in words, for those who do not see it. */
+function ThroughputSummary({ buckets }: { buckets: Buckets }) {
+  const total = (field: 'succeeded' | 'failed' | 'cancelled') => buckets.reduce((sum, bucket) => sum + bucket[field], 0);
+  return (
+    <>
+      Per {BUCKET_SECONDS} s. In all: {number.format(total('succeeded'))} succeeded (solid line),{' '}
+      {number.format(total('failed'))} failed (dashed), {number.format(total('cancelled'))} cancelled (dotted).
+    </>
+  );
+}
+
 export function Overview() {
-  const [result, reexecute] = useQuery({ query: overviewQuery, requestPolicy: 'network-only' });
+  const admin = useViewer().key.role === 'ADMIN';
+  const [since, setSince] = useState(() => throughputSince(Date.now()));
+  const [result, reexecute] = useQuery({
+    query: overviewQuery,
+    variables: { since, bucketSeconds: BUCKET_SECONDS, admin },
+    requestPolicy: 'network-only',
+  });
   const [updated, setUpdated] = useState<Date | null>(null);
 
+  const sinceRef = useRef(since);
+  sinceRef.current = since;
   useEffect(() => {
-    const timer = setInterval(() => reexecute({ requestPolicy: 'network-only' }), refreshMs);
+    const timer = setInterval(() => {
+      const next = throughputSince(Date.now());
+      // A new window refetches by itself; within one bucket, ask again.
+      if (next !== sinceRef.current) setSince(next);
+      else reexecute({ requestPolicy: 'network-only' });
+    }, refreshMs);
     return () => clearInterval(timer);
   }, [reexecute]);
 
@@ -196,6 +256,64 @@ export function Overview() {
               </div>
             )}
           </section>
+          <section aria-labelledby="throughput-heading">
+            <h2 id="throughput-heading">Tasks ended, last 15 minutes</h2>
+            {data.taskThroughput.__typename === 'TaskThroughputSuccess' ? (
+              <figure className="throughput">
+                <ThroughputChart buckets={data.taskThroughput.buckets} bucketSeconds={BUCKET_SECONDS} />
+                <figcaption>
+                  <ThroughputSummary buckets={data.taskThroughput.buckets} />
+                </figcaption>
+              </figure>
+            ) : (
+              <p role="alert" className="error">
+                {data.taskThroughput.__typename === 'ValidationError' ? data.taskThroughput.message : 'No throughput.'}
+              </p>
+            )}
+          </section>
+          {data.allocations && (
+            <section aria-labelledby="allocations-heading">
+              <h2 id="allocations-heading">Allocations</h2>
+              {data.allocations.length === 0 ? (
+                <p>No allocation yet: real-time actions run on the capacity an allocation reserves.</p>
+              ) : (
+                <div className="scroll" tabIndex={0} role="region" aria-labelledby="allocations-heading">
+                  <table className="allocations">
+                    <thead>
+                      <tr>
+                        <th scope="col">Name</th>
+                        <th scope="col">Service</th>
+                        <th scope="col">Action</th>
+                        <th scope="col" className="num">
+                          Busy / instances
+                        </th>
+                        <th scope="col" className="num">
+                          Calls answered
+                        </th>
+                        <th scope="col">Created</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {data.allocations.map((allocation) => (
+                        <tr key={allocation.id}>
+                          <td>{allocation.name}</td>
+                          <td>{allocation.service}</td>
+                          <td>{allocation.action}</td>
+                          <td className="num">
+                            {number.format(allocation.busy)} / {number.format(allocation.instances)}
+                          </td>
+                          <td className="num">{number.format(allocation.executions)}</td>
+                          <td>
+                            <time dateTime={allocation.dateCreated}>{formatDate(allocation.dateCreated)}</time>
+                          </td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+              )}
+            </section>
+          )}
         </>
       )}
     </>
