@@ -26,7 +26,20 @@ describe('the dashboard in Chromium', () => {
     expect(await page.locator('.chart canvas').count()).toBe(1);
     expect(await page.getByRole('heading', { name: 'Allocations' }).isVisible()).toBe(true);
     expect(opened.consoleErrors).toEqual([]);
+    expect(opened.failedResponses).toEqual([]);
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard-overview.png`, fullPage: true });
+    expect(opened.fromOtherOrigins()).toEqual([]);
+    await opened.close();
+  });
+
+  it("fits a phone-width window: nothing but the tables' own scrolling regions is wider than the screen", async () => {
+    const opened = await openPage(harness, { width: 390, height: 844 });
+    const { page } = opened;
+    await signIn(harness, page, harness.server.adminToken);
+    await page.getByRole('heading', { name: 'Tasks by state' }).waitFor({ timeout: 10_000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: `${SCREENSHOTS}/dashboard-overview-phone.png`, fullPage: true });
     expect(opened.fromOtherOrigins()).toEqual([]);
     await opened.close();
   });

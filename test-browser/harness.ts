@@ -42,6 +42,8 @@ export interface OpenedPage {
   fromOtherOrigins(): string[];
   /** What the page logged as errors, such as a Content-Security-Policy refusal. */
   consoleErrors: string[];
+  /** "STATUS URL" of every response of 400 or more. */
+  failedResponses: string[];
   close(): Promise<void>;
 }
 
@@ -56,10 +58,15 @@ export async function openPage(harness: Harness, viewport = { width: 1280, heigh
     if (message.type() === 'error') consoleErrors.push(message.text());
   });
   page.on('pageerror', (error) => consoleErrors.push(error.message));
+  const failedResponses: string[] = [];
+  page.on('response', (response) => {
+    if (response.status() >= 400) failedResponses.push(`${response.status()} ${response.url()}`);
+  });
   return {
     page,
     requested,
     consoleErrors,
+    failedResponses,
     fromOtherOrigins: () => requested.filter((url) => !url.startsWith('data:') && new URL(url).origin !== harness.origin),
     close: () => context.close(),
   };
