@@ -199,7 +199,8 @@ export function Logs({ id, version, running }: { id: string; version: number; ru
         </div>
       )}
       {loaded.more && (
-        <p>
+        <p className="task-logs-more">
+          <span className="hint">More lines follow; new ones are not read until these are.</span>{' '}
           <button type="button" onClick={() => void read(true)}>
             Load more lines
           </button>

@@ -24,7 +24,8 @@ function useNow(ticking: boolean): number {
 }
 
 function attemptsText(attempts: number): string {
-  return `${number.format(attempts)} ${attempts === 1 ? 'attempt' : 'attempts'} so far`;
+  if (attempts === 0) return 'It never ran.';
+  return `${number.format(attempts)} ${attempts === 1 ? 'attempt' : 'attempts'} in all`;
 }
 
 function steps(task: DetailTask): Step[] {
