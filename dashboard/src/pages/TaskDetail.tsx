@@ -127,13 +127,11 @@ export function TaskDetail({ id }: { id: string }) {
 function TaskPage({ id }: { id: string }) {
   const [queried] = useQuery({ query: taskQuery, variables: { id }, requestPolicy: 'network-only' });
   const found = queried.data?.task ?? null;
-  const [task, setTask] = useState<DetailTask | null>(null);
+  // The latest of the first read, the live updates and the mutations' answers.
+  const [latest, setLatest] = useState<DetailTask | null>(null);
+  const task = latest ?? found;
   // Bumped on every live update, so that the logs read what was written since.
   const [version, setVersion] = useState(0);
-
-  useEffect(() => {
-    if (found) setTask((current) => current ?? found);
-  }, [found]);
 
   const [live, resubscribe] = useSubscription({
     query: taskSubscription,
@@ -143,14 +141,14 @@ function TaskPage({ id }: { id: string }) {
 
   useEffect(() => {
     if (live.data) {
-      setTask(live.data.taskUpdated);
+      setLatest(live.data.taskUpdated);
       setVersion((value) => value + 1);
     }
   }, [live.data]);
 
   const onChanged = useCallback(
     (changed: DetailTask) => {
-      setTask(changed);
+      setLatest(changed);
       setVersion((value) => value + 1);
       // The stream completes at a terminal state; a retried task runs again and has more to say.
       resubscribe();
@@ -168,7 +166,7 @@ function TaskPage({ id }: { id: string }) {
       </>
     );
   }
-  if (queried.fetching && !task) {
+  if (!task && (queried.fetching || !queried.data)) {
     return (
       <>
         <TaskHeading id={id} task={null} />
@@ -211,7 +209,7 @@ function TaskPage({ id }: { id: string }) {
       <Timeline task={task} />
       <section aria-labelledby="task-params-heading">
         <h2 id="task-params-heading">Params</h2>
-        <pre className="task-json" tabIndex={0} aria-labelledby="task-params-heading">
+        <pre className="task-json" tabIndex={0} role="region" aria-label="Params as JSON">
           {JSON.stringify(task.params, null, 2)}
         </pre>
       </section>

@@ -3,7 +3,6 @@ import { useClient } from 'urql';
 import { describeError } from '../../errors.ts';
 import { graphql } from '../../gql/index.ts';
 import type { LogLevel, TaskDetailLogsQuery } from '../../gql/graphql.ts';
-import { DateText } from './Summary.tsx';
 
 const logsQuery = graphql(`
   query TaskDetailLogs($id: ID!, $minLevel: LogLevel, $first: Int, $after: String) {
@@ -39,6 +38,16 @@ const LEVELS: ReadonlyArray<{ value: LogLevel | ''; label: string }> = [
   { value: 'WARN', label: 'Warning' },
   { value: 'ERROR', label: 'Error' },
 ];
+
+// Lines of one task are often milliseconds apart: the time is to the millisecond, the full date in its title.
+const logTime = new Intl.DateTimeFormat('en-GB', {
+  month: 'short',
+  day: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  fractionalSecondDigits: 3,
+});
 
 const LEVEL_LABELS: Readonly<Record<LogLevel, string>> = { DEBUG: 'Debug', INFO: 'Info', WARN: 'Warning', ERROR: 'Error' };
 
@@ -187,7 +196,9 @@ export function Logs({ id, version, running }: { id: string; version: number; ru
               {loaded.entries.map(({ cursor, node }) => (
                 <tr key={cursor} data-level={node.level.toLowerCase()}>
                   <td>
-                    <DateText iso={node.timestamp} />
+                    <time dateTime={node.timestamp} title={node.timestamp}>
+                      {logTime.format(new Date(node.timestamp))}
+                    </time>
                   </td>
                   <td className="task-log-level">{LEVEL_LABELS[node.level]}</td>
                   <td>{node.source}</td>
