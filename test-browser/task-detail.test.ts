@@ -243,6 +243,28 @@ describe('the task detail page', () => {
     await closeClean(opened);
   });
 
+  it('shows another key’s retried task to a MEMBER key, which sees only that key’s name', async () => {
+    const { server } = harness;
+    const member = await createKey(server, 'default', 'MEMBER');
+    const { task } = await submit(server, server.adminToken, { service: 'demo', action: 'fail', params: {} });
+    await waitForTask(server, server.adminToken, task.id);
+    const retried = await query(server, server.adminToken, `mutation ($id: ID!) { retryTask(id: $id) { __typename } }`, { id: task.id });
+    expect(retried.retryTask.__typename).toBe('RetryTaskSuccess');
+    await waitForTask(server, server.adminToken, task.id);
+
+    const opened = await openPage(harness);
+    const { page } = opened;
+    await signIn(harness, page, member, `/dashboard/tasks/${encodeURIComponent(task.id)}`);
+    await signedIn(page);
+    await page.getByRole('heading', { name: `Task ${task.id}`, level: 1 }).waitFor(WAIT);
+    await expect.poll(() => shownState(page).textContent(), WAIT).toBe('Failed');
+    expect(await page.locator('.task-summary').textContent()).toContain('Submitted by keybootstrap');
+    expect(await page.locator('.task-timeline li').filter({ hasText: /^Retried by key bootstrap/ }).count()).toBe(1);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await page.screenshot({ path: `${SCREENSHOTS}/dashboard-task-member.png`, fullPage: true });
+    await closeClean(opened);
+  });
+
   it('says clearly when there is no task with the id, or it is another organisation’s', async () => {
     const { server } = harness;
     const otherKey = await createKey(server, 'elsewhere', 'ADMIN');
