@@ -35,8 +35,8 @@ async function tasksOf(session: string): Promise<Array<{ id: string; state: stri
 }
 
 /** Signs in with the admin key (or `key`) straight onto the Tasks page at `search`. */
-async function openTasks(search = '', key = harness.server.adminToken): Promise<OpenedPage> {
-  const opened = await openPage(harness);
+async function openTasks(search = '', key = harness.server.adminToken, viewport?: { width: number; height: number }): Promise<OpenedPage> {
+  const opened = await openPage(harness, viewport);
   await signIn(harness, opened.page, key, `/dashboard/tasks${search}`);
   await signedIn(opened.page);
   await opened.page.getByRole('heading', { name: 'Tasks', exact: true }).waitFor({ timeout: 10_000 });
@@ -132,6 +132,28 @@ describe('the Tasks page', () => {
     await page.getByRole('link', { name: 'Clear filter' }).click();
     await expect.poll(() => new URL(page.url()).search, { timeout: 10_000 }).toBe('');
     expect(await form.getByLabel('Session', { exact: true }).inputValue()).toBe('');
+    expect(opened.fromOtherOrigins()).toEqual([]);
+    await opened.close();
+  });
+
+  it('tells of new tasks that match the filter and shows them on request', async () => {
+    const { server } = harness;
+    const session = newSession('newer');
+    const echo = (message: string) => submit(server, server.adminToken, { service: 'demo', action: 'echo', params: { message }, session });
+    const first = (await echo('first')).task.id;
+    const opened = await openTasks(`?session=${session}`);
+    const { page } = opened;
+    await expect.poll(() => listedIds(page), { timeout: 10_000 }).toEqual([first]);
+
+    const later = [(await echo('second')).task.id, (await echo('third')).task.id];
+    const notice = page.getByRole('status').filter({ hasText: '2 new tasks match' });
+    await notice.waitFor({ timeout: 15_000 });
+    // Not shown before it is asked for.
+    expect(await listedIds(page)).toEqual([first]);
+    await page.screenshot({ path: `${SCREENSHOTS}/tasks-newer.png` });
+    await notice.getByRole('button', { name: 'Show them' }).click();
+    await expect.poll(() => listedIds(page), { timeout: 10_000 }).toEqual([...later].reverse().concat(first));
+    await expect.poll(() => notice.count(), { timeout: 10_000 }).toBe(0);
     expect(opened.fromOtherOrigins()).toEqual([]);
     await opened.close();
   });
@@ -278,20 +300,23 @@ describe('the Tasks page', () => {
     await opened.close();
   });
 
-  it('offers a MEMBER key no bulk actions, and says why', async () => {
+  it('offers a MEMBER key no bulk actions, and says why; on a phone the filter starts folded', async () => {
     const { server } = harness;
     const viewer = await query(server, server.adminToken, '{ viewer { organisation } }');
     const member = await createKey(server, viewer.viewer.organisation, 'MEMBER');
     const session = newSession('member');
     const { task } = await submit(server, server.adminToken, { service: 'demo', action: 'echo', params: { message: 'm' }, session });
 
-    const opened = await openTasks(`?session=${session}`, member);
+    const opened = await openTasks(`?session=${session}`, member, { width: 390, height: 844 });
     const { page } = opened;
     await row(page, task.id).waitFor({ timeout: 10_000 });
+    const summary = page.locator('.tasks-filter-box > summary');
+    expect(await summary.textContent()).toBe(`Filter: Session ${session}`);
+    expect(await page.getByRole('form', { name: 'Filter tasks' }).isVisible()).toBe(false);
+    expect(await page.getByRole('link', { name: task.id }).isVisible()).toBe(true);
     expect(await page.getByText('Cancelling and retrying several tasks at once needs an ADMIN key.').isVisible()).toBe(true);
     expect(await page.getByRole('button', { name: /selected/ }).count()).toBe(0);
     expect(await page.getByRole('checkbox', { name: /^Select task/ }).count()).toBe(0);
-    await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: `${SCREENSHOTS}/tasks-member-narrow.png`, fullPage: true });
     expect(opened.fromOtherOrigins()).toEqual([]);
     await opened.close();

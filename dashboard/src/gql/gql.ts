@@ -19,6 +19,7 @@ type Documents = {
     "\n  fragment TaskDetailFields on Task {\n    id\n    service\n    type\n    state\n    status\n    attempts\n    maxAttempts\n    retries\n    priority\n    queuePosition\n    waitingFor\n    runAt\n    progress\n    dateCreated\n    dateStarted\n    dateCompleted\n    params\n    poll\n    session\n    user\n    target\n    execution\n    retrievalProtocol\n    resultRetrieved\n    scheduledFor\n    schedule {\n      id\n      name\n    }\n    key {\n      id\n      name\n    }\n    error {\n      code\n      message\n    }\n    results {\n      id\n      name\n      contentType\n      size\n      dateCreated\n      retrieved\n    }\n    retryHistory {\n      attempts\n      state\n      dateStarted\n      dateCompleted\n      dateRetried\n      error {\n        code\n        message\n      }\n      retriedBy {\n        id\n        name\n      }\n    }\n    dependsOn {\n      id\n      service\n      type\n      state\n    }\n    dependents {\n      id\n      service\n      type\n      state\n    }\n  }\n": typeof types.TaskDetailFieldsFragmentDoc,
     "\n  query TaskDetail($id: ID!) {\n    task(id: $id) {\n      ...TaskDetailFields\n    }\n  }\n": typeof types.TaskDetailDocument,
     "\n  subscription TaskDetailUpdated($id: ID!) {\n    taskUpdated(id: $id) {\n      ...TaskDetailFields\n    }\n  }\n": typeof types.TaskDetailUpdatedDocument,
+    "\n  subscription TaskDetailWake($filter: TaskFilter) {\n    taskEvents(filter: $filter) {\n      kind\n      task {\n        id\n        state\n      }\n    }\n  }\n": typeof types.TaskDetailWakeDocument,
     "\n  query TasksPage($filter: TaskFilter!, $first: Int!, $after: String) {\n    tasks(filter: $filter, first: $first, after: $after) {\n      edges {\n        node {\n          ...TasksRowFields\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n": typeof types.TasksPageDocument,
     "\n  mutation TasksCancelSelected($ids: [ID!]!) {\n    cancelTasks(filter: { ids: $ids }) {\n      __typename\n      ... on CancelTasksSuccess {\n        count\n        dependents\n      }\n      ... on Error {\n        message\n      }\n    }\n  }\n": typeof types.TasksCancelSelectedDocument,
     "\n  mutation TasksRetrySelected($ids: [ID!]!) {\n    retryTasks(filter: { ids: $ids }) {\n      __typename\n      ... on RetryTasksSuccess {\n        count\n        dependents\n      }\n      ... on Error {\n        message\n      }\n    }\n  }\n": typeof types.TasksRetrySelectedDocument,
@@ -52,6 +53,7 @@ type Documents = {
     "\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    queuePosition\n    error {\n      code\n    }\n  }\n": typeof types.TasksRowFieldsFragmentDoc,
     "\n  subscription TasksLive($filter: TaskFilter!) {\n    taskEvents(filter: $filter) {\n      kind\n      task {\n        ...TasksRowFields\n      }\n    }\n  }\n": typeof types.TasksLiveDocument,
     "\n  query TasksCatchUp($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          ...TasksRowFields\n        }\n      }\n    }\n  }\n": typeof types.TasksCatchUpDocument,
+    "\n  query TasksNewer($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n": typeof types.TasksNewerDocument,
 };
 const documents: Documents = {
     "\n  query Viewer {\n    viewer {\n      organisation\n      key {\n        name\n        role\n      }\n    }\n  }\n": types.ViewerDocument,
@@ -59,6 +61,7 @@ const documents: Documents = {
     "\n  fragment TaskDetailFields on Task {\n    id\n    service\n    type\n    state\n    status\n    attempts\n    maxAttempts\n    retries\n    priority\n    queuePosition\n    waitingFor\n    runAt\n    progress\n    dateCreated\n    dateStarted\n    dateCompleted\n    params\n    poll\n    session\n    user\n    target\n    execution\n    retrievalProtocol\n    resultRetrieved\n    scheduledFor\n    schedule {\n      id\n      name\n    }\n    key {\n      id\n      name\n    }\n    error {\n      code\n      message\n    }\n    results {\n      id\n      name\n      contentType\n      size\n      dateCreated\n      retrieved\n    }\n    retryHistory {\n      attempts\n      state\n      dateStarted\n      dateCompleted\n      dateRetried\n      error {\n        code\n        message\n      }\n      retriedBy {\n        id\n        name\n      }\n    }\n    dependsOn {\n      id\n      service\n      type\n      state\n    }\n    dependents {\n      id\n      service\n      type\n      state\n    }\n  }\n": types.TaskDetailFieldsFragmentDoc,
     "\n  query TaskDetail($id: ID!) {\n    task(id: $id) {\n      ...TaskDetailFields\n    }\n  }\n": types.TaskDetailDocument,
     "\n  subscription TaskDetailUpdated($id: ID!) {\n    taskUpdated(id: $id) {\n      ...TaskDetailFields\n    }\n  }\n": types.TaskDetailUpdatedDocument,
+    "\n  subscription TaskDetailWake($filter: TaskFilter) {\n    taskEvents(filter: $filter) {\n      kind\n      task {\n        id\n        state\n      }\n    }\n  }\n": types.TaskDetailWakeDocument,
     "\n  query TasksPage($filter: TaskFilter!, $first: Int!, $after: String) {\n    tasks(filter: $filter, first: $first, after: $after) {\n      edges {\n        node {\n          ...TasksRowFields\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n": types.TasksPageDocument,
     "\n  mutation TasksCancelSelected($ids: [ID!]!) {\n    cancelTasks(filter: { ids: $ids }) {\n      __typename\n      ... on CancelTasksSuccess {\n        count\n        dependents\n      }\n      ... on Error {\n        message\n      }\n    }\n  }\n": types.TasksCancelSelectedDocument,
     "\n  mutation TasksRetrySelected($ids: [ID!]!) {\n    retryTasks(filter: { ids: $ids }) {\n      __typename\n      ... on RetryTasksSuccess {\n        count\n        dependents\n      }\n      ... on Error {\n        message\n      }\n    }\n  }\n": types.TasksRetrySelectedDocument,
@@ -92,6 +95,7 @@ const documents: Documents = {
     "\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    queuePosition\n    error {\n      code\n    }\n  }\n": types.TasksRowFieldsFragmentDoc,
     "\n  subscription TasksLive($filter: TaskFilter!) {\n    taskEvents(filter: $filter) {\n      kind\n      task {\n        ...TasksRowFields\n      }\n    }\n  }\n": types.TasksLiveDocument,
     "\n  query TasksCatchUp($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          ...TasksRowFields\n        }\n      }\n    }\n  }\n": types.TasksCatchUpDocument,
+    "\n  query TasksNewer($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n": types.TasksNewerDocument,
 };
 
 /**
@@ -128,6 +132,10 @@ export function graphql(source: "\n  query TaskDetail($id: ID!) {\n    task(id: 
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription TaskDetailUpdated($id: ID!) {\n    taskUpdated(id: $id) {\n      ...TaskDetailFields\n    }\n  }\n"): (typeof documents)["\n  subscription TaskDetailUpdated($id: ID!) {\n    taskUpdated(id: $id) {\n      ...TaskDetailFields\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription TaskDetailWake($filter: TaskFilter) {\n    taskEvents(filter: $filter) {\n      kind\n      task {\n        id\n        state\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription TaskDetailWake($filter: TaskFilter) {\n    taskEvents(filter: $filter) {\n      kind\n      task {\n        id\n        state\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -260,6 +268,10 @@ export function graphql(source: "\n  subscription TasksLive($filter: TaskFilter!
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query TasksCatchUp($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          ...TasksRowFields\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query TasksCatchUp($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          ...TasksRowFields\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query TasksNewer($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query TasksNewer($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

@@ -7,7 +7,7 @@ import { graphql } from '../gql/index.ts';
 import { useViewer } from '../viewer.ts';
 import { FilterForm } from './tasks/FilterForm.tsx';
 import { FindTask, type Found } from './tasks/FindTask.tsx';
-import { mergeLive, useLiveRows } from './tasks/live.ts';
+import { mergeLive, NEWER_LIMIT, useLiveRows, useNewerCount } from './tasks/live.ts';
 import { TaskTable } from './tasks/TaskTable.tsx';
 import { filterOnly, hasFilter, parseView, taskFilter, viewHref, type ListView } from './tasks/url-filter.ts';
 import './tasks/tasks.css';
@@ -93,6 +93,8 @@ export function Tasks() {
   const ids = useMemo(() => baseRows.map((row) => row.id), [baseRows]);
   const live = useLiveRows(ids, !paused);
   const rows = useMemo(() => mergeLive(baseRows, baseAt, live.rows), [baseRows, baseAt, live.rows]);
+  const newest = baseRows[0]?.dateCreated ?? null;
+  const newer = useNewerCount(filter, newest, !paused && !view.after && data !== undefined && !error);
 
   // Selections and outcomes belong to one address: another page or filter starts afresh.
   const [selection, setSelection] = useState<{ search: string; ids: ReadonlySet<string> }>({ search, ids: new Set() });
@@ -256,6 +258,14 @@ export function Tasks() {
               <Link href={shownNotice.link.href}>{shownNotice.link.text}</Link>
             </>
           )}
+        </p>
+      )}
+      {newer > 0 && (
+        <p role="status" className="tasks-newer">
+          {newer > NEWER_LIMIT ? `More than ${number.format(NEWER_LIMIT)} new tasks match` : `${plural(newer, 'new task')} ${newer === 1 ? 'matches' : 'match'}`}{' '}
+          <button type="button" className="secondary" onClick={refresh}>
+            Show them
+          </button>
         </p>
       )}
       {error && (

@@ -1,16 +1,22 @@
 import { useId, useState, type FormEvent } from 'react';
 import { Link } from 'wouter';
 import { STATE_LABELS, TASK_STATES } from '../../components/StateLabel.tsx';
+import { formatDate } from '../../format.ts';
 import type { TaskState } from '../../gql/graphql.ts';
 import {
   DATE_RANGES,
   TEXT_FIELDS,
+  describeView,
   isoToLocalInput,
   localInputToIso,
   type ListView,
   type RangeName,
   type TextParam,
 } from './url-filter.ts';
+
+// On a phone the form would push the list a screen down: it starts folded there, its summary
+// still saying what it filters on.
+const startsOpen = () => typeof window.matchMedia !== 'function' || window.matchMedia('(min-width: 700px)').matches;
 
 const MAIN_FIELDS: ReadonlySet<TextParam> = new Set(['service', 'type', 'poll']);
 
@@ -84,59 +90,64 @@ export function FilterForm({ view, onApply }: { view: ListView; onApply: (view: 
   );
 
   return (
-    <form className="tasks-filter" aria-label="Filter tasks" onSubmit={submit}>
-      <fieldset className="tasks-states">
-        <legend>State</legend>
-        {TASK_STATES.map((state) => (
-          <label key={state} className="tasks-check" data-state={state.toLowerCase()}>
-            <input
-              type="checkbox"
-              name="state"
-              value={state}
-              checked={states.includes(state)}
-              onChange={(event) => toggleState(state, event.target.checked)}
-            />
-            <span className="dot" aria-hidden="true" />
-            {STATE_LABELS[state]}
-          </label>
-        ))}
-      </fieldset>
-      <div className="tasks-fields">
-        {TEXT_FIELDS.filter(({ param }) => MAIN_FIELDS.has(param)).map(({ param, label }) => textInput(param, label))}
-      </div>
-      <details className="tasks-more" open={moreInUse}>
-        <summary>More filters: session, user, key, source, dates</summary>
-        <div className="tasks-fields">
-          {TEXT_FIELDS.filter(({ param }) => !MAIN_FIELDS.has(param)).map(({ param, label }) => textInput(param, label))}
-        </div>
-        <div className="tasks-ranges">
-          {DATE_RANGES.map(({ name, label }) => (
-            <fieldset key={name}>
-              <legend>{label}</legend>
-              {(['From', 'To'] as const).map((end) => (
-                <div className="tasks-field" key={end}>
-                  <label htmlFor={`${id}-${name}${end}`}>
-                    {label} {end === 'From' ? 'from' : 'before'}
-                  </label>
-                  <input
-                    id={`${id}-${name}${end}`}
-                    type="datetime-local"
-                    step={1}
-                    name={`${name}${end}`}
-                    value={dates[`${name}${end}`]}
-                    onChange={(event) => setDates((current) => ({ ...current, [`${name}${end}`]: event.target.value }))}
-                  />
-                </div>
-              ))}
-            </fieldset>
+    <details className="tasks-filter-box" open={startsOpen()}>
+      <summary>
+        <span className="tasks-filter-title">Filter</span>: {describeView(view, STATE_LABELS, formatDate)}
+      </summary>
+      <form className="tasks-filter" aria-label="Filter tasks" onSubmit={submit}>
+        <fieldset className="tasks-states">
+          <legend>State</legend>
+          {TASK_STATES.map((state) => (
+            <label key={state} className="tasks-check" data-state={state.toLowerCase()}>
+              <input
+                type="checkbox"
+                name="state"
+                value={state}
+                checked={states.includes(state)}
+                onChange={(event) => toggleState(state, event.target.checked)}
+              />
+              <span className="dot" aria-hidden="true" />
+              {STATE_LABELS[state]}
+            </label>
           ))}
+        </fieldset>
+        <div className="tasks-fields">
+          {TEXT_FIELDS.filter(({ param }) => MAIN_FIELDS.has(param)).map(({ param, label }) => textInput(param, label))}
         </div>
-        <p className="hint">Dates are in your time zone; “before” leaves out that moment itself.</p>
-      </details>
-      <div className="tasks-actions">
-        <button type="submit">Apply filter</button>
-        <Link href="/tasks">Clear filter</Link>
-      </div>
-    </form>
+        <details className="tasks-more" open={moreInUse}>
+          <summary>More filters: session, user, key, source, dates</summary>
+          <div className="tasks-fields">
+            {TEXT_FIELDS.filter(({ param }) => !MAIN_FIELDS.has(param)).map(({ param, label }) => textInput(param, label))}
+          </div>
+          <div className="tasks-ranges">
+            {DATE_RANGES.map(({ name, label }) => (
+              <fieldset key={name}>
+                <legend>{label}</legend>
+                {(['From', 'To'] as const).map((end) => (
+                  <div className="tasks-field" key={end}>
+                    <label htmlFor={`${id}-${name}${end}`}>
+                      {label} {end === 'From' ? 'from' : 'before'}
+                    </label>
+                    <input
+                      id={`${id}-${name}${end}`}
+                      type="datetime-local"
+                      step={1}
+                      name={`${name}${end}`}
+                      value={dates[`${name}${end}`]}
+                      onChange={(event) => setDates((current) => ({ ...current, [`${name}${end}`]: event.target.value }))}
+                    />
+                  </div>
+                ))}
+              </fieldset>
+            ))}
+          </div>
+          <p className="hint">Dates are in your time zone; “before” leaves out that moment itself.</p>
+        </details>
+        <div className="tasks-actions">
+          <button type="submit">Apply filter</button>
+          <Link href="/tasks">Clear filter</Link>
+        </div>
+      </form>
+    </details>
   );
 }

@@ -136,7 +136,7 @@ export function TaskTable({ rows, selected, onSelect, caption }: Props) {
               </td>
               <td>
                 <StateLabel state={row.state} />
-                {row.error && <span className="sub"> {row.error.code}</span>}
+                {row.state === 'FAILED' && row.error && <span className="sub"> {row.error.code}</span>}
               </td>
               <td className="num">
                 {number.format(row.attempts)} of {number.format(row.maxAttempts)}

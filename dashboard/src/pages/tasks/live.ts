@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useClient } from 'urql';
 import { graphql } from '../../gql/index.ts';
+import type { TaskFilter } from '../../gql/graphql.ts';
 import type { TaskRow } from './TaskTable.tsx';
 
 const liveSubscription = graphql(`
@@ -114,4 +115,52 @@ export function mergeLive(base: TaskRow[], baseAt: number, live: ReadonlyMap<str
     const newer = live.get(row.id);
     return newer && newer.at > baseAt ? newer.row : row;
   });
+}
+
+const newerQuery = graphql(`
+  query TasksNewer($filter: TaskFilter!, $first: Int!) {
+    tasks(filter: $filter, first: $first) {
+      edges {
+        node {
+          id
+        }
+      }
+    }
+  }
+`);
+
+const NEWER_POLL_MS = 5000;
+/** Beyond this many the notice says "more than": it only needs to tell that there are some. */
+export const NEWER_LIMIT = 50;
+
+/**
+ * How many tasks of the filter were created after `newest` (the first row's dateCreated; null for
+ * an empty list), read every few seconds while `enabled` and the tab is visible; at most
+ * NEWER_LIMIT + 1, one short read by creation date rather than a count of the whole filter.
+ */
+export function useNewerCount(filter: TaskFilter, newest: string | null, enabled: boolean): number {
+  const client = useClient();
+  const [found, setFound] = useState<{ newest: string | null; count: number }>({ newest, count: 0 });
+
+  useEffect(() => {
+    if (!enabled) return;
+    const since: TaskFilter = newest === null ? filter : { ...filter, dateCreated: { ...filter.dateCreated, gt: newest } };
+    let cancelled = false;
+    const read = () => {
+      if (document.visibilityState !== 'visible') return;
+      void client
+        .query(newerQuery, { filter: since, first: NEWER_LIMIT + 1 }, { requestPolicy: 'network-only' })
+        .toPromise()
+        .then((result) => {
+          if (!cancelled && result.data) setFound({ newest, count: result.data.tasks.edges.length });
+        });
+    };
+    const timer = setInterval(read, NEWER_POLL_MS);
+    return () => {
+      cancelled = true;
+      clearInterval(timer);
+    };
+  }, [client, filter, newest, enabled]);
+
+  return enabled && found.newest === newest ? found.count : 0;
 }

@@ -133,3 +133,21 @@ export function localInputToIso(value: string): string | undefined {
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
+
+/** The filter in words, for the summary of a folded form: "State Failed or Pending; service demo". */
+export function describeView(view: ListView, labels: Record<TaskState, string>, formatDate: (iso: string) => string): string {
+  const parts: string[] = [];
+  if (view.states.length > 0) parts.push(`state ${view.states.map((state) => labels[state]).join(' or ')}`);
+  for (const { param, label } of TEXT_FIELDS) {
+    const value = view.text[param];
+    if (value) parts.push(`${label.toLowerCase()} ${value}`);
+  }
+  for (const { name, label } of DATE_RANGES) {
+    const range = view.ranges[name];
+    if (range?.from) parts.push(`${label.toLowerCase()} from ${formatDate(range.from)}`);
+    if (range?.to) parts.push(`${label.toLowerCase()} before ${formatDate(range.to)}`);
+  }
+  if (parts.length === 0) return 'every task';
+  const text = parts.join('; ');
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
