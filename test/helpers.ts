@@ -112,7 +112,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
  */
 export async function startServer(
   overrides: Partial<Config> = {},
-  options: { catalog?: Catalog; logger?: Logger; dashboardFolder?: string } = {},
+  options: { catalog?: Catalog; logger?: Logger; dashboardFolder?: string; role?: 'all' | 'api' } = {},
 ): Promise<TestServer> {
   const config = testConfig({ ...overrides, database: overrides.database ?? (await temporaryDatabase()) });
   const { logger = pino({ level: 'silent' }), ...startOptions } = options;

@@ -1,3 +1,4 @@
+import type { WorkerProcess } from './workers.js';
 import type { Catalog } from '../catalog/index.js';
 import type { QueueStats, TaskCounts, ThroughputBucket } from './aggregates.js';
 import type { PubSub } from './events.js';
@@ -198,6 +199,8 @@ export interface TaskEngine {
     input: { name: string; service: string; action: string; instances: number; timeoutMs?: number | null },
   ): Promise<Allocation>;
   listAllocations(actor: Actor): Promise<AllocationStatus[]>;
+  /** The processes running a worker on this database now. ADMIN only. */
+  workerProcesses(actor: Actor): Promise<WorkerProcess[]>;
   getAllocations(actor: Actor, ids: readonly number[]): Promise<(AllocationStatus | null)[]>;
   /** Its execution URLs stop working at once. */
   deleteAllocation(actor: Actor, allocationId: number): Promise<Allocation>;

@@ -55,6 +55,8 @@ import type {
 import type { AllocationStatus, ExecutionOutcome } from '../domain/realtime.js';
 import { RealtimeRuntime } from './realtime.js';
 import { Worker } from './worker.js';
+import { WorkerHeartbeat } from './heartbeat.js';
+import { WORKER_ALIVE_MS, type WorkerProcess } from '../domain/workers.js';
 import { cancelTasks, retryTask, retryTasks, type BulkDependencies } from './bulk.js';
 import { RetentionSweep } from './retention.js';
 import { Schedules } from '../schedules/service.js';
@@ -153,6 +155,7 @@ export class Engine implements TaskEngine {
   readonly #resultRetryWindowMs: number;
   readonly #leaseMs: number;
   readonly #runsWorker: boolean;
+  readonly #heartbeat: WorkerHeartbeat;
   readonly #rateLimitDefaults: RateLimitDefaults;
   readonly #retention: RetentionSweep;
   readonly schedules: Schedules;
@@ -172,16 +175,25 @@ export class Engine implements TaskEngine {
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.#runsWorker = options.worker ?? true;
     this.#rateLimitDefaults = options.rateLimits ?? DEFAULT_RATE_LIMITS;
+    const concurrency = options.concurrency ?? 8;
     this.#worker = new Worker({
       queue: options.storage.queue,
       records: options.storage.records,
       catalog: options.catalog,
       events: this.events,
       logger: this.#logger,
-      concurrency: options.concurrency ?? 8,
+      concurrency,
       retryBaseMs: options.retryBaseMs ?? 1000,
       leaseMs: this.#leaseMs,
       ...(options.actions ? { actions: options.actions } : {}),
+    });
+    this.#heartbeat = new WorkerHeartbeat({
+      registry: options.storage.workers,
+      logger: this.#logger,
+      owner: this.#worker.owner,
+      concurrency,
+      actions: this.#worker.actions,
+      running: () => this.#worker.running,
     });
     this.#retention = new RetentionSweep({
       records: options.storage.records,
@@ -224,6 +236,7 @@ export class Engine implements TaskEngine {
     if (this.#runsWorker) {
       this.#worker.start();
       this.#workerRunning = true;
+      await this.#heartbeat.start();
     }
     await this.#deleteExpiredPayloads();
     this.#payloadSweep = setInterval(() => void this.#deleteExpiredPayloads(), EXPIRED_PAYLOAD_SWEEP_MS).unref();
@@ -283,7 +296,7 @@ export class Engine implements TaskEngine {
     if (this.#payloadSweep) clearInterval(this.#payloadSweep);
     if (this.#leaseSweep) clearInterval(this.#leaseSweep);
     await Promise.all([
-      this.#worker.stop(graceMs),
+      this.#worker.stop(graceMs).then(() => (this.#runsWorker ? this.#heartbeat.stop() : undefined)),
       this.#realtime.stop(graceMs),
       this.#retention.stop(),
       this.schedules.stop(),
@@ -755,6 +768,11 @@ export class Engine implements TaskEngine {
     input: { name: string; service: string; action: string; instances: number; timeoutMs?: number | null },
   ): Promise<Allocation> {
     return this.#realtime.createAllocation(actor, input);
+  }
+
+  async workerProcesses(actor: Actor): Promise<WorkerProcess[]> {
+    requireAdmin(actor);
+    return this.#storage.workers.alive(Date.now() - WORKER_ALIVE_MS);
   }
 
   listAllocations(actor: Actor): Promise<AllocationStatus[]> {

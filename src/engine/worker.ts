@@ -139,6 +139,10 @@ export class Worker {
     return this.#runs.size;
   }
 
+  get actions(): ServedActions {
+    return this.#actions;
+  }
+
   start(): void {
     this.#started = true;
     const { events } = this.#options;

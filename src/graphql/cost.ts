@@ -80,6 +80,8 @@ function listSizes(catalog: Catalog): Record<string, ListSize> {
     'RateLimitTier.windows': { fixed: RATE_LIMIT_BOUNDS.windows },
     'Query.allocations': { fixed: UNBOUNDED_LIST_SIZE },
     'Query.queueStats': { fixed: UNBOUNDED_LIST_SIZE },
+    'Query.workerProcesses': { fixed: UNBOUNDED_LIST_SIZE },
+    'WorkerProcess.actions': { fixed: UNBOUNDED_LIST_SIZE },
     'TaskThroughputSuccess.buckets': { ofParentArguments: (parentArgs) => maxThroughputBuckets(parentArgs['bucketSeconds'] as number) },
     'WebhookEndpointConnection.edges': pageOfParent,
     'WebhookDeliveryConnection.edges': pageOfParent,

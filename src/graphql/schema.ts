@@ -12,6 +12,7 @@ import { decodeAnyId, type NodeTypename } from './ids.js';
 import { ApiKeyRef, maySeeKeyDetails } from './keys.js';
 import { loadScheduleNode, ScheduleRef } from './schedules.js';
 import './subscriptions.js';
+import './workers.js';
 import { TaskRef, TaskResultRef } from './tasks.js';
 import { WebhookDeliveryRef, WebhookEndpointRef } from './webhooks.js';
 

@@ -26,6 +26,7 @@ import type { AggregateStore } from './aggregate-store.js';
 import type { ScheduleStore } from './schedule-store.js';
 import type { WebhookEndpointStore } from './webhook-endpoint-store.js';
 import type { WebhookStore } from './webhook-store.js';
+import type { WorkerRegistry } from './worker-registry.js';
 import type { QueueDepth } from '../domain/api.js';
 import type { KeyRateLimits } from '../domain/rate-limits.js';
 
@@ -374,6 +375,7 @@ export interface Storage {
   schedules: ScheduleStore;
   webhookEndpoints: WebhookEndpointStore;
   webhooks: WebhookStore;
+  workers: WorkerRegistry;
   /** In-process for SQLite; over LISTEN/NOTIFY for PostgreSQL, so that every process hears every change. */
   events: PubSub;
   /** Resolves when the database takes a write; rejects with StorageUnavailableError saying why not. */

@@ -10,6 +10,7 @@ import { WebhooksDueNotice } from '../webhook-outbox.js';
 import { PgScheduleStore } from './schedules.js';
 import { PgWebhookEndpointStore } from './webhook-endpoints.js';
 import { PgWebhookStore } from './webhooks.js';
+import { PgWorkerRegistry } from './worker-registry.js';
 
 export interface PgStorageOptions {
   poolSize: number;
@@ -36,6 +37,7 @@ export async function openPgStorage(url: string, options: PgStorageOptions): Pro
     schedules: new PgScheduleStore(database),
     webhookEndpoints: new PgWebhookEndpointStore(database),
     webhooks: new PgWebhookStore(database),
+    workers: new PgWorkerRegistry(database),
     events,
     checkWritable: async () => {
       try {

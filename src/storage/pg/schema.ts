@@ -442,3 +442,21 @@ export const scheduleRuns = pgTable(
   },
   (table) => [primaryKey({ columns: [table.scheduleId, table.scheduledFor] })],
 );
+
+/** One row per process that runs a worker, kept by its heartbeat; deleted when it stops. */
+export const workerProcesses = pgTable(
+  'worker_processes',
+  {
+    // The worker's lease owner: the name its claims carry.
+    owner: text('owner').primaryKey(),
+    hostname: text('hostname').notNull(),
+    pid: integer('pid').notNull(),
+    concurrency: integer('concurrency').notNull(),
+    // JSON list of "service.action".
+    actions: text('actions').notNull(),
+    running: integer('running').notNull(),
+    startedAt: bigint('started_at', { mode: 'number' }).notNull(),
+    heartbeatAt: bigint('heartbeat_at', { mode: 'number' }).notNull(),
+  },
+  (table) => [index('worker_processes_heartbeat').on(table.heartbeatAt)],
+);

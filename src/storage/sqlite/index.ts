@@ -10,6 +10,7 @@ import { WebhooksDueNotice } from '../webhook-outbox.js';
 import { SqliteScheduleStore } from './schedules.js';
 import { SqliteWebhookEndpointStore } from './webhook-endpoints.js';
 import { SqliteWebhookStore } from './webhooks.js';
+import { SqliteWorkerRegistry } from './worker-registry.js';
 
 /** Opens (creating if need be) the SQLite database at `path` and brings its schema up to date. */
 export function openSqliteStorage(path: string, options: SqliteOptions = {}): Storage {
@@ -25,6 +26,7 @@ export function openSqliteStorage(path: string, options: SqliteOptions = {}): St
     schedules: new SqliteScheduleStore(database),
     webhookEndpoints: new SqliteWebhookEndpointStore(database),
     webhooks: new SqliteWebhookStore(database),
+    workers: new SqliteWorkerRegistry(database),
     events,
     checkWritable: async () => {
       try {

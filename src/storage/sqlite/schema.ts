@@ -440,3 +440,21 @@ export const scheduleRuns = sqliteTable(
   },
   (table) => [primaryKey({ columns: [table.scheduleId, table.scheduledFor] })],
 );
+
+/** One row per process that runs a worker, kept by its heartbeat; deleted when it stops. */
+export const workerProcesses = sqliteTable(
+  'worker_processes',
+  {
+    // The worker's lease owner: the name its claims carry.
+    owner: text('owner').primaryKey(),
+    hostname: text('hostname').notNull(),
+    pid: integer('pid').notNull(),
+    concurrency: integer('concurrency').notNull(),
+    // JSON list of "service.action".
+    actions: text('actions').notNull(),
+    running: integer('running').notNull(),
+    startedAt: integer('started_at').notNull(),
+    heartbeatAt: integer('heartbeat_at').notNull(),
+  },
+  (table) => [index('worker_processes_heartbeat').on(table.heartbeatAt)],
+);
