@@ -25,6 +25,9 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(() => throughput.textContent(), { timeout: 10_000 }).toMatch(/3 succeeded.*1 failed.*0 cancelled/);
     expect(await page.locator('.chart canvas').count()).toBe(1);
     expect(await page.getByRole('heading', { name: 'Allocations' }).isVisible()).toBe(true);
+    // This test's server is the one process, running no task of its 4 slots.
+    const workers = page.getByRole('region', { name: 'Worker processes' });
+    expect(await workers.getByRole('row').nth(1).getByRole('cell').nth(2).textContent()).toBe('0 / 4');
     expect(opened.consoleErrors).toEqual([]);
     expect(opened.failedResponses).toEqual([]);
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard-overview.png`, fullPage: true });

@@ -23,6 +23,16 @@ const overviewQuery = graphql(`
         message
       }
     }
+    workerProcesses @include(if: $admin) {
+      id
+      hostname
+      pid
+      concurrency
+      running
+      actions
+      startedAt
+      heartbeatAt
+    }
     allocations @include(if: $admin) {
       id
       name
@@ -271,6 +281,55 @@ export function Overview() {
               </p>
             )}
           </section>
+          {data.workerProcesses && (
+            <section aria-labelledby="workers-heading">
+              <h2 id="workers-heading">Worker processes</h2>
+              {data.workerProcesses.length === 0 ? (
+                <p>No process runs a worker: tasks wait until one starts.</p>
+              ) : (
+                <div className="scroll" tabIndex={0} role="region" aria-labelledby="workers-heading">
+                  <table className="workers">
+                    <thead>
+                      <tr>
+                        <th scope="col">Host</th>
+                        <th scope="col" className="num">
+                          PID
+                        </th>
+                        <th scope="col" className="num">
+                          Running / concurrency
+                        </th>
+                        <th scope="col" className="num">
+                          Actions
+                        </th>
+                        <th scope="col" className="num">
+                          Up for
+                        </th>
+                        <th scope="col" className="num">
+                          Last heard
+                        </th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {data.workerProcesses.map((worker) => (
+                        <tr key={worker.id}>
+                          <td>{worker.hostname}</td>
+                          <td className="num">{worker.pid}</td>
+                          <td className="num">
+                            {number.format(worker.running)} / {number.format(worker.concurrency)}
+                          </td>
+                          <td className="num" title={worker.actions.join(', ')}>
+                            {number.format(worker.actions.length)}
+                          </td>
+                          <td className="num">{formatAge(now - Date.parse(worker.startedAt))}</td>
+                          <td className="num">{formatAge(now - Date.parse(worker.heartbeatAt))} ago</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+              )}
+            </section>
+          )}
           {data.allocations && (
             <section aria-labelledby="allocations-heading">
               <h2 id="allocations-heading">Allocations</h2>
