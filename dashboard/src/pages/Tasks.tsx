@@ -122,6 +122,12 @@ export function Tasks() {
     reexecute({ requestPolicy: 'network-only' });
   }
 
+  // Changes that came while paused were not kept: resuming reads the page afresh.
+  function togglePaused() {
+    if (paused) refresh();
+    setPaused(!paused);
+  }
+
   async function cancelSelected() {
     const chosen = [...selected];
     if (!window.confirm(`Cancel ${plural(chosen.length, 'selected task')}? Tasks that have ended stay as they are.`)) return;
@@ -225,10 +231,7 @@ export function Tasks() {
           <span className="tasks-live-dot" aria-hidden="true" />
           {live.state.status === 'paused' ? 'Paused' : live.state.status === 'error' ? 'Live updates stopped' : 'Live'}
         </p>
-        <button type="button" className="secondary" aria-pressed={paused} onClick={() => {
-          if (paused) refresh();
-          setPaused(!paused);
-        }}>
+        <button type="button" className="secondary" aria-pressed={paused} onClick={togglePaused}>
           Pause live updates
         </button>
         {isAdmin ? (
