@@ -202,6 +202,8 @@ describe('the admin pages in Chromium', () => {
     await row.waitFor({ timeout: 10_000 });
     expect(await row.textContent()).toContain('Europe/Paris');
     expect(await row.getByRole('listitem').count()).toBe(3);
+    // In the schedule's own time zone, as its cron reads.
+    expect(await row.getByRole('listitem').first().textContent()).toContain('03:00:00');
     expect(await row.getByRole('cell', { name: 'Active', exact: true }).count()).toBe(1);
 
     await row.getByRole('button', { name: 'Pause nightly-echo' }).click();

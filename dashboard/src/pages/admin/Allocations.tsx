@@ -4,7 +4,7 @@ import { describeError } from '../../errors.ts';
 import { number } from '../../format.ts';
 import { graphql } from '../../gql/index.ts';
 import type { AdminAllocationsQuery } from '../../gql/graphql.ts';
-import { Alert, ConfirmButton, DateCell, failureOf, ShownOnce, Status } from './shared.tsx';
+import { Alert, ConfirmButton, DateCell, failureOf, Hidden, ShownOnce, Status } from './shared.tsx';
 
 const allocationsQuery = graphql(`
   query AdminAllocations {
@@ -241,17 +241,20 @@ export function Allocations() {
                     <td>
                       <DateCell iso={allocation.dateCreated} />
                     </td>
-                    <td className="actions">
+                    <td>
+<div className="actions">
                       <button type="button" disabled={minting} onClick={() => void mint(allocation)}>
-                        Mint an execution URL for {allocation.name}
+                        Mint an execution URL<Hidden> for {allocation.name}</Hidden>
                       </button>
                       <ConfirmButton
-                        label={`Delete ${allocation.name}`}
+                        label="Delete"
+                        target={allocation.name}
                         question={`Delete ${allocation.name}? Its execution URLs stop working.`}
-                        confirmLabel={`Yes, delete ${allocation.name}`}
+                        confirmLabel="Yes, delete"
                         onConfirm={() => deleteAllocation(allocation)}
                       />
-                    </td>
+                    </div>
+</td>
                   </tr>
                 ))}
               </tbody>
@@ -336,7 +339,8 @@ function Tokens({ tokens, onRevoked }: { tokens: MintedToken[]; onRevoked: (toke
                       'Revoked'
                     ) : (
                       <ConfirmButton
-                        label={`Revoke token ${token.tokenId}`}
+                        label="Revoke"
+                        target={`token ${token.tokenId}`}
                         question="Revoke this token? Its execution URL stops opening for it."
                         confirmLabel="Yes, revoke the token"
                         onConfirm={() => void revokeToken(token.tokenId)}
@@ -414,6 +418,8 @@ function CreateAllocationForm({
       return;
     }
     setName('');
+    setInstances('1');
+    setTimeoutMs('');
     onCreated(created.allocation.name);
   };
 

@@ -187,13 +187,14 @@ export function Keys() {
                     <td>
                       {!key.revoked && (
                         <ConfirmButton
-                          label={`Revoke ${key.name}`}
+                          label="Revoke"
+                          target={key.name}
                           question={
                             key.id === ownId
                               ? `Revoke ${key.name}, the key this page is signed in with? The dashboard stops working at once.`
                               : `Revoke ${key.name}? It stops working at once.`
                           }
-                          confirmLabel={`Yes, revoke ${key.name}`}
+                          confirmLabel="Yes, revoke"
                           onConfirm={() => revokeKey(key)}
                         />
                       )}

@@ -2,6 +2,7 @@ import { useId, useMemo, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { Link } from 'wouter';
 import { describeError } from '../../errors.ts';
+import { formatDate } from '../../format.ts';
 import { graphql } from '../../gql/index.ts';
 import type {
   AdminSchedulesQuery,
@@ -9,7 +10,7 @@ import type {
   ScheduleOverlap,
   ScheduleRunOutcome,
 } from '../../gql/graphql.ts';
-import { Alert, ConfirmButton, DateCell, failureOf, Pager, parseJson, Status, usePager } from './shared.tsx';
+import { Alert, ConfirmButton, failureOf, Hidden, Pager, parseJson, Status, usePager } from './shared.tsx';
 
 const PAGE_SIZE = 25;
 
@@ -150,6 +151,30 @@ const deleteMutation = graphql(`
 
 type Schedule = AdminSchedulesQuery['schedules']['edges'][number]['node'];
 
+/** A fire time as the schedule reads it: in its own time zone, named, so that "03:00" matches its cron. */
+function ZonedTime({ iso, timeZone }: { iso: string; timeZone: string }) {
+  let text: string;
+  try {
+    text = new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric',
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      timeZoneName: 'short',
+    }).format(new Date(iso));
+  } catch {
+    text = formatDate(iso);
+  }
+  return (
+    <time dateTime={iso} title={`${formatDate(iso)} in your time zone`}>
+      {text}
+    </time>
+  );
+}
+
 const OUTCOMES: Readonly<Record<ScheduleRunOutcome, string>> = {
   CREATED: 'Task created',
   MISSED: 'Missed',
@@ -242,7 +267,7 @@ export function Schedules() {
                       <ul className="plain">
                         {schedule.nextRuns.map((run) => (
                           <li key={run}>
-                            <DateCell iso={run} />
+                            <ZonedTime iso={run} timeZone={schedule.timezone} />
                           </li>
                         ))}
                       </ul>
@@ -253,7 +278,7 @@ export function Schedules() {
                           {OUTCOMES[schedule.lastRun.outcome]}
                           <br />
                           <span className="sub">
-                            for <DateCell iso={schedule.lastRun.scheduledFor} />
+                            for <ZonedTime iso={schedule.lastRun.scheduledFor} timeZone={schedule.timezone} />
                           </span>
                           {schedule.lastRun.task && (
                             <>
@@ -267,7 +292,8 @@ export function Schedules() {
                       )}
                     </td>
                     <td>{schedule.paused ? 'Paused' : 'Active'}</td>
-                    <td className="actions">
+                    <td>
+<div className="actions">
                       {schedule.paused ? (
                         <button
                           type="button"
@@ -283,7 +309,7 @@ export function Schedules() {
                             )
                           }
                         >
-                          Resume {schedule.name}
+                          Resume<Hidden> {schedule.name}</Hidden>
                         </button>
                       ) : (
                         <button
@@ -301,7 +327,7 @@ export function Schedules() {
                             )
                           }
                         >
-                          Pause {schedule.name}
+                          Pause<Hidden> {schedule.name}</Hidden>
                         </button>
                       )}
                       <button
@@ -323,12 +349,13 @@ export function Schedules() {
                           )
                         }
                       >
-                        Run {schedule.name} now
+                        Run<Hidden> {schedule.name}</Hidden> now
                       </button>
                       <ConfirmButton
-                        label={`Delete ${schedule.name}`}
+                        label="Delete"
+                        target={schedule.name}
                         question={`Delete ${schedule.name}? It creates no more tasks.`}
-                        confirmLabel={`Yes, delete ${schedule.name}`}
+                        confirmLabel="Yes, delete"
                         onConfirm={() =>
                           act(
                             schedule,
@@ -341,7 +368,8 @@ export function Schedules() {
                           )
                         }
                       />
-                    </td>
+                    </div>
+</td>
                   </tr>
                 ))}
               </tbody>

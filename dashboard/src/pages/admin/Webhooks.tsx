@@ -4,7 +4,7 @@ import { Link } from 'wouter';
 import { describeError } from '../../errors.ts';
 import { graphql } from '../../gql/index.ts';
 import type { AdminWebhooksQuery, WebhookDisabledReason, WebhookEvent } from '../../gql/graphql.ts';
-import { Alert, ConfirmButton, DateCell, failureOf, Pager, ShownOnce, Status, usePager } from './shared.tsx';
+import { Alert, ConfirmButton, DateCell, failureOf, Hidden, Pager, ShownOnce, Status, usePager } from './shared.tsx';
 
 const PAGE_SIZE = 25;
 
@@ -241,30 +241,36 @@ export function Webhooks() {
                     <td>
                       <DateCell iso={endpoint.dateCreated} />
                     </td>
-                    <td className="actions">
-                      <Link href={`/webhooks/${encodeURIComponent(endpoint.id)}`}>Deliveries</Link>
+                    <td>
+<div className="actions">
+                      <Link href={`/webhooks/${encodeURIComponent(endpoint.id)}`}>
+                        Deliveries<Hidden> to {endpoint.url}</Hidden>
+                      </Link>
                       {endpoint.enabled ? (
                         <button type="button" className="secondary" onClick={() => void setEnabled(endpoint, false)}>
-                          Disable
+                          Disable<Hidden> {endpoint.url}</Hidden>
                         </button>
                       ) : (
                         <button type="button" onClick={() => void setEnabled(endpoint, true)}>
-                          Enable
+                          Enable<Hidden> {endpoint.url}</Hidden>
                         </button>
                       )}
                       <ConfirmButton
                         label="Rotate secret"
+                        target={`of ${endpoint.url}`}
                         question="Make a new signing secret? The old one signs beside it for 24 hours."
                         confirmLabel="Yes, rotate the secret"
                         onConfirm={() => rotateSecret(endpoint)}
                       />
                       <ConfirmButton
                         label="Delete"
+                        target={endpoint.url}
                         question={`Delete ${endpoint.url}? Its waiting messages fail.`}
-                        confirmLabel="Yes, delete the endpoint"
+                        confirmLabel="Yes, delete"
                         onConfirm={() => deleteEndpoint(endpoint)}
                       />
-                    </td>
+                    </div>
+</td>
                   </tr>
                 ))}
               </tbody>

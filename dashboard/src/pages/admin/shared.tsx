@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import type { CombinedError } from 'urql';
 import { describeError } from '../../errors.ts';
+import { formatDate } from '../../format.ts';
 
 /** A mutation's typed failure (a union member implementing Error), as the server words it. */
 export interface TypedError {
@@ -120,17 +121,21 @@ function CopyField({ label, value }: { label: string; value: string }) {
  */
 export function ConfirmButton({
   label,
+  target,
   question,
   confirmLabel,
   onConfirm,
   disabled = false,
 }: {
   label: string;
+  /** What it acts on: part of the buttons' names, written out only to screen readers (the row shows it). */
+  target?: string;
   question: string;
   confirmLabel: string;
   onConfirm: () => void | Promise<void>;
   disabled?: boolean;
 }) {
+  const named = (text: string) => (target ? <>{text}<Hidden> {target}</Hidden></> : text);
   const [asking, setAsking] = useState(false);
   const confirm = useRef<HTMLButtonElement>(null);
   const ask = useRef<HTMLButtonElement>(null);
@@ -144,7 +149,7 @@ export function ConfirmButton({
   if (!asking) {
     return (
       <button type="button" className="danger" ref={ask} disabled={disabled} onClick={() => setAsking(true)}>
-        {label}
+        {named(label)}
       </button>
     );
   }
@@ -167,7 +172,7 @@ export function ConfirmButton({
           void onConfirm();
         }}
       >
-        {confirmLabel}
+        {named(confirmLabel)}
       </button>
       <button type="button" className="secondary" onClick={() => setAsking(false)}>
         Keep
@@ -176,9 +181,13 @@ export function ConfirmButton({
   );
 }
 
+export function Hidden({ children }: { children: ReactNode }) {
+  return <span className="visually-hidden">{children}</span>;
+}
+
 export function DateCell({ iso }: { iso: string | null | undefined }) {
   if (!iso) return <>—</>;
-  return <time dateTime={iso}>{new Date(iso).toLocaleString('en-GB')}</time>;
+  return <time dateTime={iso}>{formatDate(iso)}</time>;
 }
 
 /** Cursor paging over a connection, newest page first: the cursors of the pages before this one. */
