@@ -226,10 +226,14 @@ describe('the task detail page', () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard-task-pending.png`, fullPage: true });
 
+    // By keyboard: the focus moves from the button, which goes, to what happened.
     page.on('dialog', (dialog) => void dialog.accept());
-    await page.getByRole('button', { name: 'Cancel task' }).click();
+    await page.getByRole('button', { name: 'Cancel task' }).focus();
+    await page.keyboard.press('Enter');
     await expect.poll(() => shownState(page).textContent(), WAIT).toBe('Cancelled');
-    await page.getByRole('status').filter({ hasText: 'The task was cancelled.' }).waitFor(WAIT);
+    const said = page.getByRole('status').filter({ hasText: 'The task was cancelled.' });
+    await said.waitFor(WAIT);
+    await expect.poll(() => said.evaluate((element) => element === document.activeElement), WAIT).toBe(true);
     await closeClean(opened);
   });
 
@@ -245,6 +249,7 @@ describe('the task detail page', () => {
     const alert = page.getByRole('alert');
     await alert.waitFor(WAIT);
     expect(await alert.textContent()).toMatch(/^The task was not retried: ./);
+    expect(await alert.evaluate((element) => element === document.activeElement)).toBe(true);
     expect((await taskFields(b.id, 'state retries')).retries).toBe(0);
     expect(await shownState(page).textContent()).toBe('Failed');
     expect(await page.getByRole('list', { name: 'Waits for' }).locator('.state').textContent()).toBe('Failed');

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useMutation } from 'urql';
 import { describeError } from '../../errors.ts';
 import { graphql } from '../../gql/index.ts';
@@ -48,6 +48,14 @@ export function Actions({ task, onChanged }: { task: DetailTask; onChanged: (tas
   const [retryState, retry] = useMutation(retryMutation);
   const [outcome, setOutcome] = useState<Outcome>(null);
   const busy = cancelState.fetching || retryState.fetching;
+  const said = useRef<HTMLParagraphElement>(null);
+  const refusal = useRef<HTMLParagraphElement>(null);
+
+  // The button pressed may go with the state it no longer fits: the focus moves to what was said.
+  useEffect(() => {
+    if (outcome?.kind === 'done') said.current?.focus();
+    if (outcome?.kind === 'refused') refusal.current?.focus();
+  }, [outcome]);
 
   const onCancel = async () => {
     if (!window.confirm(`Cancel task ${task.id} (${task.service}.${task.type})?`)) return;
@@ -108,11 +116,11 @@ export function Actions({ task, onChanged }: { task: DetailTask; onChanged: (tas
         </div>
       )}
       {outcome?.kind === 'refused' && (
-        <p role="alert" className="error">
+        <p role="alert" className="error" tabIndex={-1} ref={refusal}>
           {outcome.message}
         </p>
       )}
-      <p role="status" className="task-outcome">
+      <p role="status" className="task-outcome" tabIndex={-1} ref={said}>
         {outcome?.kind === 'done' ? outcome.message : ''}
       </p>
     </div>
