@@ -130,6 +130,7 @@ describe('the task detail page', () => {
     await page.getByRole('button', { name: 'Cancel task' }).click();
     await expect.poll(() => shownState(page).textContent(), WAIT).toBe('Cancelled');
     expect(dialogs).toEqual([expect.stringContaining(task.id)]);
+    await page.getByRole('status').filter({ hasText: 'The task was cancelled.' }).waitFor(WAIT);
     expect((await taskFields(task.id, 'state')).state).toBe('CANCELLED');
     expect(await page.getByRole('button', { name: 'Cancel task' }).count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Retry task' }).isVisible()).toBe(true);

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useMutation } from 'urql';
+import { STATE_LABELS } from '../../components/StateLabel.tsx';
 import { describeError } from '../../errors.ts';
 import { graphql } from '../../gql/index.ts';
 import type { DetailTask } from '../TaskDetail.tsx';
@@ -38,7 +39,17 @@ const retryMutation = graphql(`
   }
 `);
 
-type Outcome = { kind: 'done'; message: string } | { kind: 'refused'; message: string } | null;
+type Outcome =
+  | { kind: 'done'; message: string; stopping?: boolean }
+  | { kind: 'refused'; message: string }
+  | null;
+
+/** A stop asked of a running task is done once the task has ended, however it ended. */
+function doneText(outcome: { message: string; stopping?: boolean }, task: DetailTask): string {
+  if (!outcome.stopping || task.state === 'PROCESSING') return outcome.message;
+  if (task.state === 'CANCELLED') return 'The task was cancelled.';
+  return `The task ended ${STATE_LABELS[task.state]} before it stopped.`;
+}
 
 const CANCELLABLE = new Set(['PENDING', 'SUSPENDED', 'PROCESSING']);
 const RETRYABLE = new Set(['FAILED', 'CANCELLED']);
@@ -68,12 +79,11 @@ export function Actions({ task, onChanged }: { task: DetailTask; onChanged: (tas
       return setOutcome({ kind: 'refused', message: `The task was not cancelled: ${answer.message}` });
     }
     onChanged(answer.task);
+    const stopping = answer.task.state === 'PROCESSING';
     setOutcome({
       kind: 'done',
-      message:
-        answer.task.state === 'PROCESSING'
-          ? 'The task was told to stop; it ends as Cancelled once its handler stops.'
-          : 'The task was cancelled.',
+      message: stopping ? 'The task was told to stop; it ends as Cancelled once its handler stops.' : 'The task was cancelled.',
+      stopping,
     });
   };
 
@@ -121,7 +131,7 @@ export function Actions({ task, onChanged }: { task: DetailTask; onChanged: (tas
         </p>
       )}
       <p role="status" className="task-outcome" tabIndex={-1} ref={said}>
-        {outcome?.kind === 'done' ? outcome.message : ''}
+        {outcome?.kind === 'done' ? doneText(outcome, task) : ''}
       </p>
     </div>
   );

@@ -11,7 +11,7 @@ export function Results({ task }: { task: DetailTask }) {
       <h2 id="task-results-heading">Results</h2>
       <p className="hint">Payloads are not shown here: a result is retrieved once, with retrieveResults, by its client.</p>
       {task.results.length === 0 ? (
-        <p>No results yet.</p>
+        <p>{task.dateCompleted ? 'No results.' : 'No results yet.'}</p>
       ) : (
         <div className="scroll" tabIndex={0} role="region" aria-label="Result metadata">
           <table>
