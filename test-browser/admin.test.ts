@@ -259,6 +259,33 @@ describe('the admin pages in Chromium', () => {
       await delivery.getByRole('button', { name: /^Redeliver attempt/ }).click();
       await expect.poll(() => received.length, { timeout: 15_000 }).toBeGreaterThan(1);
       expect(received[1]?.headers['webhook-id']).toBe(received[0]?.headers['webhook-id']);
+
+      // Disabled, the endpoint is sent nothing: a redelivery is refused with the server's reason.
+      await page.getByRole('link', { name: 'Back to the webhook endpoints' }).click();
+      await row.getByRole('button', { name: /^Disable / }).click();
+      await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain('Disabled by an admin');
+      const listed = await query(server, server.adminToken, 'query { webhookEndpoints { edges { node { url enabled disabledReason } } } }');
+      expect(listed.webhookEndpoints.edges.map((edge: { node: unknown }) => edge.node)).toContainEqual({
+        url: receiverUrl,
+        enabled: false,
+        disabledReason: null,
+      });
+      await row.getByRole('link', { name: /^Deliveries/ }).click();
+      await page.getByRole('button', { name: /^Redeliver attempt/ }).first().click();
+      await expect.poll(() => page.getByRole('alert').first().textContent(), { timeout: 10_000 }).toMatch(/^Redelivering attempt \d+: ./);
+      await page.screenshot({ path: `${SCREENSHOTS}/admin-webhook-refused.png`, fullPage: true });
+
+      await page.getByText("Change the endpoint's URL, description or events").click();
+      await page.getByLabel(/^Started/).check();
+      await page.getByLabel('Description').fill('the test receiver');
+      await page.getByRole('button', { name: 'Save the endpoint' }).click();
+      await expect.poll(() => page.getByText('The endpoint is saved').count(), { timeout: 10_000 }).toBe(1);
+      const saved = await query(server, server.adminToken, 'query { webhookEndpoints { edges { node { url events description } } } }');
+      expect(saved.webhookEndpoints.edges.map((edge: { node: unknown }) => edge.node)).toContainEqual({
+        url: receiverUrl,
+        events: expect.arrayContaining(['COMPLETED', 'STARTED']),
+        description: 'the test receiver',
+      });
       expect(opened.fromOtherOrigins()).toEqual([]);
     } finally {
       await opened.close();

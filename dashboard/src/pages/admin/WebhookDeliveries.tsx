@@ -1,12 +1,12 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { Link } from 'wouter';
 import { describeError } from '../../errors.ts';
 import { formatDuration } from '../../format.ts';
 import { graphql } from '../../gql/index.ts';
-import type { WebhookAttemptOutcome } from '../../gql/graphql.ts';
-import { Alert, DateCell, failureOf, Pager, Status, usePager } from './shared.tsx';
-import { endpointStatus } from './Webhooks.tsx';
+import type { WebhookAttemptOutcome, WebhookEvent } from '../../gql/graphql.ts';
+import { Alert, DateCell, failureOf, Hidden, Pager, Status, usePager } from './shared.tsx';
+import { endpointStatus, EVENTS } from './Webhooks.tsx';
 
 const PAGE_SIZE = 20;
 // New deliveries arrive while the page is open; the first page follows them.
@@ -60,6 +60,29 @@ const redeliverMutation = graphql(`
       }
       ... on Error {
         message
+      }
+    }
+  }
+`);
+
+const updateMutation = graphql(`
+  mutation AdminWebhookEndpointUpdate($id: ID!, $input: UpdateWebhookEndpointInput!) {
+    updateWebhookEndpoint(id: $id, input: $input) {
+      __typename
+      ... on UpdateWebhookEndpointSuccess {
+        endpoint {
+          id
+          url
+          description
+          events
+        }
+      }
+      ... on NotFoundError {
+        message
+      }
+      ... on ValidationError {
+        message
+        field
       }
     }
   }
@@ -132,6 +155,12 @@ export function WebhookDeliveries({ id }: { id: string }) {
               </>
             )}
           </p>
+          <EditEndpoint
+            key={endpoint.id}
+            endpoint={endpoint}
+            onSaved={() => reexecute({ requestPolicy: 'network-only' })}
+          />
+          <h2>Deliveries</h2>
           <p className="hint" aria-live="off">
             Newest first{firstPage && <>; refreshed every {refreshMs / 1000} s</>}.
           </p>
@@ -193,7 +222,7 @@ export function WebhookDeliveries({ id }: { id: string }) {
                           className="secondary"
                           onClick={() => void send(delivery.id, delivery.attempt)}
                         >
-                          Redeliver attempt {delivery.attempt}
+                          Redeliver<Hidden> attempt {delivery.attempt}</Hidden>
                         </button>
                       </td>
                     </tr>
@@ -211,5 +240,83 @@ export function WebhookDeliveries({ id }: { id: string }) {
         </>
       )}
     </>
+  );
+}
+
+function EditEndpoint({
+  endpoint,
+  onSaved,
+}: {
+  endpoint: { id: string; url: string; description?: string | null; events: WebhookEvent[] };
+  onSaved: () => void;
+}) {
+  const ids = useId();
+  const [url, setUrl] = useState(endpoint.url);
+  const [description, setDescription] = useState(endpoint.description ?? '');
+  const [events, setEvents] = useState<WebhookEvent[]>(endpoint.events);
+  const [error, setError] = useState<string | null>(null);
+  const [status, setStatus] = useState<string | null>(null);
+  const [{ fetching }, update] = useMutation(updateMutation);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    setStatus(null);
+    if (events.length === 0) {
+      setError('Choose at least one event.');
+      return;
+    }
+    const answer = await update({ id: endpoint.id, input: { url: url.trim(), description: description.trim(), events } });
+    const failure = failureOf(answer.error, answer.data?.updateWebhookEndpoint, 'UpdateWebhookEndpointSuccess');
+    if (failure) {
+      setError(failure);
+      return;
+    }
+    setStatus('The endpoint is saved; messages from now on follow it.');
+    onSaved();
+  };
+
+  return (
+    <details className="edit-endpoint">
+      <summary>Change the endpoint's URL, description or events</summary>
+      <form className="admin-form" onSubmit={(event) => void submit(event)}>
+        <div className="field">
+          <label htmlFor={`${ids}-url`}>URL</label>
+          <input id={`${ids}-url`} type="url" required spellCheck={false} value={url} onChange={(event) => setUrl(event.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor={`${ids}-description`}>Description</label>
+          <input
+            id={`${ids}-description`}
+            maxLength={500}
+            value={description}
+            onChange={(event) => setDescription(event.target.value)}
+          />
+        </div>
+        <fieldset>
+          <legend>Events</legend>
+          {(Object.keys(EVENTS) as WebhookEvent[]).map((value) => (
+            <div className="check" key={value}>
+              <input
+                type="checkbox"
+                id={`${ids}-${value}`}
+                checked={events.includes(value)}
+                onChange={(event) =>
+                  setEvents((current) =>
+                    event.target.checked ? [...current, value] : current.filter((chosen) => chosen !== value),
+                  )
+                }
+              />
+              <label htmlFor={`${ids}-${value}`}>{EVENTS[value]}</label>
+            </div>
+          ))}
+        </fieldset>
+        <Alert message={error} />
+        <button type="submit" disabled={fetching}>
+          {fetching ? 'Saving…' : 'Save the endpoint'}
+        </button>
+      </form>
+      <Status message={status} />
+    </details>
   );
 }
