@@ -109,6 +109,42 @@ describe('the admin pages in Chromium', () => {
     await opened.close();
   });
 
+  it("changes a key's name and rate limits, then puts them back to the server's defaults", async () => {
+    const { server } = harness;
+    await query(server, server.adminToken, 'mutation { createApiKey(input: { name: "nightly-job", role: MEMBER }) { __typename } }');
+    const opened = await openPage(harness);
+    const { page } = opened;
+    await openAdmin(page, 'API keys');
+    const form = page.getByRole('region', { name: 'Change a key' });
+    await form.getByLabel('Key', { exact: true }).selectOption({ label: 'nightly-job (MEMBER)' });
+    await expect.poll(() => form.getByLabel('New name').inputValue(), { timeout: 10_000 }).toBe('nightly-job');
+    await form.getByLabel('New name').fill('batch-job');
+    await form.getByLabel(/^Set its own/).check();
+    const submitTier = form.getByRole('group', { name: 'Submit operations' });
+    await submitTier.getByLabel('Operations').fill('10');
+    await submitTier.getByLabel('per seconds').fill('60');
+    await form.getByRole('button', { name: 'Save the key' }).click();
+    const row = page.getByRole('row', { name: /^batch-job/ });
+    await row.waitFor({ timeout: 10_000 });
+    expect(await row.textContent()).toContain('Submit: 10 per 60 s');
+    const keyOf = async (name: string) =>
+      (await query(server, server.adminToken, 'query { apiKeys { name rateLimits { submit { isDefault windows { points perSeconds } } } } }')).apiKeys.find(
+        (key: { name: string }) => key.name === name,
+      );
+    expect(await keyOf('batch-job')).toEqual({
+      name: 'batch-job',
+      rateLimits: { submit: { isDefault: false, windows: [{ points: 10, perSeconds: 60 }] } },
+    });
+    await page.screenshot({ path: `${SCREENSHOTS}/admin-keys-changed.png`, fullPage: true });
+
+    await form.getByLabel(/^Back to the server's defaults/).check();
+    await form.getByRole('button', { name: 'Save the key' }).click();
+    await expect.poll(async () => (await keyOf('batch-job'))?.rateLimits.submit.isDefault, { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain('(default)');
+    expect(opened.fromOtherOrigins()).toEqual([]);
+    await opened.close();
+  });
+
   it('creates an allocation, mints an execution URL shown once, and deletes the allocation', async () => {
     const { server } = harness;
     const opened = await openPage(harness);

@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { describeError } from '../../errors.ts';
 import { number } from '../../format.ts';
@@ -51,6 +51,27 @@ const createKeyMutation = graphql(`
           name
           role
         }
+      }
+      ... on ValidationError {
+        message
+        field
+      }
+    }
+  }
+`);
+
+const updateKeyMutation = graphql(`
+  mutation AdminKeysUpdate($id: ID!, $input: UpdateApiKeyInput!) {
+    updateApiKey(id: $id, input: $input) {
+      __typename
+      ... on UpdateApiKeySuccess {
+        apiKey {
+          id
+          name
+        }
+      }
+      ... on NotFoundError {
+        message
       }
       ... on ValidationError {
         message
@@ -213,6 +234,16 @@ export function Keys() {
           refresh();
         }}
       />
+      {result.data && (
+        <EditKeyForm
+          keys={result.data.apiKeys.filter((key) => !key.revoked)}
+          onSaved={(message) => {
+            setRevokeError(null);
+            setStatus(message);
+            refresh();
+          }}
+        />
+      )}
     </>
   );
 }
@@ -364,5 +395,121 @@ function LimitFields({
         onChange={(event) => onChange({ ...fields, perSeconds: event.target.value })}
       />
     </div>
+  );
+}
+
+type LimitsChoice = 'keep' | 'own' | 'defaults';
+
+/** The first window of a tier as form fields, empty when the tier is the server's default. */
+function fieldsOf(tier: Tier): WindowFields {
+  const first = tier.windows[0];
+  if (tier.isDefault || !first) return { points: '', perSeconds: '' };
+  return { points: String(first.points), perSeconds: String(first.perSeconds) };
+}
+
+function EditKeyForm({ keys, onSaved }: { keys: Key[]; onSaved: (message: string) => void }) {
+  const ids = useId();
+  const [keyId, setKeyId] = useState(keys[0]?.id ?? '');
+  const chosen = keys.find((key) => key.id === keyId) ?? keys[0];
+  const [name, setName] = useState(chosen?.name ?? '');
+  const [limits, setLimits] = useState<LimitsChoice>('keep');
+  const [submitLimit, setSubmitLimit] = useState<WindowFields>(chosen ? fieldsOf(chosen.rateLimits.submit) : { points: '', perSeconds: '' });
+  const [otherLimit, setOtherLimit] = useState<WindowFields>(chosen ? fieldsOf(chosen.rateLimits.other) : { points: '', perSeconds: '' });
+  const [error, setError] = useState<string | null>(null);
+  const [{ fetching }, update] = useMutation(updateKeyMutation);
+
+  const choose = (id: string) => {
+    const key = keys.find((candidate) => candidate.id === id);
+    setKeyId(id);
+    setError(null);
+    if (!key) return;
+    setName(key.name);
+    setLimits('keep');
+    setSubmitLimit(fieldsOf(key.rateLimits.submit));
+    setOtherLimit(fieldsOf(key.rateLimits.other));
+  };
+
+  // The chosen key was revoked (or the list first arrived): follow the one now shown.
+  useEffect(() => {
+    if (chosen && chosen.id !== keyId) choose(chosen.id);
+  });
+
+  if (!chosen) return null;
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    let rateLimits: RateLimitsInput | null | undefined;
+    if (limits === 'defaults') rateLimits = null;
+    if (limits === 'own') {
+      const submitWindow = windowOf(submitLimit, 'submit');
+      const otherWindow = windowOf(otherLimit, 'other');
+      if ('error' in submitWindow || 'error' in otherWindow) {
+        setError('error' in submitWindow ? submitWindow.error : 'error' in otherWindow ? otherWindow.error : null);
+        return;
+      }
+      rateLimits = { submit: submitWindow.value, other: otherWindow.value };
+    }
+    const input = limits === 'keep' ? { name: name.trim() } : { name: name.trim(), rateLimits };
+    const answer = await update({ id: chosen.id, input });
+    const failure = failureOf(answer.error, answer.data?.updateApiKey, 'UpdateApiKeySuccess');
+    if (failure) {
+      setError(failure);
+      return;
+    }
+    onSaved(`${name.trim()} is saved.`);
+  };
+
+  const choices: ReadonlyArray<{ value: LimitsChoice; label: string }> = [
+    { value: 'keep', label: 'Keep its rate limits' },
+    { value: 'own', label: 'Set its own (a tier left empty takes the default)' },
+    { value: 'defaults', label: "Back to the server's defaults" },
+  ];
+
+  return (
+    <section aria-labelledby={`${ids}-heading`}>
+      <h2 id={`${ids}-heading`}>Change a key</h2>
+      <form className="admin-form" onSubmit={(event) => void submit(event)}>
+        <div className="field">
+          <label htmlFor={`${ids}-key`}>Key</label>
+          <select id={`${ids}-key`} value={chosen.id} onChange={(event) => choose(event.target.value)}>
+            {keys.map((key) => (
+              <option key={key.id} value={key.id}>
+                {key.name} ({key.role})
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor={`${ids}-name`}>New name</label>
+          <input id={`${ids}-name`} value={name} required onChange={(event) => setName(event.target.value)} />
+        </div>
+        <fieldset>
+          <legend>Rate limits</legend>
+          {choices.map((choice) => (
+            <div className="radio" key={choice.value}>
+              <input
+                type="radio"
+                id={`${ids}-${choice.value}`}
+                name={`${ids}-limits`}
+                checked={limits === choice.value}
+                onChange={() => setLimits(choice.value)}
+              />
+              <label htmlFor={`${ids}-${choice.value}`}>{choice.label}</label>
+            </div>
+          ))}
+          {limits === 'own' && (
+            <>
+              <LimitFields id={`${ids}-submit`} tier="Submit operations" fields={submitLimit} onChange={setSubmitLimit} />
+              <LimitFields id={`${ids}-other`} tier="Other operations" fields={otherLimit} onChange={setOtherLimit} />
+            </>
+          )}
+        </fieldset>
+        <Alert message={error} />
+        <button type="submit" disabled={fetching}>
+          {fetching ? 'Saving…' : 'Save the key'}
+        </button>
+      </form>
+    </section>
   );
 }
