@@ -328,6 +328,35 @@ describe('the admin pages in Chromium', () => {
       await new Promise<void>((resolve) => receiver.close(() => resolve()));
     }
   });
+
+  it("shows the organisation's signing secret only when asked, and rotates it", async () => {
+    const { server } = harness;
+    const opened = await openPage(harness);
+    const { page } = opened;
+    const bodies: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/graphql') bodies.push(request.postData() ?? '');
+    });
+    await openAdmin(page, 'Webhook endpoints');
+    expect(bodies.filter((body) => body.includes('webhookSigningSecret'))).toEqual([]);
+    await page.getByRole('button', { name: 'Show the signing secret' }).click();
+    const field = page.getByLabel('Organisation signing secret', { exact: true });
+    await field.waitFor({ timeout: 10_000 });
+    const before = (await query(server, server.adminToken, 'query { webhookSigningSecret }')).webhookSigningSecret;
+    expect(await field.inputValue()).toBe(before);
+
+    await page.getByRole('button', { name: 'Rotate the signing secret' }).click();
+    await page.getByRole('button', { name: 'Yes, rotate it' }).click();
+    await expect.poll(() => field.inputValue(), { timeout: 10_000 }).not.toBe(before);
+    const rotated = await field.inputValue();
+    expect(rotated).toMatch(/^whsec_/);
+    expect((await query(server, server.adminToken, 'query { webhookSigningSecret }')).webhookSigningSecret).toBe(rotated);
+    await page.screenshot({ path: `${SCREENSHOTS}/admin-signing-secret.png`, fullPage: true });
+    await page.getByRole('button', { name: 'Hide the signing secret' }).click();
+    expect(await page.content()).not.toContain(rotated);
+    expect(opened.fromOtherOrigins()).toEqual([]);
+    await opened.close();
+  });
 });
 
 describe('the admin pages at phone width, by keyboard', () => {

@@ -4,6 +4,7 @@ import { Link } from 'wouter';
 import { describeError } from '../../errors.ts';
 import { graphql } from '../../gql/index.ts';
 import type { AdminWebhooksQuery, WebhookDisabledReason, WebhookEvent } from '../../gql/graphql.ts';
+import { SigningSecret } from './SigningSecret.tsx';
 import { Alert, ConfirmButton, DateCell, failureOf, Hidden, Pager, ShownOnce, Status, usePager } from './shared.tsx';
 
 const PAGE_SIZE = 25;
@@ -294,6 +295,7 @@ export function Webhooks() {
           refresh();
         }}
       />
+      <SigningSecret />
     </>
   );
 }

@@ -88,7 +88,7 @@ export function ShownOnce({
   );
 }
 
-function CopyField({ label, value }: { label: string; value: string }) {
+export function CopyField({ label, value }: { label: string; value: string }) {
   const id = useId();
   const [copied, setCopied] = useState<string | null>(null);
   const copy = async () => {
