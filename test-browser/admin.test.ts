@@ -250,6 +250,23 @@ describe('the admin pages in Chromium', () => {
     const schedule = listed.schedules.edges.map((edge: { node: Record<string, unknown> }) => edge.node).find((node: { name: string }) => node.name === 'nightly-echo');
     expect(schedule).toMatchObject({ paused: true, timezone: 'Europe/Paris', cron: '0 3 * * *' });
     expect(schedule.nextRuns).toHaveLength(3);
+
+    // Run now, even while paused: the schedule's page lists the task it created.
+    await row.getByRole('button', { name: 'Run nightly-echo now' }).click();
+    await expect.poll(() => page.getByText('nightly-echo submitted a task now.').count(), { timeout: 10_000 }).toBe(1);
+    await row.getByRole('link', { name: 'nightly-echo' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Schedule nightly-echo' }).waitFor({ timeout: 10_000 });
+    const tasks = page.getByRole('region', { name: 'Tasks it created' });
+    await expect.poll(() => tasks.getByRole('row').count(), { timeout: 10_000 }).toBe(2);
+    expect(await tasks.getByRole('row').nth(1).textContent()).toMatch(/Pending|Processing|Succeeded/);
+
+    await page.getByText('Change the schedule').click();
+    await page.getByLabel('Cron expression').fill('30 4 * * *');
+    await page.getByRole('button', { name: 'Save the schedule' }).click();
+    await expect.poll(() => page.getByRole('listitem').first().textContent(), { timeout: 10_000 }).toContain('04:30:00');
+    await page.screenshot({ path: `${SCREENSHOTS}/admin-schedule.png`, fullPage: true });
+    const changed = await query(server, server.adminToken, 'query { schedules { edges { node { name cron paused } } } }');
+    expect(changed.schedules.edges.map((edge: { node: unknown }) => edge.node)).toContainEqual({ name: 'nightly-echo', cron: '30 4 * * *', paused: true });
     expect(opened.fromOtherOrigins()).toEqual([]);
     await opened.close();
   });

@@ -4,6 +4,7 @@ import './admin.css';
 import { Allocations } from './Allocations.tsx';
 import { Keys } from './Keys.tsx';
 import { Retrieval } from './Retrieval.tsx';
+import { ScheduleDetail } from './ScheduleDetail.tsx';
 import { Schedules } from './Schedules.tsx';
 import { WebhookDeliveries } from './WebhookDeliveries.tsx';
 import { Webhooks } from './Webhooks.tsx';
@@ -57,6 +58,7 @@ export function AdminPages() {
         <Route path="/allocations" component={Allocations} />
         <Route path="/retrieval" component={Retrieval} />
         <Route path="/schedules" component={Schedules} />
+        <Route path="/schedules/:id">{(params) => <ScheduleDetail id={decodeParam(params.id)} />}</Route>
         <Route path="/webhooks" component={Webhooks} />
         <Route path="/webhooks/:id">{(params) => <WebhookDeliveries id={decodeParam(params.id)} />}</Route>
         <Route>

@@ -152,10 +152,9 @@ const deleteMutation = graphql(`
 type Schedule = AdminSchedulesQuery['schedules']['edges'][number]['node'];
 
 /** A fire time as the schedule reads it: in its own time zone, named, so that "03:00" matches its cron. */
-function ZonedTime({ iso, timeZone }: { iso: string; timeZone: string }) {
-  let text: string;
+export function formatInZone(iso: string, timeZone: string): string {
   try {
-    text = new Intl.DateTimeFormat('en-GB', {
+    return new Intl.DateTimeFormat('en-GB', {
       timeZone,
       year: 'numeric',
       month: 'short',
@@ -166,28 +165,31 @@ function ZonedTime({ iso, timeZone }: { iso: string; timeZone: string }) {
       timeZoneName: 'short',
     }).format(new Date(iso));
   } catch {
-    text = formatDate(iso);
+    return formatDate(iso);
   }
+}
+
+export function ZonedTime({ iso, timeZone }: { iso: string; timeZone: string }) {
   return (
     <time dateTime={iso} title={`${formatDate(iso)} in your time zone`}>
-      {text}
+      {formatInZone(iso, timeZone)}
     </time>
   );
 }
 
-const OUTCOMES: Readonly<Record<ScheduleRunOutcome, string>> = {
+export const OUTCOMES: Readonly<Record<ScheduleRunOutcome, string>> = {
   CREATED: 'Task created',
   MISSED: 'Missed',
   REFUSED: 'Refused',
   SKIPPED_OVERLAP: 'Skipped (overlap)',
 };
 
-const OVERLAPS: Readonly<Record<ScheduleOverlap, { label: string; about: string }>> = {
+export const OVERLAPS: Readonly<Record<ScheduleOverlap, { label: string; about: string }>> = {
   ALLOW: { label: 'Allow (ALLOW)', about: 'A task at every fire time, however many of its earlier ones still run.' },
   SKIP: { label: 'Skip (SKIP)', about: 'No task while the previous one has not ended; the fire time is recorded as skipped.' },
 };
 
-const CATCH_UPS: Readonly<Record<ScheduleCatchUp, { label: string; about: string }>> = {
+export const CATCH_UPS: Readonly<Record<ScheduleCatchUp, { label: string; about: string }>> = {
   NONE: { label: 'None (NONE)', about: 'Fire times more than 60 s late (no process was running) are recorded as missed.' },
   LATEST: { label: 'Latest (LATEST)', about: 'One task for the most recent of the missed fire times, then the next as usual.' },
 };
@@ -255,7 +257,9 @@ export function Schedules() {
               <tbody>
                 {schedules.map((schedule) => (
                   <tr key={schedule.id}>
-                    <th scope="row">{schedule.name}</th>
+                    <th scope="row">
+                      <Link href={`/schedules/${encodeURIComponent(schedule.id)}`}>{schedule.name}</Link>
+                    </th>
                     <td>
                       <code>{schedule.cron}</code>
                     </td>
