@@ -376,6 +376,24 @@ describe('the admin pages in Chromium', () => {
   });
 });
 
+describe('admin addresses that name nothing', () => {
+  it('say so in an alert, never a blank page', async () => {
+    const opened = await openPage(harness);
+    const { page } = opened;
+    await signIn(harness, page, harness.server.adminToken, '/dashboard/admin/webhooks/not-an-id');
+    await signedIn(page);
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.first().textContent(), { timeout: 10_000 }).toContain('There is no webhook endpoint not-an-id');
+    await page.goto(`${harness.origin}/dashboard/admin/schedules/${encodeURIComponent('U2NoZWR1bGU6OTk5OTk=')}`);
+    await expect.poll(() => alert.first().textContent(), { timeout: 10_000 }).toContain('There is no schedule U2NoZWR1bGU6OTk5OTk=');
+    await page.goto(`${harness.origin}/dashboard/admin/no-such-page`);
+    await expect.poll(() => alert.first().textContent(), { timeout: 10_000 }).toContain('The admin pages have no page at this address.');
+    await page.screenshot({ path: `${SCREENSHOTS}/admin-not-found.png`, fullPage: true });
+    expect(opened.fromOtherOrigins()).toEqual([]);
+    await opened.close();
+  });
+});
+
 describe('the admin pages at phone width, by keyboard', () => {
   it('fit 390 px without the page scrolling sideways, and a revoke asks first and can be withdrawn with Escape', async () => {
     const { server } = harness;
