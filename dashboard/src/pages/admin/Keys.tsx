@@ -117,7 +117,15 @@ export function permissionsSummary(permissions: unknown): string {
     .map(([service, actions]) => {
       if (actions === '*') return `${service}: every action`;
       if (actions && typeof actions === 'object') {
-        const names = Object.keys(actions);
+        const names = Object.entries(actions as Record<string, unknown>).map(([action, values]) => {
+          const limited =
+            values && typeof values === 'object'
+              ? Object.entries(values as Record<string, unknown>).map(
+                  ([slug, allowed]) => `${slug}: ${Array.isArray(allowed) ? allowed.join(', ') : JSON.stringify(allowed)}`,
+                )
+              : [];
+          return limited.length === 0 ? action : `${action} (${limited.join('; ')})`;
+        });
         return `${service}: ${names.length === 0 ? 'no action' : names.join(', ')}`;
       }
       return `${service}: ${JSON.stringify(actions)}`;
