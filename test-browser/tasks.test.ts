@@ -198,6 +198,12 @@ describe('the Tasks page', () => {
     const opened = await openTasks(`?session=${session}`);
     const { page } = opened;
     await expect.poll(() => listedIds(page), { timeout: 10_000 }).toEqual([spared, ...[...ids].reverse()]);
+    // Places in the queue follow the rows in a read of their own, as the API counts them.
+    const { task: sparedTask } = await query(server, server.adminToken, 'query ($id: ID!) { task(id: $id) { queuePosition } }', { id: spared });
+    expect(sparedTask.queuePosition).toBeGreaterThan(0);
+    await expect
+      .poll(() => row(page, spared).getByRole('cell').last().textContent(), { timeout: 10_000 })
+      .toBe(String(sparedTask.queuePosition + 1));
 
     // Up and Down move between the rows' links; Space selects the focused row.
     await page.getByRole('link', { name: spared }).focus();

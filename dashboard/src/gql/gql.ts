@@ -56,10 +56,11 @@ type Documents = {
     "\n  mutation TaskDetailRetry($id: ID!) {\n    retryTask(id: $id) {\n      __typename\n      ... on RetryTaskSuccess {\n        task {\n          ...TaskDetailFields\n        }\n      }\n      ... on Error {\n        code\n        message\n      }\n    }\n  }\n": typeof types.TaskDetailRetryDocument,
     "\n  query TaskDetailLogs($id: ID!, $minLevel: LogLevel, $first: Int, $after: String) {\n    task(id: $id) {\n      id\n      logs(minLevel: $minLevel, first: $first, after: $after) {\n        edges {\n          cursor\n          node {\n            timestamp\n            level\n            source\n            message\n          }\n        }\n        pageInfo {\n          endCursor\n          hasNextPage\n        }\n      }\n    }\n  }\n": typeof types.TaskDetailLogsDocument,
     "\n  query TasksFind($id: ID!, $text: String!) {\n    task(id: $id) {\n      id\n    }\n    byPoll: tasks(filter: { poll: $text }, first: 2) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n    byIdempotencyKey: tasks(filter: { idempotencyKey: $text }, first: 2) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n": typeof types.TasksFindDocument,
-    "\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    queuePosition\n    error {\n      code\n    }\n  }\n": typeof types.TasksRowFieldsFragmentDoc,
+    "\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    error {\n      code\n    }\n  }\n": typeof types.TasksRowFieldsFragmentDoc,
     "\n  subscription TasksLive($filter: TaskFilter!) {\n    taskEvents(filter: $filter) {\n      kind\n      task {\n        ...TasksRowFields\n      }\n    }\n  }\n": typeof types.TasksLiveDocument,
     "\n  query TasksCatchUp($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          ...TasksRowFields\n        }\n      }\n    }\n  }\n": typeof types.TasksCatchUpDocument,
     "\n  query TasksNewer($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n": typeof types.TasksNewerDocument,
+    "\n  query TasksQueuePositions($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n          queuePosition\n        }\n      }\n    }\n  }\n": typeof types.TasksQueuePositionsDocument,
 };
 const documents: Documents = {
     "\n  query Viewer {\n    viewer {\n      organisation\n      key {\n        name\n        role\n      }\n    }\n  }\n": types.ViewerDocument,
@@ -104,10 +105,11 @@ const documents: Documents = {
     "\n  mutation TaskDetailRetry($id: ID!) {\n    retryTask(id: $id) {\n      __typename\n      ... on RetryTaskSuccess {\n        task {\n          ...TaskDetailFields\n        }\n      }\n      ... on Error {\n        code\n        message\n      }\n    }\n  }\n": types.TaskDetailRetryDocument,
     "\n  query TaskDetailLogs($id: ID!, $minLevel: LogLevel, $first: Int, $after: String) {\n    task(id: $id) {\n      id\n      logs(minLevel: $minLevel, first: $first, after: $after) {\n        edges {\n          cursor\n          node {\n            timestamp\n            level\n            source\n            message\n          }\n        }\n        pageInfo {\n          endCursor\n          hasNextPage\n        }\n      }\n    }\n  }\n": types.TaskDetailLogsDocument,
     "\n  query TasksFind($id: ID!, $text: String!) {\n    task(id: $id) {\n      id\n    }\n    byPoll: tasks(filter: { poll: $text }, first: 2) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n    byIdempotencyKey: tasks(filter: { idempotencyKey: $text }, first: 2) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n": types.TasksFindDocument,
-    "\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    queuePosition\n    error {\n      code\n    }\n  }\n": types.TasksRowFieldsFragmentDoc,
+    "\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    error {\n      code\n    }\n  }\n": types.TasksRowFieldsFragmentDoc,
     "\n  subscription TasksLive($filter: TaskFilter!) {\n    taskEvents(filter: $filter) {\n      kind\n      task {\n        ...TasksRowFields\n      }\n    }\n  }\n": types.TasksLiveDocument,
     "\n  query TasksCatchUp($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          ...TasksRowFields\n        }\n      }\n    }\n  }\n": types.TasksCatchUpDocument,
     "\n  query TasksNewer($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n": types.TasksNewerDocument,
+    "\n  query TasksQueuePositions($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n          queuePosition\n        }\n      }\n    }\n  }\n": types.TasksQueuePositionsDocument,
 };
 
 /**
@@ -295,7 +297,7 @@ export function graphql(source: "\n  query TasksFind($id: ID!, $text: String!) {
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    queuePosition\n    error {\n      code\n    }\n  }\n"): (typeof documents)["\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    queuePosition\n    error {\n      code\n    }\n  }\n"];
+export function graphql(source: "\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    error {\n      code\n    }\n  }\n"): (typeof documents)["\n  fragment TasksRowFields on Task {\n    id\n    service\n    type\n    state\n    attempts\n    maxAttempts\n    dateCreated\n    dateStarted\n    dateCompleted\n    error {\n      code\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -308,6 +310,10 @@ export function graphql(source: "\n  query TasksCatchUp($filter: TaskFilter!, $f
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query TasksNewer($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query TasksNewer($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query TasksQueuePositions($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n          queuePosition\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query TasksQueuePositions($filter: TaskFilter!, $first: Int!) {\n    tasks(filter: $filter, first: $first) {\n      edges {\n        node {\n          id\n          queuePosition\n        }\n      }\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};

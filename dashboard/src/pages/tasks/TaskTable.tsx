@@ -4,6 +4,7 @@ import { StateLabel } from '../../components/StateLabel.tsx';
 import { formatDate, number } from '../../format.ts';
 import { graphql } from '../../gql/index.ts';
 import type { TasksRowFieldsFragment } from '../../gql/graphql.ts';
+import { useQueuePositions } from './queue-positions.ts';
 
 export const tasksRowFields = graphql(`
   fragment TasksRowFields on Task {
@@ -16,7 +17,6 @@ export const tasksRowFields = graphql(`
     dateCreated
     dateStarted
     dateCompleted
-    queuePosition
     error {
       code
     }
@@ -52,6 +52,7 @@ interface Props {
  * Space on one toggles its row's checkbox.
  */
 export function TaskTable({ rows, selected, onSelect, caption }: Props) {
+  const queuePositions = useQueuePositions(rows.filter((row) => row.state === 'PENDING').map((row) => row.id));
   const body = useRef<HTMLTableSectionElement>(null);
   const allBox = useRef<HTMLInputElement>(null);
   const selectedOnPage = selected ? rows.filter((row) => selected.has(row.id)).length : 0;
@@ -145,7 +146,7 @@ export function TaskTable({ rows, selected, onSelect, caption }: Props) {
               <DateCell value={row.dateStarted} />
               <DateCell value={row.dateCompleted} />
               <td className="num">
-                {row.state === 'PENDING' && row.queuePosition != null ? number.format(row.queuePosition + 1) : '—'}
+                {row.state === 'PENDING' && queuePositions.has(row.id) ? number.format(queuePositions.get(row.id)! + 1) : '—'}
               </td>
             </tr>
           ))}
