@@ -1,16 +1,19 @@
-import { useCallback, useEffect, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import { Provider } from 'urql';
 import { Link, Route, Router, Switch, useRoute } from 'wouter';
 import { connect, type Connection } from './client.ts';
 import { describeError } from './errors.ts';
 import { graphql } from './gql/index.ts';
-import { AdminPages } from './pages/admin/AdminPages.tsx';
-import { Overview } from './pages/Overview.tsx';
-import { TaskDetail } from './pages/TaskDetail.tsx';
 import { Tasks } from './pages/Tasks.tsx';
-import { forgetKey, readKey, saveKey } from './session.ts';
+import { forgetSession, readSession, saveSession } from './session.ts';
 import { SignIn } from './SignIn.tsx';
 import { ViewerContext, type Viewer } from './viewer.ts';
+
+// The task list is in the first file; every other page is a file of its own, fetched when first
+// shown, so that what a page load parses is what the list needs.
+const Overview = lazy(() => import('./pages/Overview.tsx').then((module) => ({ default: module.Overview })));
+const TaskDetail = lazy(() => import('./pages/TaskDetail.tsx').then((module) => ({ default: module.TaskDetail })));
+const AdminPages = lazy(() => import('./pages/admin/AdminPages.tsx').then((module) => ({ default: module.AdminPages })));
 
 const viewerQuery = graphql(`
   query Viewer {
@@ -38,33 +41,52 @@ async function checkKey(connection: Connection): Promise<{ viewer: Viewer } | { 
 }
 
 export function App() {
-  const [state, setState] = useState<State>(() =>
-    readKey() === null ? { kind: 'signedOut', error: null } : { kind: 'checking' },
-  );
+  const [state, setState] = useState<State>(() => {
+    const stored = readSession();
+    if (stored === null) return { kind: 'signedOut', error: null };
+    if (stored.viewer === null) return { kind: 'checking' };
+    return { kind: 'signedIn', connection: connect(stored.key), viewer: stored.viewer };
+  });
 
-  const signIn = useCallback(async (key: string) => {
-    setState({ kind: 'checking' });
-    const connection = connect(key);
-    const checked = await checkKey(connection);
-    if ('error' in checked) {
-      connection.close();
-      forgetKey();
-      setState({ kind: 'signedOut', error: checked.error });
-      return;
-    }
-    saveKey(key);
-    setState({ kind: 'signedIn', connection, viewer: checked.viewer });
+  const refuse = useCallback((connection: Connection, error: string) => {
+    connection.close();
+    forgetSession();
+    setState({ kind: 'signedOut', error });
   }, []);
 
-  // A reload keeps the tab's key: check it again rather than trust it.
+  const signIn = useCallback(
+    async (key: string) => {
+      setState({ kind: 'checking' });
+      const connection = connect(key);
+      const checked = await checkKey(connection);
+      if ('error' in checked) return refuse(connection, checked.error);
+      saveSession(key, checked.viewer);
+      setState({ kind: 'signedIn', connection, viewer: checked.viewer });
+    },
+    [refuse],
+  );
+
+  // A reload keeps the tab's key: the pages draw with the viewer it signed in as, while the key is
+  // checked again; a key revoked since then signs out with the reason.
   useEffect(() => {
-    const stored = readKey();
-    if (stored !== null) void signIn(stored);
-  }, [signIn]);
+    const stored = readSession();
+    if (stored === null) return;
+    if (stored.viewer === null || state.kind !== 'signedIn') {
+      void signIn(stored.key);
+      return;
+    }
+    const { connection } = state;
+    void checkKey(connection).then((checked) => {
+      if ('error' in checked) return refuse(connection, checked.error);
+      saveSession(stored.key, checked.viewer);
+      setState((current) => (current.kind === 'signedIn' && current.connection === connection ? { ...current, viewer: checked.viewer } : current));
+    });
+    // Once, for the state the page was loaded in.
+  }, []);
 
   const signOut = useCallback(() => {
     if (state.kind === 'signedIn') state.connection.close();
-    forgetKey();
+    forgetSession();
     setState({ kind: 'signedOut', error: null });
   }, [state]);
 
@@ -98,6 +120,7 @@ export function App() {
             </button>
           </header>
           <main className="page">
+            <Suspense fallback={<p role="status">Loading…</p>}>
             <Switch>
               <Route path="/" component={Overview} />
               <Route path="/tasks" component={Tasks} />
@@ -109,6 +132,7 @@ export function App() {
                 <Link href="/">Go to the overview</Link>
               </Route>
             </Switch>
+            </Suspense>
           </main>
         </Router>
       </ViewerContext.Provider>
