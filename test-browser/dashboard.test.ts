@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { submit, waitForTask } from '../test/helpers.js';
-import { openPage, SCREENSHOTS, signIn, useDashboard } from './harness.js';
+import { createKey, query, submit, waitForTask } from '../test/helpers.js';
+import { openPage, SCREENSHOTS, signedIn, signIn, useDashboard } from './harness.js';
 
 const harness = useDashboard();
 
@@ -43,6 +43,30 @@ describe('the dashboard in Chromium', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard-overview-phone.png`, fullPage: true });
+    expect(opened.fromOtherOrigins()).toEqual([]);
+    await opened.close();
+  });
+
+  it('keeps the tab signed in over a reload, and signs out with the reason once the key is revoked', async () => {
+    const { server } = harness;
+    const member = await createKey(server, 'default', 'MEMBER');
+    const opened = await openPage(harness);
+    const { page } = opened;
+    await signIn(harness, page, member);
+    await signedIn(page);
+    await page.reload();
+    await signedIn(page);
+    expect(await page.getByRole('heading', { name: 'Overview' }).isVisible()).toBe(true);
+
+    const { viewer } = await query(server, member, '{ viewer { key { id } } }');
+    const revoked = await query(server, server.adminToken, 'mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id: viewer.key.id });
+    expect(revoked.revokeApiKey.__typename).toBe('RevokeApiKeySuccess');
+    await page.reload();
+    const alert = page.getByRole('alert');
+    await alert.waitFor({ timeout: 10_000 });
+    expect(await alert.textContent()).toContain('The API key was refused');
+    expect(await page.getByLabel('API key').isVisible()).toBe(true);
+    await page.screenshot({ path: `${SCREENSHOTS}/dashboard-revoked-key.png` });
     expect(opened.fromOtherOrigins()).toEqual([]);
     await opened.close();
   });
