@@ -8,6 +8,14 @@ export default defineConfig({
   root: here,
   base: '/dashboard/',
   plugins: [react()],
+  resolve: {
+    alias: {
+      react: 'preact/compat',
+      'react-dom/client': 'preact/compat/client',
+      'react-dom': 'preact/compat',
+      'react/jsx-runtime': 'preact/jsx-runtime',
+    },
+  },
   build: {
     outDir: fileURLToPath(new URL('../dist-dashboard', import.meta.url)),
     emptyOutDir: true,
