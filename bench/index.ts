@@ -1,6 +1,7 @@
 import { cpus, loadavg } from 'node:os';
 import { aggregatesPgSection, aggregatesSection } from './aggregates.js';
 import { bulkPgSection, bulkSection } from './bulk.js';
+import { dashboardPgSection, dashboardSection } from './dashboard.js';
 import { durabilitySection } from './durability.js';
 import { engineSection } from './engine.js';
 import { fanoutSection } from './fanout.js';
@@ -44,6 +45,8 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-scale': { section: scalePgSection, timeoutMs: 900_000 },
   aggregates: { section: aggregatesSection, timeoutMs: 900_000 },
   'pg-aggregates': { section: aggregatesPgSection, timeoutMs: 900_000 },
+  dashboard: { section: dashboardSection, timeoutMs: 900_000 },
+  'pg-dashboard': { section: dashboardPgSection, timeoutMs: 900_000 },
   schedules: { section: schedulesSection, timeoutMs: 600_000 },
   webhooks: { section: webhooksSection, timeoutMs: 300_000 },
   'pg-webhooks': { section: webhooksPgSection, timeoutMs: 300_000 },
