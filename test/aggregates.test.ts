@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGGREGATE_LIMITS, throughputBuckets, throughputSeries } from '../src/domain/aggregates.js';
+import { openStorage } from '../src/storage/index.js';
 import { createKey, graphql, query, startServer, submit, waitForTask, type TestServer } from './helpers.js';
 
 const COUNTS = `query ($filter: TaskFilter) { taskCounts(filter: $filter) { pending suspended processing succeeded failed cancelled total } }`;
@@ -14,7 +15,8 @@ const THROUGHPUT = `query ($since: DateTime!, $bucketSeconds: Int!) {
 
 const FINISHED = 'succeeded failed cancelled total';
 const QUEUES = `query { queueStats { service action pending processing suspended oldestPendingDate
-  finishedLastMinute { ${FINISHED} } finishedLast5Minutes { ${FINISHED} } finishedLast15Minutes { ${FINISHED} } } }`;
+  finishedLastMinute { ${FINISHED} } finishedLast5Minutes { ${FINISHED} } finishedLast15Minutes { ${FINISHED} }
+  finishedPerMinute { ${FINISHED} } } }`;
 
 const counts = (partial: Partial<Record<'pending' | 'suspended' | 'processing' | 'succeeded' | 'failed' | 'cancelled', number>>) => {
   const all = { pending: 0, suspended: 0, processing: 0, succeeded: 0, failed: 0, cancelled: 0, ...partial };
@@ -147,10 +149,32 @@ describe('aggregates over an organisation’s tasks', () => {
     expect(echo.finishedLast15Minutes).toEqual({ succeeded: 3, failed: 0, cancelled: 0, total: 3 });
     expect(fail).toMatchObject({ pending: 0, processing: 0, suspended: 0 });
     expect(fail.finishedLast15Minutes).toEqual({ succeeded: 0, failed: 2, cancelled: 0, total: 2 });
-    // Each window holds the shorter ones.
+    // Each window holds the shorter ones; the minutes add up to the longest, the last one to the last minute.
     for (const queue of queueStats) {
       expect(queue.finishedLastMinute.total).toBeLessThanOrEqual(queue.finishedLast5Minutes.total);
       expect(queue.finishedLast5Minutes.total).toBeLessThanOrEqual(queue.finishedLast15Minutes.total);
+      expect(queue.finishedPerMinute).toHaveLength(15);
+      expect(queue.finishedPerMinute.reduce((sum: number, minute: { total: number }) => sum + minute.total, 0)).toBe(queue.finishedLast15Minutes.total);
+      expect(queue.finishedPerMinute.at(-1)).toEqual(queue.finishedLastMinute);
+    }
+
+    // Read later, the same ends fall in earlier minutes, and leave the windows they are no longer in.
+    const storage = await openStorage(server.database);
+    try {
+      const organisationId = (await server.taskport.engine.authenticate(admin))!.organisation.id;
+      const ended = (await query(server, admin, `{ tasks(filter: { type: "echo", state: [SUCCEEDED] }) { edges { node { dateCompleted } } } }`)).tasks.edges.map(
+        (edge: { node: { dateCompleted: string } }) => Date.parse(edge.node.dateCompleted),
+      );
+      const latest = Math.max(...ended);
+      const later = await storage.aggregates.queueFigures(organisationId, latest + 4.5 * 60_000);
+      const laterEcho = later.find((queue) => queue.action === 'echo')!;
+      expect(laterEcho.finished[1].SUCCEEDED).toBe(0);
+      expect(laterEcho.finished[5].SUCCEEDED + laterEcho.finished[15].SUCCEEDED).toBe(6);
+      expect(laterEcho.finishedPerMinute.findLastIndex((minute) => minute.SUCCEEDED > 0)).toBe(10);
+      const gone = await storage.aggregates.queueFigures(organisationId, latest + 16 * 60_000);
+      expect(gone.find((queue) => queue.action === 'echo')?.finished[15].SUCCEEDED ?? 0).toBe(0);
+    } finally {
+      await storage.close();
     }
 
     const elsewhere = (await query(server, other, QUEUES)).queueStats;

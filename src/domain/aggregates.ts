@@ -16,6 +16,8 @@ export const AGGREGATE_LIMITS = Object.freeze({
 /** queueStats counts what finished in each of these last minutes. */
 export const FINISHED_WINDOWS_MINUTES = Object.freeze([1, 5, 15] as const);
 export type FinishedWindow = (typeof FINISHED_WINDOWS_MINUTES)[number];
+/** The longest of the windows: what queueStats reads of the finished tasks. */
+export const FINISHED_MINUTES = 15 satisfies FinishedWindow;
 
 /** Tasks of each state, with 0 for the states none is in. */
 export type TaskCounts = Record<TaskState, number>;
@@ -39,6 +41,8 @@ export interface QueueStats {
   /** dateCreated of its oldest PENDING task; null when none is pending. */
   oldestPendingDate: Date | null;
   finished: Record<FinishedWindow, FinishedCounts>;
+  /** The last FINISHED_MINUTES minutes, one entry a minute, oldest first. */
+  finishedPerMinute: FinishedCounts[];
 }
 
 /** The buckets a series has: validated, from `since` on, as many as reach `now`. */

@@ -1,5 +1,6 @@
 import {
   AGGREGATE_LIMITS,
+  FINISHED_MINUTES,
   FINISHED_WINDOWS_MINUTES,
   type FinishedCounts,
   type QueueStats,
@@ -86,6 +87,11 @@ const QueueStatsRef = builder.objectRef<QueueStats>('QueueStats').implement({
       type: FinishedCountsRef,
       description: `Tasks whose dateCompleted is in the last ${last15Minutes} minutes.`,
       resolve: (queue) => queue.finished[last15Minutes],
+    }),
+    finishedPerMinute: t.field({
+      type: [FinishedCountsRef],
+      description: `The last ${FINISHED_MINUTES} minutes, minute by minute, oldest first: always ${FINISHED_MINUTES} entries, the last one the minute up to now.`,
+      resolve: (queue) => queue.finishedPerMinute,
     }),
   }),
 });

@@ -32,7 +32,7 @@ import {
 } from 'graphql';
 import type { Catalog } from '../catalog/index.js';
 import { LIMITS } from '../catalog/index.js';
-import { maxThroughputBuckets } from '../domain/aggregates.js';
+import { FINISHED_MINUTES, maxThroughputBuckets } from '../domain/aggregates.js';
 import { MAX_BATCH_SUBMIT, MAX_DEPENDENCIES, MAX_DEPENDENTS_LISTED, MAX_RETRIES_PER_TASK, MAX_STATUS_IDS } from '../domain/api.js';
 import { RATE_LIMIT_BOUNDS } from '../domain/rate-limits.js';
 import { SCHEDULE_LIMITS } from '../domain/schedules.js';
@@ -80,6 +80,7 @@ function listSizes(catalog: Catalog): Record<string, ListSize> {
     'RateLimitTier.windows': { fixed: RATE_LIMIT_BOUNDS.windows },
     'Query.allocations': { fixed: UNBOUNDED_LIST_SIZE },
     'Query.queueStats': { fixed: UNBOUNDED_LIST_SIZE },
+    'QueueStats.finishedPerMinute': { fixed: FINISHED_MINUTES },
     'Query.workerProcesses': { fixed: UNBOUNDED_LIST_SIZE },
     'WorkerProcess.actions': { fixed: UNBOUNDED_LIST_SIZE },
     'TaskThroughputSuccess.buckets': { ofParentArguments: (parentArgs) => maxThroughputBuckets(parentArgs['bucketSeconds'] as number) },

@@ -1,4 +1,4 @@
-import type { FinishedCounts, FinishedWindow, TaskCounts } from '../domain/aggregates.js';
+import { FINISHED_MINUTES, FINISHED_WINDOWS_MINUTES, type FinishedCounts, type FinishedWindow, type TaskCounts } from '../domain/aggregates.js';
 import { TASK_STATES, type TaskFilter, type TaskState, type TerminalState } from '../domain/types.js';
 
 /** Tasks of one state that completed in one bucket of a series; buckets without any are absent. */
@@ -19,6 +19,8 @@ export interface QueueFigures {
   /** Epoch milliseconds; null when none is pending. */
   oldestPendingAt: number | null;
   finished: Record<FinishedWindow, FinishedCounts>;
+  /** The last FINISHED_MINUTES minutes, oldest first. */
+  finishedPerMinute: FinishedCounts[];
 }
 
 /**
@@ -39,10 +41,10 @@ export interface QueueFigureRow {
   service: string;
   action: string;
   state: string;
-  /** Active: tasks in the state; terminal: those finished in the last 15 minutes. */
+  /** Active: tasks in the state; terminal: those finished in the minute `minutesAgo`. */
   count: number;
-  last5: number;
-  last1: number;
+  /** Terminal states: whole minutes between the end and `now`, 0 to FINISHED_MINUTES - 1. */
+  minutesAgo: number;
   /** Active states: the oldest dateCreated. */
   oldest: number | null;
 }
@@ -63,7 +65,8 @@ export function queueFiguresOf(rows: readonly QueueFigureRow[]): QueueFigures[] 
         processing: 0,
         suspended: 0,
         oldestPendingAt: null,
-        finished: { 1: noneFinished(), 5: noneFinished(), 15: noneFinished() },
+        finished: Object.fromEntries(FINISHED_WINDOWS_MINUTES.map((minutes) => [minutes, noneFinished()])) as QueueFigures['finished'],
+        finishedPerMinute: Array.from({ length: FINISHED_MINUTES }, noneFinished),
       };
       queues.set(name, queue);
     }
@@ -82,9 +85,10 @@ export function queueFiguresOf(rows: readonly QueueFigureRow[]): QueueFigures[] 
       case 'SUCCEEDED':
       case 'FAILED':
       case 'CANCELLED':
-        queue.finished[15][row.state] = count;
-        queue.finished[5][row.state] = Number(row.last5);
-        queue.finished[1][row.state] = Number(row.last1);
+        for (const minutes of FINISHED_WINDOWS_MINUTES) {
+          if (Number(row.minutesAgo) < minutes) queue.finished[minutes][row.state] += count;
+        }
+        queue.finishedPerMinute[FINISHED_MINUTES - 1 - Number(row.minutesAgo)]![row.state] += count;
     }
   }
   return [...queues.values()].sort((a, b) => (a.service === b.service ? cmp(a.action, b.action) : cmp(a.service, b.service)));

@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import type { TaskCounts } from '../../domain/aggregates.js';
+import { FINISHED_MINUTES, type TaskCounts } from '../../domain/aggregates.js';
 import type { TaskFilter } from '../../domain/types.js';
 import { countsOf, queueFiguresOf, type AggregateStore, type CompletedInBucket, type QueueFigureRow, type QueueFigures } from '../aggregate-store.js';
 import { taskFilterSql } from '../task-filter.js';
@@ -23,18 +23,16 @@ export const statements = {
   ),
   queueFigures: statement(
     'queueFigures',
-    `SELECT service, type AS action, state, count(*) AS count, 0 AS last5, 0 AS last1, min(date_created) AS oldest
+    `SELECT service, type AS action, state, count(*) AS count, 0 AS "minutesAgo", min(date_created) AS oldest
      FROM tasks
      WHERE organisation_id = $1 AND state IN ('PENDING', 'SUSPENDED', 'PROCESSING')
      GROUP BY state, service, type
      UNION ALL
-     SELECT service, type AS action, state, count(*) AS count,
-       count(*) FILTER (WHERE date_completed > $2::bigint - ${5 * MINUTE_MS}) AS last5,
-       count(*) FILTER (WHERE date_completed > $2::bigint - ${MINUTE_MS}) AS last1, NULL AS oldest
+     SELECT service, type AS action, state, count(*) AS count, (($2::bigint - date_completed) / ${MINUTE_MS})::int AS "minutesAgo", NULL AS oldest
      FROM tasks
-     WHERE organisation_id = $1 AND date_completed > $2::bigint - ${15 * MINUTE_MS} AND date_completed <= $2::bigint
+     WHERE organisation_id = $1 AND date_completed > $2::bigint - ${FINISHED_MINUTES * MINUTE_MS} AND date_completed <= $2::bigint
        AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
-     GROUP BY service, type, state`,
+     GROUP BY service, type, state, "minutesAgo"`,
   ),
 };
 

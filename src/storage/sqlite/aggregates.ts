@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { and, eq, sql } from 'drizzle-orm';
-import type { TaskCounts } from '../../domain/aggregates.js';
+import { FINISHED_MINUTES, type TaskCounts } from '../../domain/aggregates.js';
 import { taskFilterConditions } from '../../domain/task-filter.js';
 import type { TaskFilter } from '../../domain/types.js';
 import { countsOf, queueFiguresOf, type AggregateStore, type CompletedInBucket, type QueueFigureRow, type QueueFigures } from '../aggregate-store.js';
@@ -29,18 +29,17 @@ export const COMPLETED_BY_BUCKET_SQL = `WITH RECURSIVE buckets(n) AS MATERIALIZE
       AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')) AS counts
   FROM buckets`;
 
-/** Each active state's count per queue, then each terminal state's finished in the last 15, 5 and 1 minutes. */
-export const QUEUE_FIGURES_SQL = `SELECT service, type AS action, state, count(*) AS count, 0 AS last5, 0 AS last1, min(date_created) AS oldest
+/** Each active state's count per queue, then each terminal state's finished in each of the last 15 minutes. */
+export const QUEUE_FIGURES_SQL = `SELECT service, type AS action, state, count(*) AS count, 0 AS minutesAgo, min(date_created) AS oldest
   FROM tasks INDEXED BY tasks_active_by_queue
   WHERE organisation_id = @organisationId AND state IN ('PENDING', 'SUSPENDED', 'PROCESSING')
   GROUP BY state, service, type
   UNION ALL
-  SELECT service, type AS action, state, count(*) AS count,
-    sum(date_completed > @now - ${5 * MINUTE_MS}) AS last5, sum(date_completed > @now - ${MINUTE_MS}) AS last1, NULL AS oldest
+  SELECT service, type AS action, state, count(*) AS count, CAST((@now - date_completed) / ${MINUTE_MS} AS INTEGER) AS minutesAgo, NULL AS oldest
   FROM tasks INDEXED BY tasks_completed_by_queue
-  WHERE organisation_id = @organisationId AND date_completed > @now - ${15 * MINUTE_MS} AND date_completed <= @now
+  WHERE organisation_id = @organisationId AND date_completed > @now - ${FINISHED_MINUTES * MINUTE_MS} AND date_completed <= @now
     AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
-  GROUP BY service, type, state`;
+  GROUP BY service, type, state, minutesAgo`;
 
 /**
  * The count by state of the tasks of listTasks's filter. With a condition on another field, the
