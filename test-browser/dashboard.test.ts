@@ -24,6 +24,12 @@ describe('the dashboard in Chromium', () => {
     const throughput = page.getByRole('figure');
     await expect.poll(() => throughput.textContent(), { timeout: 10_000 }).toMatch(/3 succeeded.*1 failed.*0 cancelled/);
     expect(await page.locator('.chart canvas').count()).toBe(1);
+    // Each queue draws its 15 minutes; the tasks all ended in the last one, the line's highest point.
+    const lines = page.locator('.queues tbody .sparkline polyline');
+    expect(await lines.count()).toBe(2);
+    const points = ((await lines.first().getAttribute('points')) ?? '').split(' ');
+    expect(points).toHaveLength(15);
+    expect(points.at(-1)).toBe('90.0,1.0');
     expect(await page.getByRole('heading', { name: 'Allocations' }).isVisible()).toBe(true);
     // This test's server is the one process, running no task of its 4 slots.
     const workers = page.getByRole('region', { name: 'Worker processes' });

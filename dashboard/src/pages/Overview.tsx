@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useQuery } from 'urql';
+import { Sparkline } from '../components/Sparkline.tsx';
 import { ThroughputChart } from '../components/ThroughputChart.tsx';
 import { describeError } from '../errors.ts';
 import { formatAge, formatDate, number } from '../format.ts';
@@ -67,6 +68,9 @@ const overviewQuery = graphql(`
       }
       finishedLast15Minutes {
         ...FinishedCountsFields
+      }
+      finishedPerMinute {
+        total
       }
     }
   }
@@ -237,6 +241,7 @@ export function Overview() {
                       <th scope="col" className="num">
                         15 min
                       </th>
+                      <th scope="col">Per minute</th>
                     </tr>
                   </thead>
                   <tbody>
@@ -259,6 +264,12 @@ export function Overview() {
                         <FinishedCell counts={queue.finishedLastMinute} />
                         <FinishedCell counts={queue.finishedLast5Minutes} />
                         <FinishedCell counts={queue.finishedLast15Minutes} />
+                        <td>
+                          <Sparkline
+                            values={queue.finishedPerMinute.map((minute) => minute.total)}
+                            label={`${queue.service}.${queue.action} finished per minute`}
+                          />
+                        </td>
                       </tr>
                     ))}
                   </tbody>
