@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { useMutation, useQuery } from 'urql';
+import { useMutation, useQuery, type CombinedError } from 'urql';
 import { Link, useLocation, useSearch } from 'wouter';
 import { describeError } from '../errors.ts';
 import { number } from '../format.ts';
@@ -128,61 +128,55 @@ export function Tasks() {
     setPaused(!paused);
   }
 
-  async function cancelSelected() {
-    const chosen = [...selected];
-    if (!window.confirm(`Cancel ${plural(chosen.length, 'selected task')}? Tasks that have ended stay as they are.`)) return;
-    const outcome = await cancelTasks({ ids: chosen });
-    const answer = outcome.data?.cancelTasks;
+  /** Says how a bulk action on the selection went, and reads the page again after one that ran. */
+  function settle(
+    chosen: readonly string[],
+    outcome: { error?: CombinedError | undefined },
+    answer: { count: number; dependents: number } | { message: string } | undefined,
+    done: (count: number, dependents: number, skipped: number) => string,
+  ) {
     if (outcome.error || !answer) {
       setNotice({ search, notice: { kind: 'alert', text: outcome.error ? describeError(outcome.error) : 'The server answered without data.' } });
       return;
     }
-    if (answer.__typename !== 'CancelTasksSuccess') {
+    if (!('count' in answer)) {
       setNotice({ search, notice: { kind: 'alert', text: answer.message } });
       return;
     }
-    const skipped = chosen.length - answer.count;
-    setNotice({
-      search,
-      notice: {
-        kind: 'status',
-        text:
-          `Cancelled ${plural(answer.count, 'task')} of ${number.format(chosen.length)} selected` +
-          (skipped > 0 ? `; ${number.format(skipped)} had already ended` : '') +
-          (answer.dependents > 0 ? `; ${plural(answer.dependents, 'waiting dependent')} failed with them` : '') +
-          '.',
-      },
-    });
+    setNotice({ search, notice: { kind: 'status', text: done(answer.count, answer.dependents, chosen.length - answer.count) } });
     setSelection({ search, ids: new Set() });
     refresh();
+  }
+
+  async function cancelSelected() {
+    const chosen = [...selected];
+    if (!window.confirm(`Cancel ${plural(chosen.length, 'selected task')}? Tasks that have ended stay as they are.`)) return;
+    const outcome = await cancelTasks({ ids: chosen });
+    settle(
+      chosen,
+      outcome,
+      outcome.data?.cancelTasks,
+      (count, dependents, skipped) =>
+        `Cancelled ${plural(count, 'task')} of ${number.format(chosen.length)} selected` +
+        (skipped > 0 ? `; ${number.format(skipped)} had already ended` : '') +
+        (dependents > 0 ? `; ${plural(dependents, 'waiting dependent')} failed with them` : '') +
+        '.',
+    );
   }
 
   async function retrySelected() {
     const chosen = [...selected];
     const outcome = await retryTasks({ ids: chosen });
-    const answer = outcome.data?.retryTasks;
-    if (outcome.error || !answer) {
-      setNotice({ search, notice: { kind: 'alert', text: outcome.error ? describeError(outcome.error) : 'The server answered without data.' } });
-      return;
-    }
-    if (answer.__typename !== 'RetryTasksSuccess') {
-      setNotice({ search, notice: { kind: 'alert', text: answer.message } });
-      return;
-    }
-    const skipped = chosen.length - answer.count;
-    setNotice({
-      search,
-      notice: {
-        kind: 'status',
-        text:
-          `Put ${plural(answer.count, 'task')} of ${number.format(chosen.length)} selected back in their queues` +
-          (skipped > 0 ? `; ${number.format(skipped)} could not be retried (only failed and cancelled tasks can)` : '') +
-          (answer.dependents > 0 ? `; ${plural(answer.dependents, 'dependent')} came back with them` : '') +
-          '.',
-      },
-    });
-    setSelection({ search, ids: new Set() });
-    refresh();
+    settle(
+      chosen,
+      outcome,
+      outcome.data?.retryTasks,
+      (count, dependents, skipped) =>
+        `Put ${plural(count, 'task')} of ${number.format(chosen.length)} selected back in their queues` +
+        (skipped > 0 ? `; ${number.format(skipped)} could not be retried (only failed and cancelled tasks can)` : '') +
+        (dependents > 0 ? `; ${plural(dependents, 'dependent')} came back with them` : '') +
+        '.',
+    );
   }
 
   function found(what: Found) {
