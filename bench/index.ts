@@ -6,6 +6,7 @@ import { durabilitySection } from './durability.js';
 import { engineSection } from './engine.js';
 import { fanoutSection } from './fanout.js';
 import { fairShareSection } from './fair-share.js';
+import { peersSection } from './peers.js';
 import { pgEngineSection } from './pg-engine.js';
 import { pgLatencySection } from './pg-latency.js';
 import { pgWorkersSection } from './pg-workers.js';
@@ -46,6 +47,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   aggregates: { section: aggregatesSection, timeoutMs: 900_000 },
   'pg-aggregates': { section: aggregatesPgSection, timeoutMs: 900_000 },
   dashboard: { section: dashboardSection, timeoutMs: 900_000 },
+  peers: { section: peersSection, timeoutMs: 900_000 },
   'pg-dashboard': { section: dashboardPgSection, timeoutMs: 900_000 },
   schedules: { section: schedulesSection, timeoutMs: 600_000 },
   webhooks: { section: webhooksSection, timeoutMs: 300_000 },
