@@ -6,7 +6,7 @@ import { formatDuration } from '../../format.ts';
 import { graphql } from '../../gql/index.ts';
 import type { WebhookAttemptOutcome, WebhookEvent } from '../../gql/graphql.ts';
 import { Alert, DateCell, failureOf, Hidden, Pager, Status, usePager } from './shared.tsx';
-import { endpointStatus, EVENTS } from './Webhooks.tsx';
+import { endpointStatus, EventsFieldset } from './Webhooks.tsx';
 
 const PAGE_SIZE = 20;
 // New deliveries arrive while the page is open; the first page follows them.
@@ -293,24 +293,7 @@ function EditEndpoint({
             onChange={(event) => setDescription(event.target.value)}
           />
         </div>
-        <fieldset>
-          <legend>Events</legend>
-          {(Object.keys(EVENTS) as WebhookEvent[]).map((value) => (
-            <div className="check" key={value}>
-              <input
-                type="checkbox"
-                id={`${ids}-${value}`}
-                checked={events.includes(value)}
-                onChange={(event) =>
-                  setEvents((current) =>
-                    event.target.checked ? [...current, value] : current.filter((chosen) => chosen !== value),
-                  )
-                }
-              />
-              <label htmlFor={`${ids}-${value}`}>{EVENTS[value]}</label>
-            </div>
-          ))}
-        </fieldset>
+        <EventsFieldset idPrefix={ids} events={events} onChange={setEvents} />
         <Alert message={error} />
         <button type="submit" disabled={fetching}>
           {fetching ? 'Saving…' : 'Save the endpoint'}

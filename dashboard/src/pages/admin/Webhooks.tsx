@@ -113,6 +113,36 @@ const deleteEndpointMutation = graphql(`
 
 type Endpoint = AdminWebhooksQuery['webhookEndpoints']['edges'][number]['node'];
 
+/** The checkboxes of an endpoint's events, for its creation and its edit form. */
+export function EventsFieldset({
+  idPrefix,
+  events,
+  onChange,
+}: {
+  idPrefix: string;
+  events: readonly WebhookEvent[];
+  onChange: (update: (current: WebhookEvent[]) => WebhookEvent[]) => void;
+}) {
+  return (
+    <fieldset>
+      <legend>Events</legend>
+      {(Object.keys(EVENTS) as WebhookEvent[]).map((value) => (
+        <div className="check" key={value}>
+          <input
+            type="checkbox"
+            id={`${idPrefix}-${value}`}
+            checked={events.includes(value)}
+            onChange={(event) =>
+              onChange((current) => (event.target.checked ? [...current, value] : current.filter((chosen) => chosen !== value)))
+            }
+          />
+          <label htmlFor={`${idPrefix}-${value}`}>{EVENTS[value]}</label>
+        </div>
+      ))}
+    </fieldset>
+  );
+}
+
 export const EVENTS: Readonly<Record<WebhookEvent, string>> = {
   COMPLETED: 'Completed: the task reached a terminal state',
   STARTED: 'Started: a worker started an attempt',
@@ -354,24 +384,7 @@ function CreateEndpointForm({ onCreated }: { onCreated: (url: string, secret: st
             onChange={(event) => setDescription(event.target.value)}
           />
         </div>
-        <fieldset>
-          <legend>Events</legend>
-          {(Object.keys(EVENTS) as WebhookEvent[]).map((value) => (
-            <div className="check" key={value}>
-              <input
-                type="checkbox"
-                id={`${ids}-${value}`}
-                checked={events.includes(value)}
-                onChange={(event) =>
-                  setEvents((current) =>
-                    event.target.checked ? [...current, value] : current.filter((chosen) => chosen !== value),
-                  )
-                }
-              />
-              <label htmlFor={`${ids}-${value}`}>{EVENTS[value]}</label>
-            </div>
-          ))}
-        </fieldset>
+        <EventsFieldset idPrefix={ids} events={events} onChange={setEvents} />
         <Alert message={error} />
         <button type="submit" disabled={fetching}>
           {fetching ? 'Adding the endpoint…' : 'Add endpoint'}
