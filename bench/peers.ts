@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,11 +12,22 @@ import { formatNumber, heading, line, median, now, perSecond, removeFolder, runI
 // Taskport's own install never carries them.
 
 const PEERS = fileURLToPath(new URL('./peers/', import.meta.url));
-const ROUNDS = 3;
+/** Interleaved rounds of each peer section; TASKPORT_BENCH_PEER_ROUNDS lowers it while iterating. */
+export const ROUNDS = Number(process.env.TASKPORT_BENCH_PEER_ROUNDS) || 3;
 
-function installPeers(): void {
-  if (existsSync(join(PEERS, 'node_modules', 'plainjob'))) return;
+/** Installs bench/peers/ when any dependency its package.json lists is missing (a peer added since the last install). */
+export function installPeers(): void {
+  const { dependencies } = JSON.parse(readFileSync(join(PEERS, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  if (Object.keys(dependencies).every((name) => existsSync(join(PEERS, 'node_modules', name, 'package.json')))) return;
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel', 'error'], { cwd: PEERS, stdio: 'inherit' });
+}
+
+/** require() resolving from bench/peers/, where the peers are installed. */
+export const requirePeer = createRequire(join(PEERS, 'package.json'));
+
+/** A peer's ES module, resolved from bench/peers/. */
+export async function importPeer(name: string): Promise<unknown> {
+  return import(pathToFileURL(requirePeer.resolve(name)).href);
 }
 
 interface Plainjob {
@@ -35,9 +46,8 @@ interface Plainjob {
 
 async function loadPeers(): Promise<{ plainjob: Plainjob; Database: new (path: string) => { close(): void } }> {
   installPeers();
-  const require = createRequire(join(PEERS, 'package.json'));
-  const plainjob = (await import(pathToFileURL(require.resolve('plainjob')).href)) as Plainjob;
-  return { plainjob, Database: require('better-sqlite3') };
+  const plainjob = (await importPeer('plainjob')) as Plainjob;
+  return { plainjob, Database: requirePeer('better-sqlite3') };
 }
 
 const silent = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
@@ -93,11 +103,11 @@ async function taskportRun(batched: boolean): Promise<{ submit: number; process:
   }
 }
 
-function range(values: readonly number[]): string {
+export function range(values: readonly number[]): string {
   return `${formatNumber(Math.min(...values))}–${formatNumber(Math.max(...values))}`;
 }
 
-function ratio(ours: readonly number[], theirs: readonly number[]): string {
+export function ratio(ours: readonly number[], theirs: readonly number[]): string {
   return `${formatNumber(median(ours) / median(theirs), 2)}×`;
 }
 
