@@ -9,6 +9,7 @@ import { fairShareSection } from './fair-share.js';
 import { peersSection } from './peers.js';
 import { pgEngineSection } from './pg-engine.js';
 import { pgLatencySection } from './pg-latency.js';
+import { pgPeersSection } from './pg-peers.js';
 import { pgWorkersSection } from './pg-workers.js';
 import { withTimeout, type Section } from './lib.js';
 import { limiterSection } from './limiter.js';
@@ -48,6 +49,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   'pg-aggregates': { section: aggregatesPgSection, timeoutMs: 900_000 },
   dashboard: { section: dashboardSection, timeoutMs: 900_000 },
   peers: { section: peersSection, timeoutMs: 900_000 },
+  'pg-peers': { section: pgPeersSection, timeoutMs: 1_800_000 },
   'pg-dashboard': { section: dashboardPgSection, timeoutMs: 900_000 },
   schedules: { section: schedulesSection, timeoutMs: 600_000 },
   webhooks: { section: webhooksSection, timeoutMs: 300_000 },
