@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { QueueStore, ServedActions } from '../src/storage/index.js';
+import type { NewTask, QueueStore, ServedActions } from '../src/storage/index.js';
 import { testStore } from './helpers.js';
 import {
   A,
@@ -141,6 +141,33 @@ describe(`the queue contract on ${testStore}`, () => {
     expect(five).toMatchObject({ ok: true, tasks: [{ created: true, task: { state: 'PENDING', params: { n: 5 } } }] });
     const claimed = (await first.work(NOTHING, claimOf(A, 100), NOW)).claimed;
     expect(claimed.map((task) => task.params)).toEqual([{ n: 1 }, { n: 5 }]);
+  });
+
+  it('answers a submission with the tasks as a read gives them, in input order, for every kind of input', async () => {
+    const { first, records, tenant } = await openStores();
+    const org = await tenant('answers');
+    const [dependency, cancelled] = await enqueueMany(first, [newTask(org, { type: 'dependency' }), newTask(org, { type: 'dependency' })]);
+    await first.cancel(org.organisationId, cancelled!.id, NOW);
+    const kinds: ((index: number) => Partial<NewTask>)[] = [
+      () => ({}),
+      () => ({ user: 'u', session: 's', poll: 'p', target: 't', priority: -3, maxAttempts: 5, timeoutMs: 7000 }),
+      () => ({ params: { nested: { list: [1, 'two', null] }, unicode: 'é✓', big: 2 ** 52 }, runAt: NOW + 60_000 }),
+      (index) => ({ idempotencyKey: `answer-${index}` }),
+      () => ({ dependsOn: [dependency!.id] }),
+      () => ({ dependsOn: [cancelled!.id] }),
+      () => ({ webhook: { url: 'https://example.com/hook', events: ['RESULT', 'COMPLETED', 'RESULT'] } }),
+      () => ({ retrievalProtocol: 'CHANNEL', scheduledFor: NOW - 1000 }),
+    ];
+    const varied = (index: number) => kinds[index % kinds.length]!(index);
+    // 300 inputs cross the sizes of every multi-row statement and the reads between them.
+    const inputs = Array.from({ length: 300 }, (_, index) => newTask(org, { ...varied(index), params: { index, ...varied(index).params } }));
+    const answered = await enqueueMany(first, inputs);
+    expect(answered.map((task) => task.params.index)).toEqual(inputs.map((input) => input.params.index));
+    const read = await records.getTasks(org.organisationId, answered.map((task) => task.id));
+    const byId = new Map(read.map((task) => [task.id, task]));
+    for (const task of answered) expect(task).toEqual(byId.get(task.id));
+    expect(answered.filter((task) => task.state === 'FAILED')).toHaveLength(37);
+    expect(new Set(answered.map((task) => task.id)).size).toBe(300);
   });
 
   it('gives one task for an idempotency key raced from two stores', async () => {

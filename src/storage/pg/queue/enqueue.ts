@@ -1,10 +1,10 @@
 import type pg from 'pg';
-import type { Task, TaskError, TaskState } from '../../../domain/types.js';
+import type { Task, TaskState } from '../../../domain/types.js';
 import type { EnqueueResult, NewTask } from '../../contract.js';
 import type { PgDatabase } from '../database.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { DEPENDENCY_FAILED } from './dependents.js';
-import { webhookEventMask } from '../../../domain/webhooks.js';
+import { BORN_PENDING, INSERTED_COLUMN_COUNT, INSERTED_COLUMNS, insertedTask, insertedValues, type Birth } from '../../new-task.js';
 import { statement } from './statements.js';
 import { writeWebhookMessages } from './webhooks.js';
 import { completions } from '../../webhook-outbox.js';
@@ -24,25 +24,16 @@ const statements = {
   // two processes racing one key return one task.
   insertTasks: statement(
     'insertTasks',
-    `INSERT INTO tasks (organisation_id, key_id, "user", source_id, source_type, session, poll, service, type,
-       target, params, state, priority, attempts, max_attempts, timeout_ms, error_code, error_message,
-       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed,
-       webhook_url, webhook_events, schedule_id, scheduled_for)
-     SELECT organisation_id, key_id, "user", source_id, source_type, session, poll, service, type,
-       target, params, state, priority, 0, max_attempts, timeout_ms, error_code, error_message,
-       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed,
-       webhook_url, webhook_events, schedule_id, scheduled_for
+    `INSERT INTO tasks (${INSERTED_COLUMNS})
+     SELECT ${INSERTED_COLUMNS}
      FROM unnest($1::int[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[],
        $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::int[], $15::int[], $16::text[],
        $17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[],
        $24::text[], $25::int[], $26::int[], $27::bigint[])
-       WITH ORDINALITY AS input (organisation_id, key_id, "user", source_id, source_type, session, poll, service,
-         type, target, params, state, priority, max_attempts, timeout_ms, error_code, error_message,
-         retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed,
-         webhook_url, webhook_events, schedule_id, scheduled_for, ordinal)
+       WITH ORDINALITY AS input (${INSERTED_COLUMNS}, ordinal)
      ORDER BY ordinal
      ON CONFLICT (organisation_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-     RETURNING ${TASK_COLUMNS}`,
+     RETURNING id, organisation_id AS "organisationId", idempotency_key AS "idempotencyKey"`,
   ),
   insertDependencies: statement(
     'insertDependencies',
@@ -131,13 +122,14 @@ export class EnqueueGroups {
 export async function insertSubmissions(client: pg.PoolClient, submissions: readonly Submission[]): Promise<EnqueueResult[]> {
   const dependencyStates = await lockDependencies(client, submissions.flatMap((submission) => submission.newTasks));
   const results: (EnqueueResult | null)[] = [];
-  const columns: unknown[][] = Array.from({ length: 27 }, () => []);
+  const columns: unknown[][] = Array.from({ length: INSERTED_COLUMN_COUNT }, () => []);
+  /** The rows of the insert, in its order. */
+  const written: WrittenRow[] = [];
   for (const { newTasks, now } of submissions) {
-    const rows: unknown[][] = [];
+    const rows: WrittenRow[] = [];
     let failed: EnqueueResult | null = null;
     for (const [index, input] of newTasks.entries()) {
-      let state: TaskState = 'PENDING';
-      let error: TaskError | null = null;
+      let birth: Birth = BORN_PENDING;
       if (input.dependsOn.length > 0) {
         const found = dependencyStates.get(input.organisationId)!;
         const missing = input.dependsOn.find((id) => !found.has(id));
@@ -151,51 +143,21 @@ export async function insertSubmissions(client: pg.PoolClient, submissions: read
         }
         const dependencies = input.dependsOn.map((id) => found.get(id));
         if (dependencies.some((dependencyState) => dependencyState === 'FAILED' || dependencyState === 'CANCELLED')) {
-          state = 'FAILED';
-          error = { code: DEPENDENCY_FAILED, message: 'A task it depends on failed or was cancelled.' };
+          birth = { state: 'FAILED', error: { code: DEPENDENCY_FAILED, message: 'A task it depends on failed or was cancelled.' } };
         } else if (dependencies.some((dependencyState) => dependencyState !== 'SUCCEEDED')) {
-          state = 'SUSPENDED';
+          birth = { state: 'SUSPENDED', error: null };
         }
       }
-      rows.push([
-        input.organisationId,
-        input.keyId,
-        input.user,
-        input.sourceId,
-        input.sourceType,
-        input.session,
-        input.poll,
-        input.service,
-        input.type,
-        input.target,
-        JSON.stringify(input.params),
-        state,
-        input.priority,
-        input.maxAttempts,
-        input.timeoutMs,
-        error?.code ?? null,
-        error?.message ?? null,
-        input.retrievalProtocol,
-        input.idempotencyKey,
-        input.runAt,
-        Math.max(input.runAt ?? now, now),
-        now,
-        state === 'FAILED' ? now : null,
-        input.webhook?.url ?? null,
-        input.webhook ? webhookEventMask(input.webhook.events) : null,
-        input.scheduleId ?? null,
-        input.scheduledFor ?? null,
-      ]);
+      rows.push({ input, birth, now, paramsJson: JSON.stringify(input.params) });
     }
     results.push(failed);
     if (failed) continue;
-    for (const row of rows) for (const [column, value] of row.entries()) columns[column]!.push(value);
+    for (const row of rows) {
+      written.push(row);
+      for (const [column, value] of insertedValues(row.input, row.birth, row.now, row.paramsJson).entries()) columns[column]!.push(value);
+    }
   }
-  const inserted =
-    columns[0]!.length === 0
-      ? []
-      : ((await client.query(statements.insertTasks(columns))).rows as never[]).map(toTask).sort((a, b) => a.id - b.id);
-  // RETURNING names no input row: a keyed task is found by its key, the others come in input order.
+  const inserted = columns[0]!.length === 0 ? [] : insertedTasks(written, (await client.query(statements.insertTasks(columns))).rows as never[]);
   const insertedByKey = new Map<string, Task>();
   const unkeyed: Task[] = [];
   for (const task of inserted) {
@@ -257,6 +219,34 @@ export async function insertSubmissions(client: pg.PoolClient, submissions: read
   const bornEnded = inserted.filter((task) => task.state === 'FAILED');
   if (bornEnded.length > 0) await writeWebhookMessages(client, null, completions(bornEnded), submissions[0]!.now);
   return results.map((result) => result!);
+}
+
+interface WrittenRow {
+  input: NewTask;
+  birth: Birth;
+  now: number;
+  paramsJson: string;
+}
+
+/**
+ * The tasks of the insert's returned ids, built from the rows written. RETURNING names no input
+ * row: the unkeyed rows took ascending ids in input order, and a key's row is its first input
+ * (a later one in the same statement met the conflict).
+ */
+function insertedTasks(written: readonly WrittenRow[], returned: readonly { id: number; organisationId: number; idempotencyKey: string | null }[]): Task[] {
+  const unkeyed = written.filter((row) => row.input.idempotencyKey === null);
+  const firstByKey = new Map<string, WrittenRow>();
+  for (const row of written) {
+    const key = `${row.input.organisationId}:${row.input.idempotencyKey}`;
+    if (row.input.idempotencyKey !== null && !firstByKey.has(key)) firstByKey.set(key, row);
+  }
+  let nextUnkeyed = 0;
+  return [...returned]
+    .sort((a, b) => a.id - b.id)
+    .map((task) => {
+      const row = task.idempotencyKey === null ? unkeyed[nextUnkeyed++]! : firstByKey.get(`${task.organisationId}:${task.idempotencyKey}`)!;
+      return insertedTask(row.input, task.id, row.birth, row.now, row.paramsJson);
+    });
 }
 
 async function lockDependencies(client: pg.PoolClient, newTasks: readonly NewTask[]): Promise<Map<number, Map<number, TaskState>>> {

@@ -1,10 +1,10 @@
 import type Database from 'better-sqlite3';
-import type { Task, TaskError, TaskState } from '../../../domain/types.js';
+import type { Task, TaskState } from '../../../domain/types.js';
 import type { EnqueueResult, NewTask } from '../../contract.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
+import { BORN_PENDING, INSERTED_COLUMN_COUNT, INSERTED_COLUMNS, insertedTask, insertedValues, type Birth } from '../../new-task.js';
 import { DEPENDENCY_FAILED } from './dependents.js';
-import { webhookEventMask } from '../../../domain/webhooks.js';
-import { preparedOnce } from './statements.js';
+import { preparedOnce, type Statement } from './statements.js';
 import { writeWebhookMessages } from './webhooks.js';
 import { completions } from '../../webhook-outbox.js';
 
@@ -14,17 +14,6 @@ export const enqueueStatements = preparedOnce((sqlite) => ({
   ),
   dependencyStates: sqlite.prepare(
     `SELECT id, state FROM tasks WHERE organisation_id = ? AND id IN (SELECT value FROM json_each(?))`,
-  ),
-  insertTask: sqlite.prepare(
-    `INSERT INTO tasks (organisation_id, key_id, user, source_id, source_type, session, poll, service, type,
-       target, params, state, priority, attempts, max_attempts, timeout_ms, error_code, error_message,
-       retrieval_protocol, idempotency_key, run_at, available_at, date_created, date_completed,
-       webhook_url, webhook_events, schedule_id, scheduled_for)
-     VALUES (@organisationId, @keyId, @user, @sourceId, @sourceType, @session, @poll, @service, @type,
-       @target, @params, @state, @priority, 0, @maxAttempts, @timeoutMs, @errorCode, @errorMessage,
-       @retrievalProtocol, @idempotencyKey, @runAt, @availableAt, @now, @dateCompleted,
-       @webhookUrl, @webhookEvents, @scheduleId, @scheduledFor)
-     RETURNING ${TASK_COLUMNS}`,
   ),
   insertDependency: sqlite.prepare(`INSERT OR IGNORE INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?)`),
 }));
@@ -96,7 +85,19 @@ export class EnqueueGroups {
 export function insertTasksInTransaction(sqlite: Database.Database, newTasks: readonly NewTask[], now: number): EnqueueResult {
   const statements = enqueueStatements(sqlite);
   const tasks: { task: Task; created: boolean }[] = [];
+  // Inputs that need nothing read first are written together, many rows a statement.
+  let unread: NewTask[] = [];
+  const writeUnread = () => {
+    if (unread.length === 0) return;
+    for (const task of insertPending(sqlite, unread, now)) tasks.push({ task, created: true });
+    unread = [];
+  };
   for (const [index, input] of newTasks.entries()) {
+    if (input.idempotencyKey === null && input.dependsOn.length === 0) {
+      unread.push(input);
+      continue;
+    }
+    writeUnread();
     if (input.idempotencyKey !== null) {
       const existing = statements.findByIdempotencyKey.get(input.organisationId, input.idempotencyKey);
       if (existing) {
@@ -104,8 +105,7 @@ export function insertTasksInTransaction(sqlite: Database.Database, newTasks: re
         continue;
       }
     }
-    let state: TaskState = 'PENDING';
-    let error: TaskError | null = null;
+    let birth: Birth = BORN_PENDING;
     if (input.dependsOn.length > 0) {
       const rows = statements.dependencyStates.all(input.organisationId, JSON.stringify(input.dependsOn)) as {
         id: number;
@@ -116,33 +116,68 @@ export function insertTasksInTransaction(sqlite: Database.Database, newTasks: re
       if (missing !== undefined) throw new MissingDependency(index, missing);
       const states = [...found.values()];
       if (states.some((dependencyState) => dependencyState === 'FAILED' || dependencyState === 'CANCELLED')) {
-        state = 'FAILED';
-        error = { code: DEPENDENCY_FAILED, message: 'A task it depends on failed or was cancelled.' };
+        birth = { state: 'FAILED', error: { code: DEPENDENCY_FAILED, message: 'A task it depends on failed or was cancelled.' } };
       } else if (states.some((dependencyState) => dependencyState !== 'SUCCEEDED')) {
-        state = 'SUSPENDED';
+        birth = { state: 'SUSPENDED', error: null };
       }
     }
-    const { dependsOn, webhook, scheduleId, scheduledFor, ...columns } = input;
-    const record = statements.insertTask.get({
-      ...columns,
-      webhookUrl: webhook?.url ?? null,
-      webhookEvents: webhook ? webhookEventMask(webhook.events) : null,
-      scheduleId: scheduleId ?? null,
-      scheduledFor: scheduledFor ?? null,
-      params: JSON.stringify(input.params),
-      state,
-      errorCode: error?.code ?? null,
-      errorMessage: error?.message ?? null,
-      availableAt: Math.max(input.runAt ?? now, now),
-      now,
-      dateCompleted: state === 'FAILED' ? now : null,
-    });
-    const task = toTask(record as never);
-    for (const dependencyId of dependsOn) statements.insertDependency.run(task.id, dependencyId);
+    const paramsJson = JSON.stringify(input.params);
+    const { lastInsertRowid } = insertStatement(sqlite, 1).run(insertedValues(input, birth, now, paramsJson));
+    const task = insertedTask(input, Number(lastInsertRowid), birth, now, paramsJson);
+    for (const dependencyId of input.dependsOn) statements.insertDependency.run(task.id, dependencyId);
     tasks.push({ task, created: true });
   }
+  writeUnread();
   writeWebhookMessages(sqlite, completions(tasks.filter((entry) => entry.created).map((entry) => entry.task)), now);
   return { ok: true, tasks };
+}
+
+/** The most rows one statement writes; with every size a power of two below it, a connection keeps 8 statements. */
+const MAX_ROWS_PER_INSERT = 128;
+
+const insertStatements = new WeakMap<Database.Database, Map<number, Statement>>();
+
+/** The insert of `rows` rows, prepared once per connection. */
+function insertStatement(sqlite: Database.Database, rows: number): Statement {
+  let bySize = insertStatements.get(sqlite);
+  if (!bySize) insertStatements.set(sqlite, (bySize = new Map()));
+  let statement = bySize.get(rows);
+  if (!statement) {
+    const row = `(${Array(INSERTED_COLUMN_COUNT).fill('?').join(', ')})`;
+    statement = sqlite.prepare(`INSERT INTO tasks (${INSERTED_COLUMNS}) VALUES ${Array(rows).fill(row).join(', ')}`);
+    bySize.set(rows, statement);
+  }
+  return statement;
+}
+
+/**
+ * PENDING tasks of inputs that need no read, written by multi-row inserts. The connection is this
+ * transaction's alone and AUTOINCREMENT hands out ids one above the largest ever, so a statement's
+ * rows take the ids that end at its last insert rowid, in input order.
+ */
+function insertPending(sqlite: Database.Database, inputs: readonly NewTask[], now: number): Task[] {
+  const tasks: Task[] = [];
+  let first = 0;
+  while (first < inputs.length) {
+    const remaining = inputs.length - first;
+    const size = remaining >= MAX_ROWS_PER_INSERT ? MAX_ROWS_PER_INSERT : 2 ** Math.floor(Math.log2(remaining));
+    const values: unknown[] = [];
+    const paramsJson: string[] = [];
+    for (let offset = 0; offset < size; offset++) {
+      const input = inputs[first + offset]!;
+      const json = JSON.stringify(input.params);
+      paramsJson.push(json);
+      for (const value of insertedValues(input, BORN_PENDING, now, json)) values.push(value);
+    }
+    const { lastInsertRowid, changes } = insertStatement(sqlite, size).run(values);
+    if (changes !== size) throw new Error(`an insert of ${size} tasks wrote ${changes}`);
+    const firstId = Number(lastInsertRowid) - size + 1;
+    for (let offset = 0; offset < size; offset++) {
+      tasks.push(insertedTask(inputs[first + offset]!, firstId + offset, BORN_PENDING, now, paramsJson[offset]!));
+    }
+    first += size;
+  }
+  return tasks;
 }
 
 class MissingDependency extends Error {
