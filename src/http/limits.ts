@@ -11,10 +11,13 @@ import {
   visit,
   visitWithTypeInfo,
   type DocumentNode,
+  type GraphQLInputField,
+  type GraphQLInputObjectType,
   type GraphQLInputType,
   type GraphQLSchema,
   type ValidationContext,
   type ValueNode,
+  type VariableDefinitionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Catalog } from '../catalog/index.js';
@@ -171,6 +174,30 @@ function listTooLong(coordinate: string, limit: number, length: number): GraphQL
   );
 }
 
+/**
+ * The fields of an input type beneath which a list can be, in the type's order: the others can
+ * never be over a limit, and a submitTask's input is walked on every request.
+ */
+const fieldsHoldingLists = new WeakMap<GraphQLInputObjectType, readonly GraphQLInputField[]>();
+
+/** Whether a list is anywhere beneath `type`: reachability, so each input type is entered once. */
+function holdsList(type: GraphQLInputType, entered: Set<GraphQLInputObjectType>): boolean {
+  const nullable = getNullableType(type);
+  if (isListType(nullable)) return true;
+  if (!isInputObjectType(nullable) || entered.has(nullable)) return false;
+  entered.add(nullable);
+  return Object.values(nullable.getFields()).some((field) => holdsList(field.type, entered));
+}
+
+function listFieldsOf(type: GraphQLInputObjectType): readonly GraphQLInputField[] {
+  let fields = fieldsHoldingLists.get(type);
+  if (!fields) {
+    fields = Object.values(type.getFields()).filter((field) => holdsList(field.type, new Set()));
+    fieldsHoldingLists.set(type, fields);
+  }
+  return fields;
+}
+
 /** The first list of `value` (a value as sent, JSON) longer than its maximum, as an error; null when none is. */
 function rawValueOverLimit(value: unknown, type: GraphQLInputType, coordinate: string | null): GraphQLError | null {
   const nullable = getNullableType(type);
@@ -185,7 +212,7 @@ function rawValueOverLimit(value: unknown, type: GraphQLInputType, coordinate: s
     return null;
   }
   if (!isInputObjectType(nullable) || typeof value !== 'object' || value === null) return null;
-  for (const field of Object.values(nullable.getFields())) {
+  for (const field of listFieldsOf(nullable)) {
     const error = rawValueOverLimit((value as Record<string, unknown>)[field.name], field.type, `${nullable.name}.${field.name}`);
     if (error) return error;
   }
@@ -222,6 +249,53 @@ function literalOverLimit(
   return null;
 }
 
+/** What listOverLimit reads of a document whatever its variables, in the order it reads it. */
+interface ListArguments {
+  /** Arguments written in the document, in document order. */
+  literals: readonly { value: ValueNode; type: GraphQLInputType; coordinate: string }[];
+  /** The coordinates of the arguments that take each variable whole. */
+  takingVariable: ReadonlyMap<string, readonly string[]>;
+  variableTypes: Map<VariableDefinitionNode, GraphQLInputType | undefined>;
+}
+
+/**
+ * By document: the parse cache hands the same document object to every request of the same
+ * text, so the walk with type information is done once per text, and an entry lives only as long
+ * as its document does.
+ */
+const listArgumentsBySchema = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, ListArguments>>();
+
+function listArgumentsOf(schema: GraphQLSchema, document: DocumentNode): ListArguments {
+  let byDocument = listArgumentsBySchema.get(schema);
+  if (!byDocument) listArgumentsBySchema.set(schema, (byDocument = new WeakMap()));
+  let found = byDocument.get(document);
+  if (found) return found;
+  const typeInfo = new TypeInfo(schema);
+  const literals: ListArguments['literals'][number][] = [];
+  const takingVariable = new Map<string, string[]>();
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Argument(node) {
+        const argument = typeInfo.getArgument();
+        const field = typeInfo.getFieldDef();
+        const parent = typeInfo.getParentType();
+        if (!argument || !field || !parent) return;
+        const coordinate = `${parent.name}.${field.name}(${argument.name}:)`;
+        if (node.value.kind === Kind.VARIABLE) {
+          const name = node.value.name.value;
+          takingVariable.set(name, [...(takingVariable.get(name) ?? []), coordinate]);
+        } else {
+          literals.push({ value: node.value, type: argument.type, coordinate });
+        }
+      },
+    }),
+  );
+  found = { literals, takingVariable, variableTypes: new Map() };
+  byDocument.set(document, found);
+  return found;
+}
+
 /** The first list argument of the operation over its maximum (LIST_MAXIMA), or null. */
 export function listOverLimit(
   schema: GraphQLSchema,
@@ -232,35 +306,19 @@ export function listOverLimit(
   const operation = getOperationAST(document, operationName);
   if (!operation) return null;
   const variables = (typeof variableValues === 'object' && variableValues !== null ? variableValues : {}) as Record<string, unknown>;
-  const typeInfo = new TypeInfo(schema);
-  const argumentsTakingVariable = new Map<string, string[]>();
-  let found: GraphQLError | null = null;
-  visit(
-    document,
-    visitWithTypeInfo(typeInfo, {
-      Argument(node) {
-        const argument = typeInfo.getArgument();
-        const field = typeInfo.getFieldDef();
-        const parent = typeInfo.getParentType();
-        if (found || !argument || !field || !parent) return;
-        const coordinate = `${parent.name}.${field.name}(${argument.name}:)`;
-        if (node.value.kind === Kind.VARIABLE) {
-          const name = node.value.name.value;
-          argumentsTakingVariable.set(name, [...(argumentsTakingVariable.get(name) ?? []), coordinate]);
-        } else {
-          found = literalOverLimit(node.value, argument.type, coordinate, variables);
-        }
-      },
-    }),
-  );
-  if (found) return found;
+  const { literals, takingVariable, variableTypes } = listArgumentsOf(schema, document);
+  for (const { value, type, coordinate } of literals) {
+    const error = literalOverLimit(value, type, coordinate, variables);
+    if (error) return error;
+  }
   // Each variable as its declared type, at every argument that takes it whole; one that no
   // argument takes whole is still bounded inside (the lists of its input objects).
   for (const definition of operation.variableDefinitions ?? []) {
     const name = definition.variable.name.value;
-    const type = typeFromAST(schema, definition.type) as GraphQLInputType | undefined;
+    if (!variableTypes.has(definition)) variableTypes.set(definition, typeFromAST(schema, definition.type) as GraphQLInputType | undefined);
+    const type = variableTypes.get(definition);
     if (!type || !(name in variables)) continue;
-    for (const coordinate of argumentsTakingVariable.get(name) ?? [null]) {
+    for (const coordinate of takingVariable.get(name) ?? [null]) {
       const error = rawValueOverLimit(variables[name], type, coordinate);
       if (error) return error;
     }
