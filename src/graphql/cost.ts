@@ -155,14 +155,27 @@ function schemaFacts(schema: GraphQLSchema, catalog: Catalog): SchemaFacts {
 
 export function createCostModel(schema: GraphQLSchema, catalog: Catalog): CostModel {
   const facts = schemaFacts(schema, catalog);
+  // A count that read no variable holds for every request of the same document: most operations
+  // (a submitTask, a task by id) are counted once per parsed document. An entry lives as long as
+  // its document, and a document has one per operation name it names.
+  const unvarying = new WeakMap<DocumentNode, Map<string | null, { limit: number; counted: OperationCost }>>();
   return {
     costOf(document, operationName, variables, limit) {
+      const name = operationName ?? null;
+      const known = unvarying.get(document)?.get(name);
+      if (known && known.limit === limit) return { ...known.counted };
       const operation = getOperationAST(document, operationName);
       const rootType = operation && schema.getRootType(operation.operation);
       if (!operation || !rootType) return null;
       const counter = new Counter(facts, document, operation, variables, limit);
       const cost = counter.selection(rootType, [operation.selectionSet], 1, NO_ARGUMENTS);
-      return { cost, stoppedAtLimit: counter.stoppedAtLimit };
+      const counted = { cost, stoppedAtLimit: counter.stoppedAtLimit };
+      if (!counter.readVariables) {
+        let byName = unvarying.get(document);
+        if (!byName) unvarying.set(document, (byName = new Map()));
+        byName.set(name, { limit, counted: { ...counted } });
+      }
+      return counted;
     },
   };
 }
@@ -171,6 +184,8 @@ const NO_ARGUMENTS: Arguments = Object.freeze({});
 
 class Counter {
   stoppedAtLimit = false;
+  /** Whether the count read a variable: otherwise it is the same for any variables. */
+  readVariables = false;
   readonly #facts: SchemaFacts;
   readonly #limit: number;
   readonly #fragments = new Map<string, FragmentDefinitionNode>();
@@ -309,6 +324,7 @@ class Counter {
   #pendingVariables(value: ValueNode, pending: VariableDefinitionNode[]): void {
     switch (value.kind) {
       case Kind.VARIABLE: {
+        this.readVariables = true;
         const definition = this.#variableDefinitions.get(value.name.value);
         if (definition && !this.#coercedNames.has(value.name.value)) {
           this.#coercedNames.add(value.name.value);
