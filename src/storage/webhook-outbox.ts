@@ -77,6 +77,28 @@ export function completions(tasks: readonly Task[]): WebhookChange[] {
   return workChanges({ changed: tasks });
 }
 
+/** Of `ids`, those no write of the turn returned (`latest`): only they need reading for their messages. */
+export function unreturnedIds(ids: readonly number[], latest: readonly Task[]): number[] {
+  const returned = new Set(latest.map((task) => task.id));
+  return [...new Set(ids)].filter((id) => !returned.has(id));
+}
+
+/**
+ * The tasks of `ids` as the turn left them, once each, in ascending id order: a task a write of
+ * the turn returned as its last such write (the later in `latest`) returned it, the others as `read`.
+ */
+export function tasksAsLeft(ids: readonly number[], latest: readonly Task[], read: readonly Task[]): Task[] {
+  const byId = new Map<number, Task>();
+  for (const task of read) byId.set(task.id, task);
+  for (const task of latest) byId.set(task.id, task);
+  return [...new Set(ids)]
+    .sort((a, b) => a - b)
+    .flatMap((id) => {
+      const task = byId.get(id);
+      return task ? [task] : [];
+    });
+}
+
 export function organisationsOf(changes: readonly WebhookChange[]): number[] {
   return [...new Set(changes.map((change) => change.task.organisationId))];
 }

@@ -8,7 +8,7 @@ import { claimTasks } from './claim.js';
 import { releaseDependents, settleDependents } from './dependents.js';
 import { statement } from './statements.js';
 import { tasksOf, writeWebhookMessages } from './webhooks.js';
-import { workChanges } from '../../webhook-outbox.js';
+import { tasksAsLeft, unreturnedIds, workChanges } from '../../webhook-outbox.js';
 
 const RESULT_COLUMNS = `id, task_id AS "taskId", name, content_type AS "contentType", size, retrieved,
   date_created AS "dateCreated"`;
@@ -165,7 +165,10 @@ export async function work(
       for (const task of channelEnded) if (delivered.has(task.id)) task.resultRetrieved = true;
     }
     const claimed = await claimTasks(client, claim, now, waiting);
-    const resulted = await tasksOf(client, results.map((result) => result.taskId));
+    // The tasks whose results came: mostly tasks this turn also finished, as their update returned them.
+    const resultIds = results.map((result) => result.taskId);
+    const latest = [...progressedTasks, ...changed, ...claimed];
+    const resulted = tasksAsLeft(resultIds, latest, await tasksOf(client, unreturnedIds(resultIds, latest)));
     await writeWebhookMessages(client, database, workChanges({ resulted, progressed: progressedTasks, changed, claimed }), now);
     return { logs, results, progressed, changed, claimed };
   });

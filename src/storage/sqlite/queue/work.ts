@@ -7,7 +7,7 @@ import { claimTasks } from './claim.js';
 import { releaseDependents, settleDependents } from './dependents.js';
 import { preparedOnce } from './statements.js';
 import { tasksOf, writeWebhookMessages } from './webhooks.js';
-import { workChanges } from '../../webhook-outbox.js';
+import { tasksAsLeft, unreturnedIds, workChanges } from '../../webhook-outbox.js';
 
 const ACTIVE_TO_TERMINAL_GUARD = `state = 'PROCESSING' AND attempts = @attempt`;
 
@@ -151,7 +151,10 @@ export function work(sqlite: Database.Database, batch: WorkBatch, claim: Claim, 
       }
     }
     const claimed = claimTasks(sqlite, claim, now, waiting);
-    const resulted = tasksOf(sqlite, results.map((result) => result.taskId));
+    // The tasks whose results came: mostly tasks this turn also finished, as their update returned them.
+    const resultIds = results.map((result) => result.taskId);
+    const latest = [...progressedTasks, ...changed, ...claimed];
+    const resulted = tasksAsLeft(resultIds, latest, tasksOf(sqlite, unreturnedIds(resultIds, latest)));
     writeWebhookMessages(sqlite, workChanges({ resulted, progressed: progressedTasks, changed, claimed }), now);
     return { logs, results, progressed, changed, claimed };
   });
