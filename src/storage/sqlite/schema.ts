@@ -167,7 +167,6 @@ export const tasks = sqliteTable(
     index('tasks_due')
       .on(table.service, table.type, table.availableAt)
       .where(sql`state = 'PENDING'`),
-    index('tasks_leased').on(table.leaseOwner).where(sql`state = 'PROCESSING'`),
     index('tasks_lease_expiry').on(table.leaseExpiresAt).where(sql`state = 'PROCESSING'`),
     uniqueIndex('tasks_idempotency')
       .on(table.organisationId, table.idempotencyKey)
@@ -185,7 +184,6 @@ export const tasks = sqliteTable(
     index('tasks_by_service_type').on(table.organisationId, table.service, table.type, table.id),
     index('tasks_by_type').on(table.organisationId, table.type, table.id),
     index('tasks_by_state').on(table.organisationId, table.state, table.id),
-    index('tasks_by_date_created').on(table.organisationId, table.dateCreated),
     index('tasks_by_date_started')
       .on(table.organisationId, table.dateStarted)
       .where(sql`date_started IS NOT NULL`),
