@@ -143,6 +143,22 @@ describe(`the queue contract on ${testStore}`, () => {
     expect(claimed.map((task) => task.params)).toEqual([{ n: 1 }, { n: 5 }]);
   });
 
+  it('rolls back alone the failing submission of a group that reads nothing, and commits the others', async () => {
+    const { first, tenant } = await openStores();
+    const org = await tenant('plain-group');
+    const outcomes = await Promise.allSettled([
+      first.enqueue([newTask(org, { params: { n: 1 } }), newTask(org, { params: { n: 2 } })], NOW),
+      first.enqueue([newTask(org, { params: { n: 3 } }), newTask(org, { keyId: org.keyId + 1000 })], NOW + 1),
+      first.enqueue([newTask(org, { params: { n: 4 } })], NOW + 2),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const [one, , three] = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : null));
+    expect(one).toMatchObject({ ok: true, tasks: [{ task: { params: { n: 1 } } }, { task: { params: { n: 2 } } }] });
+    expect(three).toMatchObject({ ok: true, tasks: [{ task: { params: { n: 4 }, dateCreated: new Date(NOW + 2) } }] });
+    const claimed = (await first.work(NOTHING, claimOf(A, 100), NOW + 2)).claimed;
+    expect(claimed.map((task) => task.params)).toEqual([{ n: 1 }, { n: 2 }, { n: 4 }]);
+  });
+
   it('answers a submission with the tasks as a read gives them, in input order, for every kind of input', async () => {
     const { first, records, tenant } = await openStores();
     const org = await tenant('answers');
