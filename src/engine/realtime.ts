@@ -463,9 +463,21 @@ export class RealtimeRuntime {
     const acquired = pool.acquire(this.#options.waitMs);
     const instance = acquired instanceof Promise ? await acquired : acquired;
     if (!instance) return { kind: 'busy', retryAfterSeconds: 1 };
+    let run: ExecutionOutcome | Promise<ExecutionOutcome>;
     try {
-      const taskId = await this.#nextTaskId();
-      return await this.#tracked(this.#run(pool, instance, taskId, checked.params));
+      const taskId = this.#reserved.pop() ?? (await this.#nextTaskId());
+      run = this.#run(pool, instance, taskId, checked.params);
+    } catch (error) {
+      pool.release(instance);
+      throw error;
+    }
+    // A handler that returned at once has finished: nothing is left for shutdown to wait for.
+    if (!(run instanceof Promise)) {
+      pool.release(instance);
+      return run;
+    }
+    try {
+      return await this.#tracked(run);
     } finally {
       pool.release(instance);
     }
@@ -489,135 +501,35 @@ export class RealtimeRuntime {
     return work;
   }
 
-  async #run(
-    pool: InstancePool,
-    instance: Instance,
-    taskId: number,
-    params: Record<string, unknown>,
-  ): Promise<ExecutionOutcome> {
-    const { allocation, action } = pool;
-    const startedAt = Date.now();
-    const started = performance.now();
-    const logs: ExecutionLog[] = [];
-    const results: ExecutionResult[] = [];
-    let progress: number | null = null;
-    // Made on first use: most handlers never look at their signal, and one costs microseconds.
-    const abort: { controller?: AbortController; reason?: RunAborted | TaskFailure } = {};
-    let open = true;
-    const tally: OutputTally = { resultCount: 0, resultBytes: 0, loggedBytes: 0, logsDropped: false };
-    const resultSizes: number[] = [];
-    /** A result refused by the limits ends the call, as a queued attempt ends. */
-    const refusal: { failure: OutputFailure | null; end?: () => void } = { failure: null };
-    const keep = (name: unknown, data: unknown, contentType: unknown): void => {
-      const accepted = acceptResult(tally, name, data, contentType);
-      if (accepted.ok) {
-        results.push({ name: accepted.name, contentType: accepted.contentType, data: data ?? null });
-        resultSizes.push(accepted.bytes);
-        return;
-      }
-      refusal.failure ??= accepted.failure;
-      refusal.end?.();
-      open = false;
-      abort.reason = new TaskFailure(accepted.failure.code, accepted.failure.message, false);
-      abort.controller?.abort(abort.reason);
-    };
-    const context: HandlerContext = {
-      task: {
-        id: taskId,
-        organisation: pool.owner.organisation,
-        keyName: pool.owner.keyName,
-        poll: null,
-        session: null,
-        user: null,
-        target: null,
-        source: null,
-        priority: 0,
-        attempt: 1,
-        maxAttempts: 1,
-      },
-      taskId,
-      attempt: 1,
-      params,
-      account: null,
-      get signal() {
-        if (!abort.controller) {
-          abort.controller = new AbortController();
-          if (abort.reason) abort.controller.abort(abort.reason);
-        }
-        return abort.controller.signal;
-      },
-      log: (level, message) => {
-        const accepted = acceptLog(tally, level, message);
-        if (accepted) logs.push({ level: accepted.level, message: accepted.message, timestamp: new Date() });
-      },
-      progress: (fraction) => {
-        if (open && Number.isFinite(fraction)) progress = Math.min(1, Math.max(0, fraction));
-      },
-      publish: (name, data, contentType = 'application/json') => {
-        if (open) keep(name, data, contentType);
-      },
-      prepared: instance.prepared,
-    };
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(() => resolve(TIMED_OUT), allocation.timeoutMs);
-    });
-    const refused = new Promise<typeof REFUSED>((resolve) => (refusal.end = () => resolve(REFUSED)));
-    const running = Promise.resolve().then(() => action.handler(context));
-    let error: { code: string; message: string } | null = null;
-    let didTimeOut = false;
+  /**
+   * Runs the handler on `instance`. A handler that returns a value (not a promise) is answered in
+   * the same turn, without a timer: a synchronous handler cannot be interrupted by one anyway, as
+   * its value settles before any timer can fire.
+   */
+  #run(pool: InstancePool, instance: Instance, taskId: number, params: Record<string, unknown>): ExecutionOutcome | Promise<ExecutionOutcome> {
+    const call = new Call(this, pool, instance, taskId, params);
+    let returned: unknown;
+    let then: unknown;
     try {
-      const value = await Promise.race([running, timedOut, refused]);
-      if (value === TIMED_OUT) {
-        didTimeOut = true;
-        abort.reason = new RunAborted('TIMEOUT');
-        abort.controller?.abort(abort.reason);
-        error = { code: 'TIMEOUT', message: `The call ran past the allocation's limit of ${allocation.timeoutMs} ms.` };
-      } else if (value !== undefined && value !== REFUSED && open) {
-        keep('result', value, 'application/json');
-      }
+      returned = pool.action.handler(call.context);
+      // What the promise machinery would look up: a getter or a revoked proxy may throw here too.
+      then = returned !== null && (typeof returned === 'object' || typeof returned === 'function') ? (returned as { then?: unknown }).then : undefined;
     } catch (failure) {
-      const { code, message } = handlerFailure(failure);
-      error = { code, message };
-    } finally {
-      clearTimeout(timer);
+      return call.finish({ failure });
     }
-    if (refusal.failure) error = { code: refusal.failure.code, message: refusal.failure.message };
-    open = false;
-    const durationMs = performance.now() - started;
-    const state = error ? 'FAILED' : 'SUCCEEDED';
-    // What a timed-out handler logs once it sees its signal belongs to the record too.
-    const settled = didTimeOut
-      ? Promise.race([running.then(noop, noop), new Promise((resolve) => setTimeout(resolve, ABORT_SETTLE_MS))])
-      : null;
-    const record = (): void => {
-      this.#queueRecord({
-        taskId,
-        organisationId: allocation.organisationId,
-        keyId: allocation.keyId,
-        allocationId: allocation.id,
-        service: allocation.service,
-        type: allocation.action,
-        params,
-        state,
-        error,
-        progress: state === 'SUCCEEDED' ? 1 : progress,
-        timeoutMs: allocation.timeoutMs,
-        retrievalProtocol: 'STORE',
-        dateCreated: startedAt,
-        dateCompleted: startedAt + Math.round(durationMs),
-        logs: logs.map((log) => ({ ...log, source: 'handler', timestamp: log.timestamp.getTime() })),
-        results: results.map((result, index) => ({
-          name: result.name,
-          contentType: result.contentType,
-          size: resultSizes[index]!,
-        })),
-      });
-      pool.executionsNotRecorded += 1;
-    };
-    if (settled) void this.#tracked(settled.then(record));
-    else record();
-    return { kind: 'finished', taskId, state, results, logs: [...logs], error, durationMs, timedOut: didTimeOut };
+    if (typeof then !== 'function') return call.finish({ value: returned });
+    return call.settle(new Promise((resolve, reject) => (then as (yes: unknown, no: unknown) => void).call(returned, resolve, reject)));
+  }
+
+  /** Hands a finished call on to be written as a task. */
+  queueRecord(record: ExecutionRecord, pool: InstancePool): void {
+    this.#queueRecord(record);
+    pool.executionsNotRecorded += 1;
+  }
+
+  /** Keeps `work` until it settles: shutdown waits for it. */
+  track(work: Promise<unknown>): void {
+    void this.#tracked(work);
   }
 
   async #nextTaskId(): Promise<number> {
@@ -691,6 +603,170 @@ export class RealtimeRuntime {
       const pool = this.#pools.get(record.allocationId);
       if (pool) pool.executionsNotRecorded -= 1;
     }
+  }
+}
+
+/** How a call's handler ended: its value, what it threw, or the allocation's time limit. */
+type Ending = { value: unknown } | { failure: unknown } | { timedOut: true };
+
+/** One call on an instance: the context its handler sees, what it puts out, and its record. */
+class Call {
+  readonly startedAt = Date.now();
+  readonly started = performance.now();
+  readonly logs: ExecutionLog[] = [];
+  readonly results: ExecutionResult[] = [];
+  readonly resultSizes: number[] = [];
+  readonly tally: OutputTally = { resultCount: 0, resultBytes: 0, loggedBytes: 0, logsDropped: false };
+  progress: number | null = null;
+  open = true;
+  // Made on first use: most handlers never look at their signal, and one costs microseconds.
+  controller: AbortController | undefined;
+  abortReason: RunAborted | TaskFailure | undefined;
+  /** A result refused by the limits ends the call, as a queued attempt ends. */
+  refusal: OutputFailure | null = null;
+  endRace: (() => void) | undefined;
+  readonly context: HandlerContext;
+
+  constructor(
+    readonly runtime: RealtimeRuntime,
+    readonly pool: InstancePool,
+    instance: Instance,
+    readonly taskId: number,
+    readonly params: Record<string, unknown>,
+  ) {
+    const call = this;
+    this.context = {
+      task: {
+        id: taskId,
+        organisation: pool.owner.organisation,
+        keyName: pool.owner.keyName,
+        poll: null,
+        session: null,
+        user: null,
+        target: null,
+        source: null,
+        priority: 0,
+        attempt: 1,
+        maxAttempts: 1,
+      },
+      taskId,
+      attempt: 1,
+      params,
+      account: null,
+      get signal() {
+        if (!call.controller) {
+          call.controller = new AbortController();
+          if (call.abortReason) call.controller.abort(call.abortReason);
+        }
+        return call.controller.signal;
+      },
+      log: (level, message) => {
+        const accepted = acceptLog(call.tally, level, message);
+        if (accepted) call.logs.push({ level: accepted.level, message: accepted.message, timestamp: new Date() });
+      },
+      progress: (fraction) => {
+        if (call.open && Number.isFinite(fraction)) call.progress = Math.min(1, Math.max(0, fraction));
+      },
+      publish: (name, data, contentType = 'application/json') => {
+        if (call.open) call.keep(name, data, contentType);
+      },
+      prepared: instance.prepared,
+    };
+  }
+
+  keep(name: unknown, data: unknown, contentType: unknown): void {
+    const accepted = acceptResult(this.tally, name, data, contentType);
+    if (accepted.ok) {
+      this.results.push({ name: accepted.name, contentType: accepted.contentType, data: data ?? null });
+      this.resultSizes.push(accepted.bytes);
+      return;
+    }
+    this.refusal ??= accepted.failure;
+    this.endRace?.();
+    this.open = false;
+    this.abort(new TaskFailure(accepted.failure.code, accepted.failure.message, false));
+  }
+
+  abort(reason: RunAborted | TaskFailure): void {
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  /** Waits for a handler's promise, the allocation's time limit or a refused result, whichever comes first. */
+  async settle(running: Promise<unknown>): Promise<ExecutionOutcome> {
+    const { timeoutMs } = this.pool.allocation;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
+    });
+    const refused = new Promise<typeof REFUSED>((resolve) => (this.endRace = () => resolve(REFUSED)));
+    let ending: Ending;
+    try {
+      const value = await Promise.race([running, timedOut, refused]);
+      ending = value === TIMED_OUT ? { timedOut: true } : { value };
+    } catch (failure) {
+      ending = { failure };
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.finish(ending, running);
+  }
+
+  finish(ending: Ending, running?: Promise<unknown>): ExecutionOutcome {
+    let error: { code: string; message: string } | null = null;
+    const didTimeOut = 'timedOut' in ending;
+    if (didTimeOut) {
+      this.abort(new RunAborted('TIMEOUT'));
+      error = { code: 'TIMEOUT', message: `The call ran past the allocation's limit of ${this.pool.allocation.timeoutMs} ms.` };
+    } else if ('failure' in ending) {
+      const { code, message } = handlerFailure(ending.failure);
+      error = { code, message };
+    } else if (ending.value !== undefined && ending.value !== REFUSED && this.open) {
+      this.keep('result', ending.value, 'application/json');
+    }
+    if (this.refusal) error = { code: this.refusal.code, message: this.refusal.message };
+    this.open = false;
+    const durationMs = performance.now() - this.started;
+    const state = error ? 'FAILED' : 'SUCCEEDED';
+    // What a timed-out handler logs once it sees its signal belongs to the record too.
+    if (didTimeOut && running) {
+      const settled = Promise.race([running.then(noop, noop), new Promise((resolve) => setTimeout(resolve, ABORT_SETTLE_MS))]);
+      this.runtime.track(settled.then(() => this.record(state, error, durationMs)));
+    } else {
+      this.record(state, error, durationMs);
+    }
+    const { taskId, results, logs } = this;
+    return { kind: 'finished', taskId, state, results, logs: [...logs], error, durationMs, timedOut: didTimeOut };
+  }
+
+  record(state: 'SUCCEEDED' | 'FAILED', error: { code: string; message: string } | null, durationMs: number): void {
+    const { allocation } = this.pool;
+    const { startedAt, results, resultSizes } = this;
+    this.runtime.queueRecord(
+      {
+        taskId: this.taskId,
+        organisationId: allocation.organisationId,
+        keyId: allocation.keyId,
+        allocationId: allocation.id,
+        service: allocation.service,
+        type: allocation.action,
+        params: this.params,
+        state,
+        error,
+        progress: state === 'SUCCEEDED' ? 1 : this.progress,
+        timeoutMs: allocation.timeoutMs,
+        retrievalProtocol: 'STORE',
+        dateCreated: startedAt,
+        dateCompleted: startedAt + Math.round(durationMs),
+        logs: this.logs.map((log) => ({ ...log, source: 'handler', timestamp: log.timestamp.getTime() })),
+        results: results.map((result, index) => ({
+          name: result.name,
+          contentType: result.contentType,
+          size: resultSizes[index]!,
+        })),
+      },
+      this.pool,
+    );
   }
 }
 
