@@ -265,6 +265,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     renderGraphiQL: selfContainedGraphiQL(),
     logging: yogaLogger(logger),
     parserAndValidationCache: parserAndValidationCache(),
+    // readBodyWithin has read the body within TRANSPORT_LIMITS.requestBytes before yoga sees it;
+    // yoga's own limit (25 MB) can never be reached, and it piped every body through a stream to count it.
+    maxRequestBodySize: false,
     maskedErrors: {
       maskError: (error, message, isDev) => exposedGraphQLError(error) ?? maskError(error, message, isDev),
     },
