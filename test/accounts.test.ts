@@ -206,6 +206,25 @@ describe('deregisterAccount', () => {
     expect((await waitForTask(server, token, accepted.task.id)).state).toBe('SUCCEEDED');
   });
 
+  it('gives each input of a batch its account, and names the input whose account is unknown', async () => {
+    const [judy, mallory] = [(await register('judy')).account, (await register('mallory')).account];
+    const batch = `mutation ($inputs: [SubmitTaskInput!]!) {
+      submitTasks(inputs: $inputs) {
+        __typename
+        ... on SubmitTasksSuccess { tasks { source { id username } } }
+        ... on ValidationError { code field index }
+      }
+    }`;
+    const names = ['judy', 'mallory', 'judy', 'judy', 'mallory'];
+    const accepted = (await query(server, token, batch, { inputs: names.map(fetchInput) })).submitTasks;
+    expect(accepted.__typename).toBe('SubmitTasksSuccess');
+    const byName = { judy, mallory } as Record<string, { id: string }>;
+    expect(accepted.tasks.map((task: any) => task.source)).toEqual(names.map((name) => ({ id: byName[name]!.id, username: name })));
+
+    const refused = (await query(server, token, batch, { inputs: [...names, 'oscar', 'judy'].map(fetchInput) })).submitTasks;
+    expect(refused).toEqual({ __typename: 'ValidationError', code: 'NO_SUCH_ACCOUNT', field: 'account', index: 5 });
+  });
+
   it('leaves the source of a task that ran against the account in place', async () => {
     const registered = await register('frank');
     const submitted = await submit(server, token, fetchInput('frank'));

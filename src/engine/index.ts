@@ -28,7 +28,7 @@ import {
 import { silentLogger, type EngineLogger } from './logger.js';
 import { publishChanges } from './publish.js';
 import type { ServedActions } from '../storage/index.js';
-import { prepareSubmission } from './submission.js';
+import { lookupOncePerBatch, prepareSubmission } from './submission.js';
 import type {
   Account,
   Actor,
@@ -567,9 +567,10 @@ export class Engine implements TaskEngine {
     if (polls.size > 1) throw new ValidationError('INVALID', 'the tasks of a batch share one poll', 'poll');
     const poll = [...polls][0] ?? `poll_${randomBytes(12).toString('base64url')}`;
     const organisation = await this.getOrganisation(actor);
+    const accounts = lookupOncePerBatch(this.#records);
     const prepared = [];
     for (const [index, input] of inputs.entries()) {
-      prepared.push(await prepareSubmission(this.catalog, this.#records, actor, organisation, { ...input, poll }, index));
+      prepared.push(await prepareSubmission(this.catalog, accounts, actor, organisation, { ...input, poll }, index));
     }
     return { tasks: await this.#enqueue(prepared), poll };
   }

@@ -12,13 +12,29 @@ const MAX_TIMEOUT_SECONDS = ATTEMPT_BOUNDS.timeoutSeconds;
 const MAX_PRIORITY = 1_000_000;
 const MAX_TAG_LENGTH = 256;
 
+/** Where a submission finds the account it names. */
+export type AccountLookup = Pick<RecordStore, 'findActiveAccount'>;
+
+/** A lookup for one batch: each account its inputs name is read once, however many name it. */
+export function lookupOncePerBatch(records: AccountLookup): AccountLookup {
+  const found = new Map<string, ReturnType<AccountLookup['findActiveAccount']>>();
+  return {
+    findActiveAccount(organisationId, service, username) {
+      const key = JSON.stringify([organisationId, service, username]);
+      let account = found.get(key);
+      if (!account) found.set(key, (account = records.findActiveAccount(organisationId, service, username)));
+      return account;
+    },
+  };
+}
+
 /**
  * Turns one submission into a row for the queue, or throws the ValidationError that names the
  * field at fault. `index` is the position in a batch, so a batch error says which input failed.
  */
 export async function prepareSubmission(
   catalog: Catalog,
-  records: RecordStore,
+  records: AccountLookup,
   actor: Actor,
   organisation: Organisation,
   input: SubmitTaskInput,
