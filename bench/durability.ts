@@ -23,6 +23,7 @@ async function fixture(synchronous: SynchronousMode, concurrency: number): Promi
     storage,
     database: { location: folder, remove: async () => removeFolder(folder) },
     actor: { organisationId: organisation.id, keyId: apiKey.id, role: apiKey.role },
+    input: echo,
   };
 }
 

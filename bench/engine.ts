@@ -1,5 +1,7 @@
 import { join } from 'node:path';
-import { builtInCatalog } from '../src/catalog/services.js';
+import { Catalog } from '../src/catalog/index.js';
+import { builtInServices } from '../src/catalog/services.js';
+import { defineAction, defineService } from '../src/catalog/types.js';
 import { createEngine, type Engine } from '../src/engine/index.js';
 import type { Actor, SubmitTaskInput } from '../src/domain/types.js';
 import { openStorage, type Storage } from '../src/storage/index.js';
@@ -29,7 +31,29 @@ export interface Fixture {
   storage: Storage;
   actor: Actor;
   database: EngineDatabase;
+  /** The submission of the run's `index`th task. */
+  input: (index: number) => SubmitTaskInput;
 }
+
+/** What the tasks of a run do: `demo.echo` stores its message as a result; `noop` returns nothing, as a peer's empty job. */
+export type BenchAction = 'echo' | 'noop';
+
+/** A service of the bench's own, as a user's would be: one action whose handler does nothing. */
+const benchService = defineService({
+  slug: 'bench',
+  name: 'Bench',
+  description: 'The bench runs these beside other queues, whose jobs do nothing.',
+  actions: [
+    defineAction({
+      slug: 'noop',
+      name: 'No-op',
+      description: 'Succeeds at once and returns nothing.',
+      execution: ['ASYNCHRONOUS'],
+      parameters: [{ slug: 'message', name: 'Message', type: 'STRING' }],
+      handler: () => undefined,
+    }),
+  ],
+});
 
 /** The database of one run: a location for openStorage, removed after the run. */
 export interface EngineDatabase {
@@ -45,12 +69,19 @@ export async function sqliteDatabase(): Promise<EngineDatabase> {
 export async function freshEngine(
   concurrency: number,
   newDatabase: () => Promise<EngineDatabase> = sqliteDatabase,
+  action: BenchAction = 'echo',
 ): Promise<Fixture> {
   const database = await newDatabase();
   const storage = await openStorage(database.location);
-  const engine = createEngine({ storage, catalog: builtInCatalog(), concurrency });
+  const engine = createEngine({ storage, catalog: new Catalog([...builtInServices, benchService]), concurrency });
   const { apiKey, organisation } = await engine.provisionApiKey({ organisation: 'bench', role: 'ADMIN', name: 'bench' });
-  return { engine, storage, database, actor: { organisationId: organisation.id, keyId: apiKey.id, role: apiKey.role } };
+  return {
+    engine,
+    storage,
+    database,
+    actor: { organisationId: organisation.id, keyId: apiKey.id, role: apiKey.role },
+    input: action === 'echo' ? echo : noop,
+  };
 }
 
 export async function dispose(fixture: Fixture): Promise<void> {
@@ -60,25 +91,26 @@ export async function dispose(fixture: Fixture): Promise<void> {
 }
 
 export const echo = (index: number): SubmitTaskInput => ({ service: 'demo', action: 'echo', params: { message: `bench ${index}` } });
+const noop = (index: number): SubmitTaskInput => ({ service: 'bench', action: 'noop', params: { message: `bench ${index}` } });
 
 /** submitTask, `IN_FLIGHT` at a time: the storage commits the submissions of one turn together. */
-export async function submitOneByOne({ engine, actor }: Fixture, tasks = TASKS): Promise<number> {
+export async function submitOneByOne({ engine, actor, input }: Fixture, tasks = TASKS): Promise<number> {
   let next = 0;
   const started = now();
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < tasks) await engine.submitTask(actor, echo(next++));
+      while (next < tasks) await engine.submitTask(actor, input(next++));
     }),
   );
   return now() - started;
 }
 
-export async function submitInBatches({ engine, actor }: Fixture, tasks = TASKS): Promise<number> {
+export async function submitInBatches({ engine, actor, input }: Fixture, tasks = TASKS): Promise<number> {
   const started = now();
   for (let first = 0; first < tasks; first += BATCH) {
     await engine.submitTasks(
       actor,
-      Array.from({ length: Math.min(BATCH, tasks - first) }, (_, offset) => echo(first + offset)),
+      Array.from({ length: Math.min(BATCH, tasks - first) }, (_, offset) => input(first + offset)),
     );
   }
   return now() - started;
