@@ -191,9 +191,6 @@ export const tasks = pgTable(
       .where(sql`date_started IS NOT NULL`),
     // Retention: terminal tasks of every organisation, oldest completion first.
     index('tasks_retention').on(table.dateCompleted, table.id).where(sql`date_completed IS NOT NULL`),
-    index('tasks_by_date_completed')
-      .on(table.organisationId, table.dateCompleted)
-      .where(sql`date_completed IS NOT NULL`),
     // Aggregates (storage/aggregate-store.ts), read from the index alone: an organisation's active
     // tasks by state and queue, with the oldest's date; its completions in time order, by state and
     // queue; and the counts by state of a queue's tasks, and of those created in a time range.
