@@ -42,10 +42,47 @@ function abortReason(error: unknown): RunAborted['reason'] | null {
 
 type Failure = TaskError & { retryable: boolean; cancelled?: boolean; shutdown?: boolean; leaseLost?: boolean };
 
+/**
+ * A run's abort: its handler's AbortSignal is made only when the handler reads it, since most
+ * never do and an AbortController costs more than the rest of a no-op run's bookkeeping. An abort
+ * before then is kept, and the signal is born aborted with its reason.
+ */
+class RunAbort {
+  #controller: AbortController | null = null;
+  #aborted = false;
+  #reason: unknown;
+  #rejectRace: ((reason: unknown) => void) | null = null;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** As AbortController.abort: the first reason stays. */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    this.#rejectRace?.(reason);
+  }
+
+  /** Rejects with the reason once the run is aborted. */
+  race(): Promise<never> {
+    return new Promise<never>((_, reject) => {
+      if (this.#aborted) reject(this.#reason);
+      else this.#rejectRace = reject;
+    });
+  }
+}
+
 /** Its tally counts the task's results so far, those of earlier attempts included. */
 interface Run extends OutputTally {
   task: Task;
-  controller: AbortController;
+  controller: RunAbort;
   settled: boolean;
   timer: NodeJS.Timeout;
   /** Until when this worker surely holds the task: past it, another may have reclaimed it. */
@@ -359,7 +396,7 @@ export class Worker {
   }
 
   #run(task: Task, account: HandlerAccount | null, earlier: EarlierResults | undefined, leaseUntil: number): void {
-    const controller = new AbortController();
+    const controller = new RunAbort();
     const timer = setTimeout(() => controller.abort(new RunAborted('TIMEOUT')), task.timeoutMs);
     const run: Run = {
       task,
@@ -396,9 +433,7 @@ export class Worker {
       return;
     }
     const context = this.#handlerContext(run, account);
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-    });
+    const aborted = controller.race();
     const running = action.prepare
       ? this.#preparedFor(task, action.prepare).then((prepared) => action.handler({ ...context, prepared }))
       : Promise.resolve().then(() => action.handler(context));
@@ -477,7 +512,9 @@ export class Worker {
       attempt,
       params: task.params,
       account,
-      signal: run.controller.signal,
+      get signal() {
+        return run.controller.signal;
+      },
       log: (level, message) => this.#acceptLog(run, level, message),
       progress: (fraction) => {
         if (run.settled || !Number.isFinite(fraction)) return;
