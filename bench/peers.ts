@@ -3,12 +3,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BATCH, dispose, freshEngine, IN_FLIGHT, processAll, submitInBatches, submitOneByOne, TASKS } from './engine.js';
+import { BATCH, dispose, freshEngine, IN_FLIGHT, processAll, sqliteDatabase, submitInBatches, submitOneByOne, TASKS } from './engine.js';
 import { formatNumber, heading, line, median, now, perSecond, removeFolder, runIfMain, temporaryFolder, withTimeout, type SectionResult } from './lib.js';
 
 // (pe) Taskport beside the queue a user of the embedded store would pick instead, on this machine,
 // in interleaved rounds: plainjob on better-sqlite3, through its own documented API (add, addMany,
-// one worker). Its dependencies live in bench/peers/, installed there on first use, so that
+// one worker); Taskport's tasks are the bench service's no-op, which stores no result, as plainjob's
+// empty jobs. Its dependencies live in bench/peers/, installed there on first use, so that
 // Taskport's own install never carries them.
 
 const PEERS = fileURLToPath(new URL('./peers/', import.meta.url));
@@ -93,7 +94,7 @@ async function plainjobRun(peers: Awaited<ReturnType<typeof loadPeers>>, batched
 }
 
 async function taskportRun(batched: boolean): Promise<{ submit: number; process: number }> {
-  const fixture = await freshEngine(8);
+  const fixture = await freshEngine(8, sqliteDatabase, 'noop');
   try {
     const submit = perSecond(TASKS, await (batched ? submitInBatches(fixture) : submitOneByOne(fixture)));
     const process = perSecond(TASKS, await processAll(fixture));

@@ -7,7 +7,8 @@ import { BENCH_QUERY_MARK, benchPostgres, freshPgDatabase, type BenchDatabase } 
 // (pe) Taskport on PostgreSQL beside the queues a user of PostgreSQL would pick instead, on the
 // server of the PostgreSQL bench, in interleaved rounds: graphile-worker with its documented
 // batching (a local queue, batched completion) and pg-boss with batch fetching, each through its
-// own documented API. Each run of each gets a database of its own; their schemas are installed
+// own documented API; Taskport's tasks are the bench service's no-op, which stores no result, as
+// the peers' empty jobs. Each run of each gets a database of its own; their schemas are installed
 // before the clock starts. Processing is timed from starting the worker until the database holds
 // the last completion: a peer that completes in batches has run the handler well before that.
 
@@ -82,7 +83,7 @@ async function loadPeers(): Promise<Peers> {
   return { graphile, PgBoss };
 }
 
-/** The params of Taskport's demo.echo tasks in bench/engine.ts, as each peer's job data. */
+/** The params of Taskport's bench.noop tasks in bench/engine.ts, as each peer's job data. */
 const payload = (index: number) => ({ message: `bench ${index}` });
 
 interface Run {
@@ -149,7 +150,7 @@ async function pgDatabase(): Promise<EngineDatabase> {
 }
 
 async function taskportRun(batched: boolean): Promise<Run> {
-  const fixture = await freshEngine(CONCURRENCY, pgDatabase);
+  const fixture = await freshEngine(CONCURRENCY, pgDatabase, 'noop');
   try {
     if (!batched) return { submit: perSecond(TASKS, await submitOneByOne(fixture)), process: null };
     const submit = perSecond(TASKS, await submitInBatches(fixture));
