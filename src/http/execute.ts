@@ -10,14 +10,20 @@ export const EXECUTE_PATH_PREFIX = '/execute/';
 const MAX_BODY_BYTES = 1024 * 1024;
 const BEARER = /^Bearer\s+(\S+)$/i;
 
-function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  realtimeCalls.inc({ status: String(status) });
+/** One labels object per status, made once: the counter only reads it. */
+const STATUS_LABELS = new Map<number, { status: string }>();
+
+function send(response: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  let labels = STATUS_LABELS.get(status);
+  if (!labels) STATUS_LABELS.set(status, (labels = { status: String(status) }));
+  realtimeCalls.inc(labels);
   const text = JSON.stringify(body);
-  response.writeHead(status, {
+  const head: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
+  };
+  if (headers) Object.assign(head, headers);
+  response.writeHead(status, head);
   response.end(text);
 }
 
@@ -27,7 +33,7 @@ function sendError(
   code: string,
   message: string,
   field: string | null = null,
-  headers: Record<string, string> = {},
+  headers?: Record<string, string>,
 ): void {
   send(response, status, { error: { code, field, message } }, headers);
 }
@@ -54,7 +60,7 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | nul
       }
       chunks.push(chunk);
     });
-    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     const aborted = () => reject(new ClientAbortedError('the client closed the connection before the body was read'));
     request.on('error', aborted);
     // A connection that closes without an error would otherwise leave this promise pending for ever.
@@ -64,17 +70,31 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer | nul
   });
 }
 
+/** Allocation ids of the paths called lately: a client calls one URL again and again. */
+const ALLOCATION_IDS = new Map<string, number | null>();
+const ALLOCATION_IDS_SIZE = 1000;
+/** Far longer than any allocation's id: a longer path is decoded on each call, not kept. */
+const CACHED_PATH_LENGTH = 64;
+
 function allocationIdOf(url: string): number | null {
   const query = url.indexOf('?');
   const path = url.slice(EXECUTE_PATH_PREFIX.length, query < 0 ? undefined : query);
+  let id = ALLOCATION_IDS.get(path);
+  if (id !== undefined) return id;
   try {
-    return decodeId(decodeURIComponent(path), 'Allocation');
+    id = decodeId(decodeURIComponent(path), 'Allocation');
   } catch {
-    return null;
+    id = null;
   }
+  if (path.length > CACHED_PATH_LENGTH) return id;
+  // Paths are the client's to choose: past the bound the cache starts again.
+  if (ALLOCATION_IDS.size >= ALLOCATION_IDS_SIZE) ALLOCATION_IDS.clear();
+  ALLOCATION_IDS.set(path, id);
+  return id;
 }
 
 function isJson(contentType: string | undefined): boolean {
+  if (contentType === 'application/json') return true;
   const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
   return mediaType === 'application/json';
 }
