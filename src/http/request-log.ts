@@ -96,6 +96,8 @@ export function useRequestLog(logger: Logger): Plugin<LoggedContext> {
   const requests = new WeakMap<Request, HttpRequestState>();
 
   const logLine = (fields: Record<string, unknown>, operation: Operation | null) => {
+    // At warn and above pino drops the line: the object is not built for nothing on every request.
+    if (!logger.isLevelEnabled('info')) return;
     logger.info(
       {
         ...fields,
