@@ -72,16 +72,20 @@ export async function recordExecutions(database: PgDatabase, records: readonly E
         record.dateCreated,
         record.dateCompleted,
       ];
-      for (const [column, value] of row.entries()) columns[column]!.push(value);
+      for (let column = 0; column < row.length; column++) columns[column]!.push(row[column]);
       for (const log of record.logs) {
-        for (const [column, value] of [record.taskId, levelNumber(log.level), log.message, log.source, log.timestamp].entries()) {
-          logs[column]!.push(value);
-        }
+        logs[0]!.push(record.taskId);
+        logs[1]!.push(levelNumber(log.level));
+        logs[2]!.push(log.message);
+        logs[3]!.push(log.source);
+        logs[4]!.push(log.timestamp);
       }
       for (const result of record.results) {
-        for (const [column, value] of [record.taskId, result.name, result.contentType, result.size, record.dateCompleted].entries()) {
-          results[column]!.push(value);
-        }
+        results[0]!.push(record.taskId);
+        results[1]!.push(result.name);
+        results[2]!.push(result.contentType);
+        results[3]!.push(result.size);
+        results[4]!.push(record.dateCompleted);
       }
       perAllocation.set(record.allocationId, (perAllocation.get(record.allocationId) ?? 0) + 1);
     }
