@@ -14,16 +14,21 @@ import {
   type SectionResult,
   type ServerProcess,
 } from './lib.js';
+import { readFileSync } from 'node:fs';
 import type { SubmitWaitOptions, SubmitWaitResult } from './submit-wait-process.js';
 
-// (e) Real-time execution: POST /execute/<allocation> answers with the outcome of the call. Three
+// (e) Real-time execution: POST /execute/<allocation> answers with the outcome of the call.
 // autocannon runs against one server (concurrency 8): GET /healthz, the HTTP stack's ceiling (no
-// yoga, no GraphQL); demo.echo and demo.fraud-score on allocations of 8 instances. The reference is
-// what a client does without execution URLs: submitTask, wait over a taskUpdated subscription,
-// retrieveResults, in bench/submit-wait-process.ts.
+// yoga, no GraphQL); demo.echo and demo.fraud-score on allocations of 8 instances. They take turns
+// over ROUNDS rounds, so that a busy host slows all three alike, and the ratio to /healthz is each
+// round's. The server's CPU time per response is read beside each run: on a shared host it moves far
+// less than req/s. The reference is what a client does without execution URLs: submitTask, wait
+// over a taskUpdated subscription, retrieveResults, in bench/submit-wait-process.ts.
 
 const CONNECTIONS = 10;
-const SECONDS = 10;
+const SUBMIT_WAIT_SECONDS = 10;
+const ROUNDS = 3;
+const ROUND_SECONDS = 4;
 const WARM_UP_SECONDS = 2;
 const INSTANCES = 8;
 const TTL_SECONDS = 3600;
@@ -126,11 +131,11 @@ async function submitAndWait(server: ServerProcess, action: string, params: Reco
     params,
     loops: CONNECTIONS,
     warmUp: WARM_UP_SECONDS,
-    duration: SECONDS,
+    duration: SUBMIT_WAIT_SECONDS,
   };
   const child = spawnTypeScript('submit-wait-process.ts', { BENCH_SUBMIT_WAIT: JSON.stringify(options) }, 'submit-and-wait process');
   try {
-    const done = await child.waitFor((message) => message.type === 'done', (WARM_UP_SECONDS + SECONDS + 30) * 1000, 'submit-and-wait run');
+    const done = await child.waitFor((message) => message.type === 'done', (WARM_UP_SECONDS + SUBMIT_WAIT_SECONDS + 30) * 1000, 'submit-and-wait run');
     if (done.error) throw new Error(`submit-and-wait ${action}: ${String(done.error)}`);
     const result = done.result as SubmitWaitResult;
     if (result.errors > 0 || result.completed === 0) {
@@ -143,6 +148,62 @@ async function submitAndWait(server: ServerProcess, action: string, params: Reco
 }
 
 const ms = (value: number) => `${formatNumber(value)} ms`;
+
+/** The process's user and system CPU time in ms (Linux), or null where /proc is not there. */
+function cpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime, in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+interface Measured {
+  result: LoadResult;
+  /** The server's CPU time per response, in µs; null without /proc. */
+  cpuPerResponseUs: number | null;
+}
+
+async function measure(server: ServerProcess, options: LoadOptions, name: string): Promise<Measured> {
+  const before = cpuMs(server.pid);
+  const result = await runLoad(options).result;
+  const after = cpuMs(server.pid);
+  checkResponses(name, result);
+  const cpuPerResponseUs = before === null || after === null ? null : ((after - before) * 1000) / result.requests;
+  return { result, cpuPerResponseUs };
+}
+
+/** The runs of one load over all rounds, as one: responses over the time they took. */
+function combine(runs: readonly Measured[]): { result: LoadResult; cpuPerResponseUs: number | null } {
+  const requests = runs.reduce((sum, run) => sum + run.result.requests, 0);
+  const durationMs = runs.reduce((sum, run) => sum + run.result.durationMs, 0);
+  const cpu = runs.every((run) => run.cpuPerResponseUs !== null)
+    ? runs.reduce((sum, run) => sum + run.cpuPerResponseUs! * run.result.requests, 0) / requests
+    : null;
+  const first = runs[0]!.result;
+  return {
+    cpuPerResponseUs: cpu,
+    result: {
+      ...first,
+      requests,
+      durationMs,
+      requestsPerSecond: (requests * 1000) / durationMs,
+      status2xx: runs.reduce((sum, run) => sum + run.result.status2xx, 0),
+      samples: runs.flatMap((run) => run.result.samples),
+    },
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const cpuText = (us: number | null) => (us === null ? '' : `, server CPU ${formatNumber(us)} µs per response`);
 
 function describeLoad(result: LoadResult): { text: string; p50: number; p99: number } {
   const latency = latencySummary(result.samples);
@@ -174,7 +235,7 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
 export async function realtimeSection(): Promise<SectionResult> {
   heading(
     `(e) real-time execution: POST /execute/<allocation>, ${INSTANCES} instances; autocannon in its own process, ` +
-      `${CONNECTIONS} connections, ${SECONDS} s per run`,
+      `${CONNECTIONS} connections, ${ROUNDS} rounds of ${ROUND_SECONDS} s per load`,
   );
   const server = await startServerProcess({ concurrency: 8 });
   try {
@@ -193,12 +254,24 @@ export async function realtimeSection(): Promise<SectionResult> {
     await runLoad(executeLoad(echo, ECHO_PARAMS, echoExpected, WARM_UP_SECONDS)).result;
     await runLoad(executeLoad(fraud, FRAUD_PARAMS, fraudExpected, WARM_UP_SECONDS)).result;
 
-    const healthz = await runLoad(healthzLoad(server, SECONDS)).result;
-    checkResponses('GET /healthz', healthz);
-    const echoRun = await runLoad(executeLoad(echo, ECHO_PARAMS, echoExpected, SECONDS)).result;
-    checkResponses('realtime demo.echo', echoRun);
-    const fraudRun = await runLoad(executeLoad(fraud, FRAUD_PARAMS, fraudExpected, SECONDS)).result;
-    checkResponses('realtime demo.fraud-score', fraudRun);
+    const healthzRuns: Measured[] = [];
+    const echoRuns: Measured[] = [];
+    const fraudRuns: Measured[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      healthzRuns.push(await measure(server, healthzLoad(server, ROUND_SECONDS), 'GET /healthz'));
+      echoRuns.push(await measure(server, executeLoad(echo, ECHO_PARAMS, echoExpected, ROUND_SECONDS), 'realtime demo.echo'));
+      fraudRuns.push(
+        await measure(server, executeLoad(fraud, FRAUD_PARAMS, fraudExpected, ROUND_SECONDS), 'realtime demo.fraud-score'),
+      );
+    }
+    const healthzAll = combine(healthzRuns);
+    const echoAll = combine(echoRuns);
+    const fraudAll = combine(fraudRuns);
+    const healthz = healthzAll.result;
+    const echoRun = echoAll.result;
+    const fraudRun = fraudAll.result;
+    const shareOf = (runs: readonly Measured[]) =>
+      median(runs.map((run, round) => (100 * run.result.requestsPerSecond) / healthzRuns[round]!.result.requestsPerSecond));
 
     const fraudWait = await submitAndWait(server, 'fraud-score', FRAUD_PARAMS);
     const echoWait = await submitAndWait(server, 'echo', ECHO_PARAMS);
@@ -216,14 +289,19 @@ export async function realtimeSection(): Promise<SectionResult> {
     const fraudText = describeLoad(fraudRun);
     const fraudWaitText = describeSubmitWait(fraudWait);
     const echoWaitText = describeSubmitWait(echoWait);
-    const echoShare = (100 * echoRun.requestsPerSecond) / healthz.requestsPerSecond;
-    const fraudShare = (100 * fraudRun.requestsPerSecond) / healthz.requestsPerSecond;
+    const echoShare = shareOf(echoRuns);
+    const fraudShare = shareOf(fraudRuns);
     const fraudFactor = fraudRun.requestsPerSecond / fraudWait.perSecond;
     const echoFactor = echoRun.requestsPerSecond / echoWait.perSecond;
 
-    line('GET /healthz (ceiling of the HTTP stack)', healthzText.text);
-    line('realtime demo.echo {"message":"hi"}', echoText.text);
-    line('realtime demo.fraud-score (fixed body)', fraudText.text);
+    line('GET /healthz (ceiling of the HTTP stack)', healthzText.text + cpuText(healthzAll.cpuPerResponseUs));
+    line('realtime demo.echo {"message":"hi"}', echoText.text + cpuText(echoAll.cpuPerResponseUs));
+    line('realtime demo.fraud-score (fixed body)', fraudText.text + cpuText(fraudAll.cpuPerResponseUs));
+    const rounds = (runs: readonly Measured[]) => runs.map((run) => formatNumber(run.result.requestsPerSecond)).join(' / ');
+    line(
+      `req/s in each of the ${ROUNDS} rounds`,
+      `healthz ${rounds(healthzRuns)}; echo ${rounds(echoRuns)}; fraud-score ${rounds(fraudRuns)}`,
+    );
     line('fraud-score body', JSON.stringify(FRAUD_PARAMS));
     line('sample body from the fraud-score run', fraudRun.sampleBody ?? '(none)');
     line(
@@ -235,7 +313,14 @@ export async function realtimeSection(): Promise<SectionResult> {
     line('  of which (p50/p99)', fraudWaitText.phases);
     line('submit-and-wait demo.echo', echoWaitText.text);
     line('  of which (p50/p99)', echoWaitText.phases);
-    line('ratio realtime / healthz', `echo ${formatNumber(echoShare, 0)}%, fraud-score ${formatNumber(fraudShare, 0)}%`);
+    line('ratio realtime / healthz', `echo ${formatNumber(echoShare, 0)}%, fraud-score ${formatNumber(fraudShare, 0)}% (median of the rounds)`);
+    if (healthzAll.cpuPerResponseUs !== null && echoAll.cpuPerResponseUs !== null && fraudAll.cpuPerResponseUs !== null) {
+      const times = (us: number) => `${formatNumber(us / healthzAll.cpuPerResponseUs!, 1)}x`;
+      line(
+        'server CPU per response / healthz',
+        `echo ${times(echoAll.cpuPerResponseUs)}, fraud-score ${times(fraudAll.cpuPerResponseUs)}`,
+      );
+    }
     line(
       'ratio realtime / submit-and-wait',
       `fraud-score ${formatNumber(fraudFactor, 1)}x, echo ${formatNumber(echoFactor, 1)}x`,
