@@ -29,7 +29,7 @@ interface GraphileLogger {
 }
 
 interface GraphileOptions {
-  connectionString: string;
+  pgPool: pg.Pool;
   logger: GraphileLogger;
 }
 
@@ -166,7 +166,11 @@ async function graphileRun({ graphile }: Peers, batched: boolean): Promise<Run> 
   const logger = new graphile.Logger(() => (level, message) => {
     if (level === 'error') errors.push(message);
   });
-  const options = { connectionString: database.url, logger };
+  // The bench's pool rather than one graphile-worker makes from a connection string: it ends
+  // that one without waiting, and dropping the database under its connections would kill them.
+  const pool = new pg.Pool({ connectionString: database.url, max: 10 });
+  pool.on('error', (error) => errors.push(error.message));
+  const options = { pgPool: pool, logger };
   try {
     await graphile.runMigrations(options);
     const utils = await graphile.makeWorkerUtils(options);
@@ -203,6 +207,7 @@ async function graphileRun({ graphile }: Peers, batched: boolean): Promise<Run> 
       await runner.stop();
     }
   } finally {
+    await pool.end();
     await database.drop();
   }
 }
