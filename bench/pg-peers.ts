@@ -2,7 +2,7 @@ import pg from 'pg';
 import { BATCH, dispose, freshEngine, IN_FLIGHT, processAll, submitInBatches, submitOneByOne, TASKS, type EngineDatabase } from './engine.js';
 import { formatNumber, heading, line, median, now, perSecond, runIfMain, sleep, withTimeout, type SectionResult } from './lib.js';
 import { importPeer, installPeers, range, ratio, ROUNDS } from './peers.js';
-import { BENCH_QUERY_MARK, benchPostgres, freshPgDatabase, type BenchDatabase } from './postgres.js';
+import { BENCH_QUERY_MARK, benchPostgres, connectBench, freshPgDatabase, type BenchDatabase } from './postgres.js';
 
 // (pe) Taskport on PostgreSQL beside the queues a user of PostgreSQL would pick instead, on the
 // server of the PostgreSQL bench, in interleaved rounds: graphile-worker with its documented
@@ -129,8 +129,7 @@ function handledCounter(): { add(count: number): void; all: Promise<void>; count
 
 /** Polls until `sql` counts no job left, for the completions a peer writes after its handler ran; polled only then, so the run pays nothing for it. */
 async function untilNoneLeft(database: BenchDatabase, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: database.url, application_name: 'taskport-bench' });
-  await client.connect();
+  const client = await connectBench(database);
   try {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -169,7 +168,9 @@ async function graphileRun({ graphile }: Peers, batched: boolean): Promise<Run> 
   // The bench's pool rather than one graphile-worker makes from a connection string: it ends
   // that one without waiting, and dropping the database under its connections would kill them.
   const pool = new pg.Pool({ connectionString: database.url, max: 10 });
+  // As graphile-worker asks of a pool it is given: an error on an idle connection is recorded, not thrown.
   pool.on('error', (error) => errors.push(error.message));
+  pool.on('connect', (client) => client.on('error', (error) => errors.push(error.message)));
   const options = { pgPool: pool, logger };
   try {
     await graphile.runMigrations(options);
