@@ -13,7 +13,7 @@ import { pgPeersSection } from './pg-peers.js';
 import { pgWorkersSection } from './pg-workers.js';
 import { withTimeout, type Section } from './lib.js';
 import { limiterSection } from './limiter.js';
-import { realtimeSection } from './realtime.js';
+import { realtimePgSection, realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
 import { schedulesSection } from './schedules.js';
 import { scalePgSection, scaleSection } from './scale.js';
@@ -30,6 +30,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   statuses: { section: taskStatusesSection, timeoutMs: 120_000 },
   responsiveness: { section: responsivenessSection, timeoutMs: 180_000 },
   realtime: { section: realtimeSection, timeoutMs: 150_000 },
+  'pg-realtime': { section: realtimePgSection, timeoutMs: 180_000 },
   fanout: { section: fanoutSection, timeoutMs: 300_000 },
   'pg-engine': { section: pgEngineSection, timeoutMs: 480_000 },
   'pg-workers': { section: pgWorkersSection, timeoutMs: 600_000 },

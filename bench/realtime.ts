@@ -15,6 +15,7 @@ import {
   type ServerProcess,
 } from './lib.js';
 import { readFileSync } from 'node:fs';
+import { benchPostgres, freshPgDatabase, startPgServerProcess } from './postgres.js';
 import type { SubmitWaitOptions, SubmitWaitResult } from './submit-wait-process.js';
 
 // (e) Real-time execution: POST /execute/<allocation> answers with the outcome of the call.
@@ -232,12 +233,24 @@ function describeSubmitWait(result: SubmitWaitResult): { text: string; phases: s
 
 const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
 
+const HEADING =
+  `real-time execution: POST /execute/<allocation>, ${INSTANCES} instances; autocannon in its own process, ` +
+  `${CONNECTIONS} connections, ${ROUNDS} rounds of ${ROUND_SECONDS} s per load`;
+
 export async function realtimeSection(): Promise<SectionResult> {
-  heading(
-    `(e) real-time execution: POST /execute/<allocation>, ${INSTANCES} instances; autocannon in its own process, ` +
-      `${CONNECTIONS} connections, ${ROUNDS} rounds of ${ROUND_SECONDS} s per load`,
-  );
-  const server = await startServerProcess({ concurrency: 8 });
+  heading(`(e) ${HEADING}`);
+  return measureOn(await startServerProcess({ concurrency: 8 }), 'realtime');
+}
+
+/** The same runs with the server on PostgreSQL, where each call is recorded (a fresh database on the bench's server). */
+export async function realtimePgSection(): Promise<SectionResult> {
+  const postgres = await benchPostgres();
+  heading(`(e) ${HEADING}, on PostgreSQL`);
+  line('PostgreSQL', postgres.describe);
+  return measureOn(await startPgServerProcess(await freshPgDatabase(), { concurrency: 8 }), 'pg-realtime');
+}
+
+async function measureOn(server: ServerProcess, summaryName: string): Promise<SectionResult> {
   try {
     const echo = await allocate(server, 'echo');
     const fraud = await allocate(server, 'fraud-score');
@@ -337,7 +350,7 @@ export async function realtimeSection(): Promise<SectionResult> {
     const brief = (run: { p50: number; p99: number }) => `p50 ${ms(run.p50)} p99 ${ms(run.p99)}`;
     return {
       summary:
-        `realtime echo ${formatNumber(echoRun.requestsPerSecond)} req/s ${brief(echoText)}` +
+        `${summaryName} echo ${formatNumber(echoRun.requestsPerSecond)} req/s ${brief(echoText)}` +
         ` | fraud-score ${formatNumber(fraudRun.requestsPerSecond)} req/s ${brief(fraudText)}` +
         ` | healthz ${formatNumber(healthz.requestsPerSecond)} req/s | ratio ${formatNumber(echoShare, 0)}%/${formatNumber(fraudShare, 0)}%` +
         ` | submit-and-wait fraud-score ${formatNumber(fraudWait.perSecond)}/s ${brief(fraudWaitText)}` +
