@@ -28,6 +28,26 @@ export function lookupOncePerBatch(records: AccountLookup): AccountLookup {
   };
 }
 
+function invalidAt(index: number | null, code: ValidationError['code'], field: string, message: string): ValidationError {
+  return new ValidationError(code, index === null ? message : `inputs[${index}]: ${message}`, field, index);
+}
+
+function checkedInteger(index: number | null, field: string, value: number | null | undefined, min: number, max: number): number | null {
+  if (value === null || value === undefined) return null;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalidAt(index, 'INVALID', field, `${field} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function checkedTag(index: number | null, field: string, value: string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  if (value.length === 0 || value.length > MAX_TAG_LENGTH) {
+    throw invalidAt(index, 'INVALID', field, `${field} must be 1 to ${MAX_TAG_LENGTH} characters`);
+  }
+  return value;
+}
+
 /**
  * Turns one submission into a row for the queue, or throws the ValidationError that names the
  * field at fault. `index` is the position in a batch, so a batch error says which input failed.
@@ -40,62 +60,45 @@ export async function prepareSubmission(
   input: SubmitTaskInput,
   index: number | null,
 ): Promise<NewTask> {
-  const invalid = (code: ValidationError['code'], field: string, message: string) =>
-    new ValidationError(code, index === null ? message : `inputs[${index}]: ${message}`, field, index);
-
   const permissions = actor.permissions ?? null;
   const service = catalog.service(input.service);
   if (!service || !catalog.allows(permissions, input.service)) {
-    throw invalid('INVALID_SERVICE', 'service', `no service ${input.service} for this key`);
+    throw invalidAt(index, 'INVALID_SERVICE', 'service', `no service ${input.service} for this key`);
   }
   const action = catalog.action(input.service, input.action);
   if (!action || !catalog.allows(permissions, input.service, input.action)) {
-    throw invalid('INVALID_ACTION', 'action', `service ${input.service} has no action ${input.action} for this key`);
+    throw invalidAt(index, 'INVALID_ACTION', 'action', `service ${input.service} has no action ${input.action} for this key`);
   }
   if (!action.execution.includes('ASYNCHRONOUS')) {
-    throw invalid('INVALID_ACTION', 'action', `${input.service}.${input.action} cannot be queued`);
+    throw invalidAt(index, 'INVALID_ACTION', 'action', `${input.service}.${input.action} cannot be queued`);
   }
   const checked = catalog.checkParams(action, input.params, catalog.permissions(input.service, action, permissions));
-  if (!checked.ok) throw invalid(checked.issue.code, checked.issue.field, checked.issue.message);
+  if (!checked.ok) throw invalidAt(index, checked.issue.code, checked.issue.field, checked.issue.message);
 
   let sourceId: number | null = null;
   let sourceType: string | null = null;
   if (input.account !== null && input.account !== undefined) {
     const account = await records.findActiveAccount(actor.organisationId, input.service, input.account);
     if (!account) {
-      throw invalid('NO_SUCH_ACCOUNT', 'account', `no account ${input.account} is registered for ${input.service}`);
+      throw invalidAt(index, 'NO_SUCH_ACCOUNT', 'account', `no account ${input.account} is registered for ${input.service}`);
     }
     sourceId = account.id;
     sourceType = account.service;
   } else if (action.requiresAccount) {
-    throw invalid('MISSING_PARAM', 'account', `${input.service}.${input.action} runs against an account`);
+    throw invalidAt(index, 'MISSING_PARAM', 'account', `${input.service}.${input.action} runs against an account`);
   }
 
-  const integerIn = (field: string, value: number | null | undefined, min: number, max: number) => {
-    if (value === null || value === undefined) return null;
-    if (!Number.isSafeInteger(value) || value < min || value > max) {
-      throw invalid('INVALID', field, `${field} must be an integer from ${min} to ${max}`);
-    }
-    return value;
-  };
-  const tag = (field: string, value: string | null | undefined) => {
-    if (value === null || value === undefined) return null;
-    if (value.length === 0 || value.length > MAX_TAG_LENGTH) {
-      throw invalid('INVALID', field, `${field} must be 1 to ${MAX_TAG_LENGTH} characters`);
-    }
-    return value;
-  };
-  const priority = integerIn('priority', input.priority, -MAX_PRIORITY, MAX_PRIORITY) ?? 0;
+  const priority = checkedInteger(index, 'priority', input.priority, -MAX_PRIORITY, MAX_PRIORITY) ?? 0;
   const maxAttempts =
-    integerIn('maxAttempts', input.maxAttempts, 1, MAX_ATTEMPTS) ?? action.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    checkedInteger(index, 'maxAttempts', input.maxAttempts, 1, MAX_ATTEMPTS) ?? action.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const timeoutSeconds =
-    integerIn('timeoutSeconds', input.timeoutSeconds, 1, MAX_TIMEOUT_SECONDS) ??
+    checkedInteger(index, 'timeoutSeconds', input.timeoutSeconds, 1, MAX_TIMEOUT_SECONDS) ??
     action.timeoutSeconds ??
     DEFAULT_TIMEOUT_SECONDS;
-  if (input.runAt && Number.isNaN(input.runAt.getTime())) throw invalid('INVALID', 'runAt', 'runAt is not a date');
-  const dependsOn = [...new Set(input.dependsOn ?? [])];
+  if (input.runAt && Number.isNaN(input.runAt.getTime())) throw invalidAt(index, 'INVALID', 'runAt', 'runAt is not a date');
+  const dependsOn = input.dependsOn?.length ? [...new Set(input.dependsOn)] : [];
   if (dependsOn.length > MAX_DEPENDENCIES) {
-    throw invalid('INVALID', 'dependsOn', `a task may depend on at most ${MAX_DEPENDENCIES} tasks`);
+    throw invalidAt(index, 'INVALID', 'dependsOn', `a task may depend on at most ${MAX_DEPENDENCIES} tasks`);
   }
   const webhook = input.webhook
     ? {
@@ -107,20 +110,20 @@ export async function prepareSubmission(
   return {
     organisationId: actor.organisationId,
     keyId: actor.keyId,
-    user: tag('user', input.user),
+    user: checkedTag(index, 'user', input.user),
     sourceId,
     sourceType,
-    session: tag('session', input.session),
-    poll: tag('poll', input.poll),
+    session: checkedTag(index, 'session', input.session),
+    poll: checkedTag(index, 'poll', input.poll),
     service: input.service,
     type: input.action,
-    target: tag('target', input.target),
+    target: checkedTag(index, 'target', input.target),
     params: checked.params,
     priority,
     maxAttempts,
     timeoutMs: timeoutSeconds * 1000,
     retrievalProtocol: organisation.retrievalProtocol,
-    idempotencyKey: tag('idempotencyKey', input.idempotencyKey),
+    idempotencyKey: checkedTag(index, 'idempotencyKey', input.idempotencyKey),
     runAt: input.runAt ? input.runAt.getTime() : null,
     dependsOn,
     webhook,

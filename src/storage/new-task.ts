@@ -21,8 +21,9 @@ export interface Birth {
 
 export const BORN_PENDING: Birth = { state: 'PENDING', error: null };
 
-export function insertedValues(input: NewTask, birth: Birth, now: number, paramsJson: string): unknown[] {
-  return [
+/** The values of the row, pushed onto `into` (a multi-row statement's values), which it returns. */
+export function insertedValues(input: NewTask, birth: Birth, now: number, paramsJson: string, into: unknown[] = []): unknown[] {
+  into.push(
     input.organisationId,
     input.keyId,
     input.user,
@@ -50,7 +51,8 @@ export function insertedValues(input: NewTask, birth: Birth, now: number, params
     input.webhook ? webhookEventMask(input.webhook.events) : null,
     input.scheduleId ?? null,
     input.scheduledFor ?? null,
-  ];
+  );
+  return into;
 }
 
 /**

@@ -200,7 +200,7 @@ function insertPending(sqlite: Database.Database, inputs: readonly NewTask[], no
       const input = inputs[first + offset]!;
       const json = JSON.stringify(input.params);
       paramsJson.push(json);
-      for (const value of insertedValues(input, BORN_PENDING, nowOf(first + offset), json)) values.push(value);
+      insertedValues(input, BORN_PENDING, nowOf(first + offset), json, values);
     }
     const { lastInsertRowid, changes } = insertStatement(sqlite, size).run(values);
     if (changes !== size) throw new Error(`an insert of ${size} tasks wrote ${changes}`);
