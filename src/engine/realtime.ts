@@ -7,6 +7,7 @@ import { EVERYONE, type ExecutionAccessChanged, type PubSub } from '../domain/ev
 import type { EngineLogger } from './logger.js';
 import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
+import { RunAbort } from './run-abort.js';
 import type { Actor, Allocation, ExecutionToken } from '../domain/types.js';
 import {
   DEFAULT_EXECUTION_TIMEOUT_MS,
@@ -619,9 +620,7 @@ class Call {
   readonly tally: OutputTally = { resultCount: 0, resultBytes: 0, loggedBytes: 0, logsDropped: false };
   progress: number | null = null;
   open = true;
-  // Made on first use: most handlers never look at their signal, and one costs microseconds.
-  controller: AbortController | undefined;
-  abortReason: RunAborted | TaskFailure | undefined;
+  readonly abortion = new RunAbort();
   /** A result refused by the limits ends the call, as a queued attempt ends. */
   refusal: OutputFailure | null = null;
   endRace: (() => void) | undefined;
@@ -654,11 +653,7 @@ class Call {
       params,
       account: null,
       get signal() {
-        if (!call.controller) {
-          call.controller = new AbortController();
-          if (call.abortReason) call.controller.abort(call.abortReason);
-        }
-        return call.controller.signal;
+        return call.abortion.signal;
       },
       log: (level, message) => {
         const accepted = acceptLog(call.tally, level, message);
@@ -688,8 +683,7 @@ class Call {
   }
 
   abort(reason: RunAborted | TaskFailure): void {
-    this.abortReason = reason;
-    this.controller?.abort(reason);
+    this.abortion.abort(reason);
   }
 
   /** Waits for a handler's promise, the allocation's time limit or a refused result, whichever comes first. */

@@ -7,6 +7,7 @@ import { queueKey, type PubSub, type TaskChange } from '../domain/events.js';
 import type { EngineLogger } from './logger.js';
 import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
+import { RunAbort } from './run-abort.js';
 import type { Task, TaskError } from '../domain/types.js';
 
 export interface WorkerOptions {
@@ -41,43 +42,6 @@ function abortReason(error: unknown): RunAborted['reason'] | null {
 }
 
 type Failure = TaskError & { retryable: boolean; cancelled?: boolean; shutdown?: boolean; leaseLost?: boolean };
-
-/**
- * A run's abort: its handler's AbortSignal is made only when the handler reads it, since most
- * never do and an AbortController costs more than the rest of a no-op run's bookkeeping. An abort
- * before then is kept, and the signal is born aborted with its reason.
- */
-class RunAbort {
-  #controller: AbortController | null = null;
-  #aborted = false;
-  #reason: unknown;
-  #rejectRace: ((reason: unknown) => void) | null = null;
-
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
-  }
-
-  /** As AbortController.abort: the first reason stays. */
-  abort(reason: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    this.#controller?.abort(reason);
-    this.#rejectRace?.(reason);
-  }
-
-  /** Rejects with the reason once the run is aborted. */
-  race(): Promise<never> {
-    return new Promise<never>((_, reject) => {
-      if (this.#aborted) reject(this.#reason);
-      else this.#rejectRace = reject;
-    });
-  }
-}
 
 /** Its tally counts the task's results so far, those of earlier attempts included. */
 interface Run extends OutputTally {
