@@ -4,7 +4,7 @@ import type { Claim, ServedActions } from '../../contract.js';
 import { headsKey, planClaim, queueKeyOf, runPlan, type Head, type HeadsRequest, type ShareFact, type WaitingOrganisations } from '../../fair-share.js';
 import type { PgDatabase } from '../database.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
-import { statement } from './statements.js';
+import { BY_KEY, statement, TASK_COLUMNS_OF_JOIN } from './statements.js';
 
 // The organisations waiting in each queue, found by skipping through the queue's index one
 // organisation at a time (a seek each, however many tasks each has), with their shares. Ordered
@@ -68,8 +68,9 @@ const statements = {
     'lease',
     `UPDATE tasks SET state = 'PROCESSING', attempts = attempts + 1, date_started = $2, progress = NULL,
        lease_owner = $3, lease_expires_at = $4
-     WHERE id = ANY($1::bigint[]) AND state = 'PENDING'
-     RETURNING ${TASK_COLUMNS}`,
+     FROM ${BY_KEY('$1')}
+     WHERE tasks.id = by_key.id AND tasks.state = 'PENDING'
+     RETURNING ${TASK_COLUMNS_OF_JOIN}`,
   ),
   // Another process may have moved a share since this one read it: what this claim took is added to
   // what the share is now (or to its floor, if that is higher). A share no process has written yet

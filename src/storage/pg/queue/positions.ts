@@ -1,7 +1,7 @@
 import { countsToRead, fairPositions, queuesOf, type PendingCount, type RankedTask } from '../../fair-share.js';
 import type { PgDatabase } from '../database.js';
 import { waitingOrganisations } from './claim.js';
-import { statement } from './statements.js';
+import { BY_KEY, statement } from './statements.js';
 
 /** Above this many ids, one window query over the queues beats indexed counts per id. */
 const POSITION_COUNT_LIMIT = 16;
@@ -17,14 +17,15 @@ const statements = {
           AND organisation_id = t.organisation_id AND priority > t.priority)
      + (SELECT count(*)::int FROM tasks WHERE state = 'PENDING' AND service = t.service AND type = t.type
           AND organisation_id = t.organisation_id AND priority = t.priority AND id < t.id) AS rank
-     FROM tasks t WHERE t.id = ANY($1::bigint[]) AND t.state = 'PENDING'`,
+     FROM ${BY_KEY('$1')} JOIN tasks t ON t.id = by_key.id WHERE t.state = 'PENDING'`,
   ),
   // Each organisation's part of each queue concerned is ranked once, however many of its ids are
   // asked for, in the order of its index: no sort.
   ranksByWindow: statement(
     'ranksByWindow',
     `WITH queues AS MATERIALIZED (
-       SELECT DISTINCT service, type, organisation_id FROM tasks WHERE id = ANY($1::bigint[]) AND state = 'PENDING'),
+       SELECT DISTINCT service, type, organisation_id FROM ${BY_KEY('$1')} JOIN tasks ON tasks.id = by_key.id
+       WHERE state = 'PENDING'),
      ranked AS (
        SELECT r.id, q.service, q.type, q.organisation_id, r.rank FROM queues AS q CROSS JOIN LATERAL (
          SELECT id, (row_number() OVER (ORDER BY priority DESC, id) - 1)::int AS rank FROM tasks
