@@ -24,8 +24,7 @@ const statements = {
   ranksByWindow: statement(
     'ranksByWindow',
     `WITH queues AS MATERIALIZED (
-       SELECT DISTINCT service, type, organisation_id FROM ${BY_KEY('$1')} JOIN tasks ON tasks.id = by_key.id
-       WHERE state = 'PENDING'),
+       SELECT DISTINCT service, type, organisation_id FROM tasks WHERE id = ANY($1::bigint[]) AND state = 'PENDING'),
      ranked AS (
        SELECT r.id, q.service, q.type, q.organisation_id, r.rank FROM queues AS q CROSS JOIN LATERAL (
          SELECT id, (row_number() OVER (ORDER BY priority DESC, id) - 1)::int AS rank FROM tasks

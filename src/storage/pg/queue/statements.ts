@@ -4,7 +4,8 @@ import { TASK_COLUMNS } from '../../rows.js';
 export const statement = (name: string, text: string) => (values: unknown[]) => ({ name: `queue.${name}`, text, values });
 
 /**
- * The tasks of an id array, as a join the planner answers with one primary-key lookup per id.
+ * The tasks of a short id array (a worker turn's, at most its concurrency), as a join the planner
+ * answers with one primary-key lookup per id; for thousands of ids it may hash a scan of the table.
  * Written as `id = ANY($1) AND state = '…'`, it takes the partial index on that state instead
  * whenever the table's statistics are stale, which on a queue being worked they always are: it
  * then reads every entry of that index, live or dead, to find the few ids (a claim of 8 read 145
