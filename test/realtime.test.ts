@@ -601,10 +601,10 @@ describe('real-time execution in the engine', () => {
   let engine: Engine | null = null;
 
   /** One database for every open() of the describe: what one engine recorded, the next one reads. */
-  async function open(): Promise<{ engine: Engine; actor: Actor }> {
+  async function open(realtimeWaitMs = 250): Promise<{ engine: Engine; actor: Actor }> {
     databasePath ??= temporaryDatabase();
     storage = await openStorage(await databasePath);
-    engine = createEngine({ storage, catalog, realtimeWaitMs: 250 });
+    engine = createEngine({ storage, catalog, realtimeWaitMs });
     const { apiKey, organisation } = await engine.provisionApiKey({ organisation: 'acme', role: 'ADMIN', name: `admin-${Date.now()}` });
     await engine.start();
     return { engine, actor: { organisationId: organisation.id, keyId: apiKey.id, role: 'ADMIN' } };
@@ -654,6 +654,19 @@ describe('real-time execution in the engine', () => {
     expect(await second.engine.execute(allocation.id, revoked.token, {})).toEqual({ kind: 'unauthorized' });
     const [status] = await second.engine.getAllocations(second.actor, [allocation.id]);
     expect(status?.executions).toBe(6);
+    await close();
+  });
+
+  test('a call that waits for task ids holds no instance: calls at once, past a block of ids, on one instance that none may wait for', async () => {
+    const { engine: running, actor } = await open(0);
+    const allocation = await running.createAllocation(actor, { name: 'one', service: 'model', action: 'predict', instances: 1 });
+    const { token } = await running.generateExecutionToken(actor, allocation.id, 60);
+    // A handler that returns at once frees its instance in the same turn; only a wait between
+    // taking the instance and running it could leave a call behind it without one.
+    const outcomes = await Promise.all(Array.from({ length: 1_200 }, () => running.execute(allocation.id, token, {})));
+    expect(outcomes.filter((outcome) => outcome.kind !== 'finished')).toEqual([]);
+    const ids = outcomes.map((outcome) => (outcome.kind === 'finished' ? outcome.taskId : 0));
+    expect(new Set(ids).size).toBe(ids.length);
     await close();
   });
 

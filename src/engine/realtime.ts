@@ -461,12 +461,17 @@ export class RealtimeRuntime {
     if (!checked.ok) return { kind: 'invalid', ...checked.issue };
     if (this.#stopping) return { kind: 'busy', retryAfterSeconds: 1 };
 
+    // The id first: a call waiting for the database must not hold an instance others wait for.
+    const reserved = this.#taskId();
+    const taskId = typeof reserved === 'number' ? reserved : await reserved;
     const acquired = pool.acquire(this.#options.waitMs);
     const instance = acquired instanceof Promise ? await acquired : acquired;
-    if (!instance) return { kind: 'busy', retryAfterSeconds: 1 };
+    if (!instance) {
+      this.#reserved.push(taskId);
+      return { kind: 'busy', retryAfterSeconds: 1 };
+    }
     let run: ExecutionOutcome | Promise<ExecutionOutcome>;
     try {
-      const taskId = this.#reserved.pop() ?? (await this.#nextTaskId());
       run = this.#run(pool, instance, taskId, checked.params);
     } catch (error) {
       pool.release(instance);
@@ -533,21 +538,33 @@ export class RealtimeRuntime {
     void this.#tracked(work);
   }
 
-  async #nextTaskId(): Promise<number> {
-    while (this.#reserved.length === 0) {
-      this.#reserving ??= this.#options.queue.reserveTaskIds(RESERVED_IDS_PER_BLOCK).then(
-        (ids) => {
-          this.#reserved = ids.reverse();
-          this.#reserving = null;
-        },
-        (error: unknown) => {
-          this.#reserving = null;
-          throw error;
-        },
-      );
-      await this.#reserving;
+  /** A reserved id, or the wait for the next block; the block after is fetched while a quarter of this one is left. */
+  #taskId(): number | Promise<number> {
+    if (this.#reserved.length <= RESERVED_IDS_PER_BLOCK / 4) {
+      // A failure here is the next waiting call's to report.
+      this.#reserveMore().catch(() => {});
     }
+    return this.#reserved.pop() ?? this.#nextTaskId();
+  }
+
+  async #nextTaskId(): Promise<number> {
+    while (this.#reserved.length === 0) await this.#reserveMore();
     return this.#reserved.pop()!;
+  }
+
+  /** Ids are taken from the end: a new block goes before the ids still left, which are lower. */
+  #reserveMore(): Promise<void> {
+    this.#reserving ??= this.#options.queue.reserveTaskIds(RESERVED_IDS_PER_BLOCK).then(
+      (ids) => {
+        this.#reserved = [...ids.reverse(), ...this.#reserved];
+        this.#reserving = null;
+      },
+      (error: unknown) => {
+        this.#reserving = null;
+        throw error;
+      },
+    );
+    return this.#reserving;
   }
 
   #queueRecord(record: ExecutionRecord): void {
