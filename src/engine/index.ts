@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Catalog } from '../catalog/index.js';
 import { StorageUnavailableError, storageUnavailable, type Storage } from '../storage/index.js';
 import {
@@ -54,6 +54,7 @@ import type {
 } from '../domain/types.js';
 import type { AllocationStatus, ExecutionOutcome } from '../domain/realtime.js';
 import { RealtimeRuntime } from './realtime.js';
+import { hashToken, TokenHashes } from './token-hash.js';
 import { Worker } from './worker.js';
 import { WorkerHeartbeat } from './heartbeat.js';
 import { WORKER_ALIVE_MS, type WorkerProcess } from '../domain/workers.js';
@@ -132,10 +133,6 @@ function checkedRateLimits(input: unknown): KeyRateLimits | null {
   return checked.limits;
 }
 
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
-
 function newToken(): string {
   return TOKEN_PREFIX + randomBytes(24).toString('base64url');
 }
@@ -161,6 +158,7 @@ export class Engine implements TaskEngine {
   readonly schedules: Schedules;
   readonly webhooks: Webhooks;
   readonly #webhookDelivery: WebhookDeliverer;
+  readonly #tokenHashes = new TokenHashes();
   #payloadSweep: NodeJS.Timeout | null = null;
   #leaseSweep: NodeJS.Timeout | null = null;
   /** From the worker's start to the beginning of its drain: a draining process is no longer ready. */
@@ -402,7 +400,7 @@ export class Engine implements TaskEngine {
 
   async authenticate(token: string): Promise<Viewer | null> {
     if (token.length === 0) return null;
-    return this.#records.findActiveKey(hashToken(token));
+    return this.#records.findActiveKey(this.#tokenHashes.of(token));
   }
 
   async createApiKey(

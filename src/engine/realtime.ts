@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { ActionDefinition, Catalog, HandlerContext, HandlerTask, OutputFailure } from '../catalog/index.js';
 import { TaskFailure } from '../catalog/index.js';
 import type { ExecutionRecord, QueueStore, RecordStore } from '../storage/index.js';
@@ -8,6 +8,7 @@ import type { EngineLogger } from './logger.js';
 import { acceptLog, acceptResult, handlerFailure, type OutputTally } from './output.js';
 import { publishChanges } from './publish.js';
 import { RunAbort } from './run-abort.js';
+import { REMEMBERED_TOKENS, TokenHashes } from './token-hash.js';
 import type { Actor, Allocation, ExecutionToken } from '../domain/types.js';
 import {
   DEFAULT_EXECUTION_TIMEOUT_MS,
@@ -36,7 +37,6 @@ const FAILED_RECORD_RETRY_MS = 1000;
 /** How long an answered call may wait to be written as a task, and how many may wait. */
 const RECORD_INTERVAL_MS = 5;
 const RECORD_BATCH_SIZE = 200;
-const TOKEN_HASH_CACHE_SIZE = 10_000;
 /** Live tokens remembered; past it the cache starts again, and calls read their token from the database. */
 const LIVE_TOKEN_CACHE_SIZE = 100_000;
 /**
@@ -125,9 +125,6 @@ export interface RealtimeOptions {
   waitMs: number;
 }
 
-export function hashExecutionToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
 
 /**
  * Allocations: warm instances of one action, reserved for calls that cannot wait in a queue. A
@@ -155,7 +152,7 @@ export class RealtimeRuntime {
   /** Allocations this process cannot serve (no such action here, or preparing failed): their calls are refused. */
   readonly #unservable = new Set<number>();
   #stopListening: (() => void) | null = null;
-  readonly #tokenHashes = new Map<string, string>();
+  readonly #tokenHashes = new TokenHashes();
   /** Ids reserved and not yet handed out, the next one last. */
   #reserved: number[] = [];
   #reserving: Promise<void> | null = null;
@@ -280,7 +277,7 @@ export class RealtimeRuntime {
     }
     if (!token) {
       this.#tokens.delete(tokenHash);
-      if (this.#refusedTokens.size >= TOKEN_HASH_CACHE_SIZE) this.#refusedTokens.clear();
+      if (this.#refusedTokens.size >= REMEMBERED_TOKENS) this.#refusedTokens.clear();
       this.#refusedTokens.add(tokenHash);
       return null;
     }
@@ -421,7 +418,7 @@ export class RealtimeRuntime {
       throw new ValidationError('INVALID', `ttlSeconds must be from 1 to ${MAX_TOKEN_TTL_SECONDS} (30 days)`, 'ttlSeconds');
     }
     const token = TOKEN_PREFIX + randomBytes(24).toString('base64url');
-    const tokenHash = this.#hashOf(token);
+    const tokenHash = this.#tokenHashes.of(token);
     const executionToken = await this.#options.records.createExecutionToken(
       { allocationId, tokenHash, expiresAt: Date.now() + ttl * 1000 },
       Date.now(),
@@ -443,7 +440,7 @@ export class RealtimeRuntime {
 
   /** Runs one call on the allocation `allocationId`, authorised by `token`. */
   async execute(allocationId: number, token: string, params: unknown): Promise<ExecutionOutcome> {
-    const tokenHash = this.#hashOf(token);
+    const tokenHash = this.#tokenHashes.of(token);
     const cached = this.#liveToken(tokenHash);
     const known = cached instanceof Promise ? await cached : cached;
     if (!known || known.allocationId !== allocationId) return { kind: 'unauthorized' };
@@ -487,17 +484,6 @@ export class RealtimeRuntime {
     } finally {
       pool.release(instance);
     }
-  }
-
-  /** Callers repeat their token on every call: its hash is remembered rather than computed again. */
-  #hashOf(token: string): string {
-    let hash = this.#tokenHashes.get(token);
-    if (hash === undefined) {
-      if (this.#tokenHashes.size >= TOKEN_HASH_CACHE_SIZE) this.#tokenHashes.clear();
-      hash = hashExecutionToken(token);
-      this.#tokenHashes.set(token, hash);
-    }
-    return hash;
   }
 
   #tracked<T>(work: Promise<T>): Promise<T> {
