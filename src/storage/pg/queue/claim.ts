@@ -4,7 +4,7 @@ import type { Claim, ServedActions } from '../../contract.js';
 import { headsKey, planClaim, queueKeyOf, runPlan, type Head, type HeadsRequest, type ShareFact, type WaitingOrganisations } from '../../fair-share.js';
 import type { PgDatabase } from '../database.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
-import { BY_KEY, statement, TASK_COLUMNS_OF_JOIN } from './statements.js';
+import { statement } from './statements.js';
 
 // The organisations waiting in each queue, found by skipping through the queue's index one
 // organisation at a time (a seek each, however many tasks each has), with their shares. Ordered
@@ -64,13 +64,16 @@ const statements = {
        SELECT count(*)::int FROM tasks WHERE organisation_id = organisation.id AND state = 'PROCESSING') AS running
      FROM unnest($1::int[]) AS organisation(id)`,
   ),
+  // Only heads this transaction locked are leased, and the lock kept them PENDING: a condition on
+  // state would only let the planner take a partial index on it, which it does whenever the table's
+  // statistics are stale (always, on a queue being worked), and then read every entry of that
+  // index, live or dead (a lease of 32 took 4.3 ms that way, 1.1 ms by key, on a queue of 20,000).
   lease: statement(
     'lease',
     `UPDATE tasks SET state = 'PROCESSING', attempts = attempts + 1, date_started = $2, progress = NULL,
        lease_owner = $3, lease_expires_at = $4
-     FROM ${BY_KEY('$1')}
-     WHERE tasks.id = by_key.id AND tasks.state = 'PENDING'
-     RETURNING ${TASK_COLUMNS_OF_JOIN}`,
+     WHERE id = ANY($1::bigint[])
+     RETURNING ${TASK_COLUMNS}`,
   ),
   // Another process may have moved a share since this one read it: what this claim took is added to
   // what the share is now (or to its floor, if that is higher). A share no process has written yet

@@ -2,7 +2,7 @@ import type { Task } from '../../../domain/types.js';
 import type { PgDatabase } from '../database.js';
 import { TASK_COLUMNS, toTask } from '../../rows.js';
 import { settleDependents } from './dependents.js';
-import { BY_KEY, statement } from './statements.js';
+import { statement } from './statements.js';
 import { writeWebhookMessages } from './webhooks.js';
 import { completions } from '../../webhook-outbox.js';
 
@@ -10,9 +10,8 @@ const statements = {
   renewLeases: statement(
     'renewLeases',
     `UPDATE tasks SET lease_expires_at = $3
-     FROM ${BY_KEY('$2')}
-     WHERE tasks.id = by_key.id AND tasks.state = 'PROCESSING' AND tasks.lease_owner = $1
-     RETURNING tasks.id, tasks.cancel_requested AS "cancelRequested"`,
+     WHERE id = ANY($2::bigint[]) AND state = 'PROCESSING' AND lease_owner = $1
+     RETURNING id, cancel_requested AS "cancelRequested"`,
   ),
   // SKIP LOCKED: a task another process is reclaiming is its business; each task changes once. NO KEY
   // UPDATE (here and in the claim) is the lock the update takes anyway: a worker inserting the task's

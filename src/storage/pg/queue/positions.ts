@@ -1,7 +1,7 @@
 import { countsToRead, fairPositions, queuesOf, type PendingCount, type RankedTask } from '../../fair-share.js';
 import type { PgDatabase } from '../database.js';
 import { waitingOrganisations } from './claim.js';
-import { BY_KEY, statement } from './statements.js';
+import { statement } from './statements.js';
 
 /** Above this many ids, one window query over the queues beats indexed counts per id. */
 const POSITION_COUNT_LIMIT = 16;
@@ -17,7 +17,7 @@ const statements = {
           AND organisation_id = t.organisation_id AND priority > t.priority)
      + (SELECT count(*)::int FROM tasks WHERE state = 'PENDING' AND service = t.service AND type = t.type
           AND organisation_id = t.organisation_id AND priority = t.priority AND id < t.id) AS rank
-     FROM ${BY_KEY('$1')} JOIN tasks t ON t.id = by_key.id WHERE t.state = 'PENDING'`,
+     FROM tasks t WHERE t.id = ANY($1::bigint[]) AND t.state = 'PENDING'`,
   ),
   // Each organisation's part of each queue concerned is ranked once, however many of its ids are
   // asked for, in the order of its index: no sort.

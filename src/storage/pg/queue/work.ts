@@ -6,7 +6,7 @@ import { levelNumber, TASK_COLUMNS, toTask, toTaskLog, toTaskResult } from '../.
 import type { WaitingOrganisations } from '../../fair-share.js';
 import { claimTasks } from './claim.js';
 import { releaseDependents, settleDependents } from './dependents.js';
-import { statement, TASK_COLUMNS_OF_JOIN } from './statements.js';
+import { statement } from './statements.js';
 import { tasksOf, writeWebhookMessages } from './webhooks.js';
 import { tasksAsLeft, unreturnedIds, workChanges } from '../../webhook-outbox.js';
 
@@ -26,21 +26,24 @@ const statements = {
      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
      RETURNING ${RESULT_COLUMNS}`,
   ),
-  // Joined on the unnested pairs, read by key (see BY_KEY).
+  // `id = ANY($1)` beside the join on the unnested pairs: it lets the planner read the few tasks by
+  // their key even while the table has no statistics yet, where it would otherwise scan it.
   succeed: statement(
     'succeed',
     `UPDATE tasks SET state = 'SUCCEEDED', error_code = NULL, error_message = NULL, date_completed = $3,
        progress = 1
      FROM unnest($1::bigint[], $2::int[]) AS lease(task_id, attempt)
-     WHERE tasks.id = lease.task_id AND tasks.state = 'PROCESSING' AND tasks.attempts = lease.attempt
-     RETURNING ${TASK_COLUMNS_OF_JOIN}`,
+     WHERE tasks.id = ANY($1::bigint[]) AND tasks.id = lease.task_id AND tasks.state = 'PROCESSING'
+       AND tasks.attempts = lease.attempt
+     RETURNING ${TASK_COLUMNS.replace(/^id,/, 'tasks.id,')}`,
   ),
   setProgress: statement(
     'setProgress',
     `UPDATE tasks SET progress = latest.new_progress
      FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS latest(task_id, attempt, new_progress)
-     WHERE tasks.id = latest.task_id AND tasks.state = 'PROCESSING' AND tasks.attempts = latest.attempt
-     RETURNING ${TASK_COLUMNS_OF_JOIN}`,
+     WHERE tasks.id = ANY($1::bigint[]) AND tasks.id = latest.task_id AND tasks.state = 'PROCESSING'
+       AND tasks.attempts = latest.attempt
+     RETURNING ${TASK_COLUMNS.replace(/^id,/, 'tasks.id,')}`,
   ),
   finish: statement(
     'finish',
