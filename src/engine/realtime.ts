@@ -125,7 +125,6 @@ export interface RealtimeOptions {
   waitMs: number;
 }
 
-
 /**
  * Allocations: warm instances of one action, reserved for calls that cannot wait in a queue. A
  * call runs at once on a free instance and is answered from memory; it is written as a task
