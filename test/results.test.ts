@@ -234,6 +234,40 @@ describe('after the retry window', () => {
   });
 });
 
+describe('the retrieval protocol a submission takes', () => {
+  let server: TestServer;
+  let admin: string;
+  const SUBMIT_ONE = `submitTask(input: { service: "demo", action: "echo", params: { message: "one" } }) {
+    __typename ... on SubmitTaskSuccess { task { retrievalProtocol } } }`;
+  const SUBMIT_BATCH = `submitTasks(inputs: [{ service: "demo", action: "echo", params: { message: "batch" } }]) {
+    __typename ... on SubmitTasksSuccess { tasks { retrievalProtocol } } }`;
+
+  beforeAll(async () => {
+    server = await startServer();
+    admin = await createKey(server, 'protocol-changes', 'ADMIN');
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  test("is the organisation's at the time, also right after setRetrievalProtocol in the same operation", async () => {
+    expect((await query(server, admin, `mutation { ${SUBMIT_ONE} }`)).submitTask.task.retrievalProtocol).toBe('STORE');
+
+    const changed = await query(server, admin, `mutation { setRetrievalProtocol(protocol: CHANNEL) { retrievalProtocol } ${SUBMIT_ONE} ${SUBMIT_BATCH} }`);
+    expect(changed.setRetrievalProtocol.retrievalProtocol).toBe('CHANNEL');
+    expect(changed.submitTask.task.retrievalProtocol).toBe('CHANNEL');
+    expect(changed.submitTasks.tasks.map((task: { retrievalProtocol: string }) => task.retrievalProtocol)).toEqual(['CHANNEL']);
+
+    const later = await query(server, admin, `mutation { ${SUBMIT_ONE} ${SUBMIT_BATCH} }`);
+    expect(later.submitTask.task.retrievalProtocol).toBe('CHANNEL');
+    expect(later.submitTasks.tasks[0].retrievalProtocol).toBe('CHANNEL');
+
+    const back = await query(server, admin, `mutation { ${SUBMIT_BATCH} setRetrievalProtocol(protocol: STORE) { retrievalProtocol } ${SUBMIT_ONE} }`);
+    expect(back.submitTasks.tasks[0].retrievalProtocol).toBe('CHANNEL');
+    expect(back.submitTask.task.retrievalProtocol).toBe('STORE');
+  });
+});
+
 describe('CHANNEL delivery', () => {
   let server: TestServer;
   let channelAdmin: string;

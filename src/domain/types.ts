@@ -50,6 +50,12 @@ export interface Actor {
   role: Role;
   /** The key's permissions; absent or null for a key that may use the whole catalog. */
   permissions?: KeyPermissions | null;
+  /**
+   * The organisation as read with the key when the operation began. A submission takes its
+   * retrieval protocol from it instead of reading it again (a round trip on PostgreSQL); without
+   * it, the engine reads the organisation.
+   */
+  organisation?: Organisation;
 }
 
 export interface Organisation {

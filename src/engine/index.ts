@@ -550,7 +550,7 @@ export class Engine implements TaskEngine {
   // ------------------------------------------------------------ tasks
 
   async submitTask(actor: Actor, input: SubmitTaskInput): Promise<Task> {
-    const organisation = await this.getOrganisation(actor);
+    const organisation = await this.#organisationOf(actor);
     const prepared = await prepareSubmission(this.catalog, this.#records, actor, organisation, input, null);
     const [task] = await this.#enqueue([prepared]);
     return task!;
@@ -564,13 +564,17 @@ export class Engine implements TaskEngine {
     const polls = new Set(inputs.map((input) => input.poll).filter((poll) => poll !== null && poll !== undefined));
     if (polls.size > 1) throw new ValidationError('INVALID', 'the tasks of a batch share one poll', 'poll');
     const poll = [...polls][0] ?? `poll_${randomBytes(12).toString('base64url')}`;
-    const organisation = await this.getOrganisation(actor);
+    const organisation = await this.#organisationOf(actor);
     const accounts = lookupOncePerBatch(this.#records);
     const prepared = [];
     for (const [index, input] of inputs.entries()) {
       prepared.push(await prepareSubmission(this.catalog, accounts, actor, organisation, { ...input, poll }, index));
     }
     return { tasks: await this.#enqueue(prepared), poll };
+  }
+
+  async #organisationOf(actor: Actor): Promise<Organisation> {
+    return actor.organisation ?? (await this.getOrganisation(actor));
   }
 
   async #enqueue(prepared: Parameters<Storage['queue']['enqueue']>[0]): Promise<Task[]> {

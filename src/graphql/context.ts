@@ -69,6 +69,7 @@ function actorOf(viewer: Viewer): Actor {
     keyId: viewer.key.id,
     role: viewer.key.role,
     permissions: viewer.key.permissions,
+    organisation: viewer.organisation,
   };
 }
 

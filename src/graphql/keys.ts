@@ -212,7 +212,10 @@ builder.mutationFields((t) => ({
     args: { protocol: t.arg({ type: RetrievalProtocolEnum, required: true }) },
     resolve: async (_root, { protocol }, context) => {
       const viewer = requireViewer(context);
-      const organisation = await context.engine.setRetrievalProtocol(requireActor(context), protocol);
+      const actor = requireActor(context);
+      const organisation = await context.engine.setRetrievalProtocol(actor, protocol);
+      // A submission later in the same operation takes the protocol just set, as it would from a new read.
+      context.actor = { ...actor, organisation };
       return { key: viewer.key, organisation };
     },
   }),
