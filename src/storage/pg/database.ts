@@ -13,6 +13,8 @@ export interface PgDatabase {
   url: string;
   /** Runs `work` in one transaction on one pooled client, and commits or rolls back. */
   transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  /** Runs `work` on one pooled client outside a transaction: each of its statements commits alone. */
+  withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,14 @@ export function openPgDatabase(url: string, poolSize: number): PgDatabase {
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {});
         throw error;
+      } finally {
+        client.release();
+      }
+    },
+    withClient: async (work) => {
+      const client = await pool.connect();
+      try {
+        return await work(client);
       } finally {
         client.release();
       }
