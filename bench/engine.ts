@@ -79,7 +79,8 @@ export async function freshEngine(
     engine,
     storage,
     database,
-    actor: { organisationId: organisation.id, keyId: apiKey.id, role: apiKey.role },
+    // As the API's context makes it: with the organisation read with the key.
+    actor: { organisationId: organisation.id, keyId: apiKey.id, role: apiKey.role, organisation },
     input: action === 'echo' ? echo : noop,
   };
 }
