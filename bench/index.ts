@@ -16,6 +16,7 @@ import { limiterSection } from './limiter.js';
 import { realtimePgSection, realtimeSection } from './realtime.js';
 import { responsivenessSection } from './responsiveness.js';
 import { schedulesSection } from './schedules.js';
+import { schemaFloorSection } from './schema-floor.js';
 import { scalePgSection, scaleSection } from './scale.js';
 import { stallsPgSection, stallsSection } from './stalls.js';
 import { submitHttpPgSection, submitHttpSection } from './submit-http.js';
@@ -51,6 +52,7 @@ const SECTIONS: Record<string, { section: Section; timeoutMs: number }> = {
   dashboard: { section: dashboardSection, timeoutMs: 900_000 },
   peers: { section: peersSection, timeoutMs: 900_000 },
   'pg-peers': { section: pgPeersSection, timeoutMs: 1_800_000 },
+  'schema-floor': { section: schemaFloorSection, timeoutMs: 600_000 },
   'pg-dashboard': { section: dashboardPgSection, timeoutMs: 900_000 },
   schedules: { section: schedulesSection, timeoutMs: 600_000 },
   webhooks: { section: webhooksSection, timeoutMs: 300_000 },
