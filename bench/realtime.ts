@@ -14,8 +14,7 @@ import {
   type SectionResult,
   type ServerProcess,
 } from './lib.js';
-import { readFileSync } from 'node:fs';
-import { benchPostgres, freshPgDatabase, startPgServerProcess } from './postgres.js';
+import { benchPostgres, freshPgDatabase, processCpuMs, startPgServerProcess } from './postgres.js';
 import type { SubmitWaitOptions, SubmitWaitResult } from './submit-wait-process.js';
 
 // (e) Real-time execution: POST /execute/<allocation> answers with the outcome of the call.
@@ -150,18 +149,6 @@ async function submitAndWait(server: ServerProcess, action: string, params: Reco
 
 const ms = (value: number) => `${formatNumber(value)} ms`;
 
-/** The process's user and system CPU time in ms (Linux), or null where /proc is not there. */
-function cpuMs(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime and stime, in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return null;
-  }
-}
-
 interface Measured {
   result: LoadResult;
   /** The server's CPU time per response, in µs; null without /proc. */
@@ -169,9 +156,9 @@ interface Measured {
 }
 
 async function measure(server: ServerProcess, options: LoadOptions, name: string): Promise<Measured> {
-  const before = cpuMs(server.pid);
+  const before = processCpuMs(server.pid);
   const result = await runLoad(options).result;
-  const after = cpuMs(server.pid);
+  const after = processCpuMs(server.pid);
   checkResponses(name, result);
   const cpuPerResponseUs = before === null || after === null ? null : ((after - before) * 1000) / result.requests;
   return { result, cpuPerResponseUs };
