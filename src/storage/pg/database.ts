@@ -47,32 +47,31 @@ export function openPgDatabase(url: string, poolSize: number): PgDatabase {
   // An idle client whose server went away emits here; unheard, it would end the process.
   pool.on('error', () => {});
   const db = drizzle(pool, { schema });
+  const withClient = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    try {
+      return await work(client);
+    } finally {
+      client.release();
+    }
+  };
   return {
     pool,
     db,
     url,
-    transaction: async (work) => {
-      const client = await pool.connect();
-      try {
+    transaction: (work) =>
+      withClient(async (client) => {
         await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
-    },
-    withClient: async (work) => {
-      const client = await pool.connect();
-      try {
-        return await work(client);
-      } finally {
-        client.release();
-      }
-    },
+        try {
+          const result = await work(client);
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw error;
+        }
+      }),
+    withClient,
     close: () => pool.end(),
   };
 }
